@@ -1,0 +1,113 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "BoxOffice",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "boxoffice", targets: ["boxoffice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        // C shims over the system libraries.
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
+        ),
+        .systemLibrary(
+            name: "CLibpq",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // Dedicated threads that own one blocking connection each.
+        .target(
+            name: "ConnectionPool",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Redis client over hiredis.
+        .target(
+            name: "HiredisClient",
+            dependencies: ["CHiredis", "ConnectionPool", .product(name: "Logging", package: "swift-log")]
+        ),
+        // PostgreSQL client over libpq.
+        .target(
+            name: "LibpqClient",
+            dependencies: ["CLibpq", "ConnectionPool", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Queue, catalog, reservations, balance, payments.
+        .target(
+            name: "BoxOfficeDomain",
+            dependencies: [
+                "HiredisClient",
+                "LibpqClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")]
+        ),
+        // HTTP layer.
+        .target(
+            name: "BoxOfficeHTTP",
+            dependencies: [
+                "BoxOfficeDomain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "boxoffice",
+            dependencies: [
+                "BoxOfficeHTTP",
+                "BoxOfficeDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Shared helpers for the integration tests (servers, HTTP racing).
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "HiredisClient",
+                "LibpqClient",
+                "BoxOfficeDomain",
+                "BoxOfficeHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient", "TestSupport"]),
+        .testTarget(name: "LibpqClientTests", dependencies: ["LibpqClient", "TestSupport"]),
+        .testTarget(name: "BoxOfficeDomainTests", dependencies: ["BoxOfficeDomain"]),
+        .testTarget(
+            name: "BoxOfficeIntegrationTests",
+            dependencies: [
+                "BoxOfficeHTTP",
+                "BoxOfficeDomain",
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
