@@ -1,0 +1,63 @@
+# Shared helpers for the BoxOffice scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+# Repository root, resolved from this file's location (works from any cwd).
+BOXOFFICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+BOXOFFICE_DATA="${BOXOFFICE_ROOT}/.data"
+
+_bo_prog="$(basename "$0")"
+
+log()  { printf '[%s] %s\n' "$_bo_prog" "$*"; }
+warn() { printf '[%s] warning: %s\n' "$_bo_prog" "$*" >&2; }
+die()  { printf '[%s] error: %s\n' "$_bo_prog" "$*" >&2; exit 1; }
+
+# stack_ports STACK -> sets STACK_PG_PORT / STACK_REDIS_PORT (PG_PORT / REDIS_PORT override).
+stack_ports() {
+  local pg redis
+  case "$1" in
+    run)   pg=55432; redis=56379 ;;
+    test)  pg=55433; redis=56380 ;;
+    bench) pg=55434; redis=56381 ;;
+    *) die "unknown stack '$1' (expected run, test or bench)" ;;
+  esac
+  STACK_PG_PORT="${PG_PORT:-$pg}"
+  STACK_REDIS_PORT="${REDIS_PORT:-$redis}"
+}
+
+# is_zombie PID -> 0 when PID has exited but was not reaped yet.
+is_zombie() {
+  [[ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" == Z ]]
+}
+
+# pid_alive PIDFILE [PATTERN] -> prints the pid and returns 0 when the process in
+# PIDFILE is alive (and, when PATTERN is given, its command line matches it).
+pid_alive() {
+  local file="$1" pattern="${2:-}" pid cmd
+  [[ -s "$file" ]] || return 1
+  pid="$(head -n1 "$file" | tr -dc '0-9')"
+  [[ -n "$pid" ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  ! is_zombie "$pid" || return 1
+  if [[ -n "$pattern" ]]; then
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmd" == *"$pattern"* ]] || return 1
+  fi
+  printf '%s\n' "$pid"
+}
+
+# wait_gone PID SECONDS -> 0 once the process has exited, 1 on timeout.
+wait_gone() {
+  local pid="$1" deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    # A zombie child of ours counts as gone.
+    if is_zombie "$pid"; then return 0; fi
+    (( SECONDS < deadline )) || return 1
+    sleep 0.1
+  done
+  return 0
+}
+
+# tcp_open PORT -> 0 when something accepts TCP connections on 127.0.0.1:PORT.
+tcp_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
