@@ -1,0 +1,73 @@
+/// A decoded RESP reply. Bulk strings stay bytes so binary values survive the round trip.
+public enum RedisReply: Sendable, Equatable {
+    case status(String)
+    case error(String)
+    case integer(Int64)
+    case bulk([UInt8])
+    case array([RedisReply])
+    case null
+
+    /// The reply as text: bulk strings and status replies decode as UTF-8, integers print.
+    public var string: String? {
+        switch self {
+        case .bulk(let bytes): String(decoding: bytes, as: UTF8.self)
+        case .status(let text): text
+        case .integer(let value): String(value)
+        default: nil
+        }
+    }
+
+    /// Integers, and bulk strings holding an integer (Lua scripts and HGET return those).
+    public var int: Int? {
+        switch self {
+        case .integer(let value): Int(value)
+        case .bulk: self.string.flatMap { Int($0) }
+        default: nil
+        }
+    }
+
+    public var array: [RedisReply]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    public var isNull: Bool { self == .null }
+
+    /// Throws `RedisError.server` for an error reply, so callers can `try reply.checked()`.
+    @discardableResult
+    public func checked() throws -> RedisReply {
+        if case .error(let message) = self { throw RedisError.server(message) }
+        return self
+    }
+}
+
+public enum RedisError: Error, Equatable, CustomStringConvertible {
+    /// Could not connect, or the connection broke (the pool discards it).
+    case connection(String)
+    /// The server answered with an error reply.
+    case server(String)
+    /// The URL in REDIS_URL could not be parsed.
+    case invalidURL(String)
+    /// A reply did not have the shape the caller expected.
+    case unexpectedReply(String)
+
+    public var description: String {
+        switch self {
+        case .connection(let message): "redis connection error: \(message)"
+        case .server(let message): "redis error reply: \(message)"
+        case .invalidURL(let url): "invalid redis url: \(url)"
+        case .unexpectedReply(let message): "unexpected redis reply: \(message)"
+        }
+    }
+}
+
+/// One command argument, as raw bytes so keys and values are binary safe.
+public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+    public var bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ string: String) { self.bytes = Array(string.utf8) }
+    public init(_ value: Int) { self.bytes = Array(String(value).utf8) }
+    public init(stringLiteral value: String) { self.init(value) }
+    public init(integerLiteral value: Int) { self.init(value) }
+}

@@ -1,0 +1,38 @@
+import ConnectionPool
+import NIOCore
+
+/// The async face of the PostgreSQL client: every call runs on one of the pool's own threads.
+public struct PostgresClient: Sendable {
+    public let pool: BlockingConnectionPool<PostgresConnection>
+
+    public init(configuration: PostgresConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
+        self.pool = BlockingConnectionPool(
+            configuration: PoolConfiguration(name: "postgres", size: poolSize, acquireTimeout: acquireTimeout)
+        ) {
+            try PostgresConnection(configuration: configuration)
+        }
+    }
+
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
+        try await self.pool.withConnection { try $0.query(sql, parameters) }
+    }
+
+    /// Runs `body` in one transaction on one connection: committed when it returns, rolled back
+    /// when it throws.
+    public func transaction<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        try await self.pool.withConnection { try $0.transaction(body) }
+    }
+
+    public func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        try await self.pool.withConnection(body)
+    }
+
+    public func shutdown() {
+        self.pool.shutdown()
+    }
+}

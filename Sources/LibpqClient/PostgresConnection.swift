@@ -1,0 +1,146 @@
+import CLibpq
+import ConnectionPool
+import Foundation
+
+/// One blocking libpq connection.
+///
+/// Not thread-safe: `BlockingConnectionPool` confines each instance to one worker thread.
+/// Every query is parameterised: statements are prepared once per connection (keyed by their SQL
+/// text) and run with `PQexecPrepared`, so user data never becomes part of SQL text.
+public final class PostgresConnection: BlockingConnection {
+    private let handle: OpaquePointer
+    private var preparedStatements: [String: String] = [:]
+    private var inTransaction = false
+    public private(set) var isUsable = true
+
+    public init(configuration: PostgresConfiguration) throws {
+        let keywords = ["dbname", "connect_timeout", "application_name", "options"]
+        let options = "-c statement_timeout=\(configuration.statementTimeoutMilliseconds) -c lock_timeout=\(configuration.lockTimeoutMilliseconds) -c TimeZone=UTC -c DateStyle=ISO"
+        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName, options]
+        // expand_dbname=1: the url in "dbname" is parsed as a full connection string; later
+        // keywords override it, so the timeouts apply whatever the url says.
+        let connection = withCStrings(keywords) { keywordPointers in
+            withCStrings(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let connection else { throw PostgresError.connection("cannot allocate libpq connection") }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfinish(connection)
+            throw PostgresError.connection(message)
+        }
+        self.handle = connection
+    }
+
+    public func close() {
+        PQfinish(self.handle)
+    }
+
+    /// Runs one parameterised statement and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+        guard self.isUsable else { throw PostgresError.connection("connection already failed") }
+        let name = try self.prepare(sql, parameterCount: parameters.count)
+        let texts = parameters.map { $0.postgresText }
+        let result = withOptionalCStrings(texts) { values in
+            PQexecPrepared(self.handle, name, Int32(texts.count), values, nil, nil, 0)
+        }
+        return try self.consume(result)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls back and is rethrown.
+    public func transaction<Result>(_ body: (PostgresConnection) throws -> Result) throws -> Result {
+        precondition(!self.inTransaction, "nested transactions are not supported")
+        try self.simple("BEGIN")
+        self.inTransaction = true
+        defer { self.inTransaction = false }
+        do {
+            let result = try body(self)
+            try self.simple("COMMIT")
+            return result
+        } catch {
+            if self.isUsable { try? self.simple("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// A statement without parameters through the simple protocol (BEGIN, COMMIT, DDL scripts
+    /// with several statements). Never pass user data here.
+    public func simple(_ sql: String) throws {
+        guard self.isUsable else { throw PostgresError.connection("connection already failed") }
+        _ = try self.consume(PQexec(self.handle, sql))
+    }
+
+    private func prepare(_ sql: String, parameterCount: Int) throws -> String {
+        if let name = self.preparedStatements[sql] { return name }
+        let name = "s\(self.preparedStatements.count)"
+        _ = try self.consume(PQprepare(self.handle, name, sql, Int32(parameterCount), nil))
+        self.preparedStatements[sql] = name
+        return name
+    }
+
+    private func consume(_ result: OpaquePointer?) throws -> PostgresRows {
+        guard let result else {
+            throw self.connectionFailure()
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return Self.rows(of: result)
+        default:
+            if PQstatus(self.handle) != CONNECTION_OK { throw self.connectionFailure() }
+            // "C" and "M" are PG_DIAG_SQLSTATE and PG_DIAG_MESSAGE_PRIMARY (char macros Swift cannot import).
+            let sqlState = Self.field(result, Int32(UInt8(ascii: "C"))) ?? "XX000"
+            let message = Self.field(result, Int32(UInt8(ascii: "M")))
+                ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let kind = ServerErrorKind(sqlState: sqlState)
+            if kind == .adminShutdown || sqlState.hasPrefix("08") { self.isUsable = false }
+            throw PostgresError.server(kind: kind, sqlState: sqlState, message: message)
+        }
+    }
+
+    private func connectionFailure() -> PostgresError {
+        self.isUsable = false
+        let message = String(cString: PQerrorMessage(self.handle)).trimmingCharacters(in: .whitespacesAndNewlines)
+        return PostgresError.connection(message.isEmpty ? "connection lost" : message)
+    }
+
+    private static func field(_ result: OpaquePointer, _ code: Int32) -> String? {
+        PQresultErrorField(result, code).map { String(cString: $0) }
+    }
+
+    private static func rows(of result: OpaquePointer) -> PostgresRows {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            rows.append(PostgresRow(columns: columns, values: values))
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresRows(columns: columns, rows: rows, affectedRows: affected)
+    }
+}
+
+/// NUL-terminated copies of `strings`, with a trailing NULL pointer as libpq's keyword arrays need.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStrings(strings + [nil]) { body($0) }
+}
+
+private func withOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0)! } }
+    defer { copies.forEach { free($0) } }
+    let pointers = copies.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
