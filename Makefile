@@ -1,0 +1,64 @@
+# BoxOffice developer entry points. See Docs/operations.md ("Local stack").
+#
+#   make run          deps, build, PG+Redis (run stack), migrate, seed,
+#                     $(INSTANCES) API instances behind haproxy on $(LB_PORT)
+#   make stop         stop haproxy, the instances, Redis and PostgreSQL (run stack)
+#   make status       what the run stack is running
+#   make logs         follow the API instance logs
+#   make test         deps, PG+Redis (test stack), swift test, stop test stack
+#   make stop-test    stop the test stack
+#   make clean-data   stop every stack and delete .data/
+#
+# Variables (make VAR=... or environment): SWIFT_CONFIG (release), SKIP_BUILD=1,
+# INSTANCES (2), LB_PORT (8080), SWIFT_TEST_FLAGS, PG_PORT / REDIS_PORT. Any
+# other environment variable (HOLD_SECONDS, LOG_LEVEL, ...) reaches the instances.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+SWIFT_CONFIG ?= release
+SKIP_BUILD ?=
+INSTANCES ?= 2
+LB_PORT ?= 8080
+SWIFT_TEST_FLAGS ?=
+export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build run stop status logs test stop-test clean-data
+
+help:
+	@sed -n '3,12p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+ifeq ($(SKIP_BUILD),1)
+	@echo "[make] SKIP_BUILD=1: not building"
+else
+	swift build -c $(SWIFT_CONFIG) --product boxoffice
+endif
+
+run: deps build
+	@scripts/run.sh start
+
+stop:
+	@scripts/run.sh stop
+
+status:
+	@scripts/run.sh status
+
+logs:
+	@scripts/run.sh logs
+
+test: deps
+	@scripts/test.sh
+
+stop-test:
+	@scripts/services.sh test stop
+
+clean-data:
+	@scripts/run.sh stop
+	@scripts/services.sh test stop
+	@scripts/services.sh bench stop
+	@scripts/clean-data.sh

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: start the test stack (PostgreSQL 55433, Redis 56380), run
+# `swift test $SWIFT_TEST_FLAGS` against it, and always stop the stack again —
+# on success, failure, Ctrl-C or SIGTERM. Exits with swift test's status.
+#
+# Exported to the tests:
+#   BOXOFFICE_TEST_DATABASE_URL  postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice
+#   BOXOFFICE_TEST_REDIS_URL     redis://127.0.0.1:56380/0
+#   BOXOFFICE_SERVICES_SCRIPT    absolute path of scripts/services.sh
+#     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
+# Reads: SWIFT_TEST_FLAGS (word-split), PG_PORT / REDIS_PORT, KEEP_TEST_SERVICES=1
+# (leave the stack running afterwards, for debugging).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+SERVICES="$BOXOFFICE_ROOT/scripts/services.sh"
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ "${KEEP_TEST_SERVICES:-0}" == 1 ]]; then
+    log "KEEP_TEST_SERVICES=1: leaving the test stack running (make stop-test)"
+  else
+    "$SERVICES" test stop || warn "could not stop the test stack"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$SERVICES" test start
+
+stack_ports test
+export BOXOFFICE_TEST_DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
+export BOXOFFICE_TEST_REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT/0"
+export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
+
+cd "$BOXOFFICE_ROOT"
+status=0
+# shellcheck disable=SC2086
+swift test ${SWIFT_TEST_FLAGS:-} || status=$?
+if (( status == 0 )); then
+  log "swift test passed"
+else
+  log "swift test failed (exit $status)"
+fi
+exit "$status"
