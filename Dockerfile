@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# BoxOffice API image. Same binary as `make run`; see docker-compose.yml for the
+# full topology (PostgreSQL, Redis, migrate/seed, two instances, haproxy).
+
+# ---- build -------------------------------------------------------------------
+FROM swift:6.3-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libhiredis-dev libpq-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+# The manifest declares the test targets, so their folders must exist.
+COPY Tests ./Tests
+# .build is a BuildKit cache mount (dependencies and objects survive between
+# builds), so the binary is copied out in the same step. SwiftPM resource
+# bundles (the SQL migrations) must sit next to the binary.
+RUN --mount=type=cache,target=/src/.build \
+    swift build -c release --product boxoffice --static-swift-stdlib \
+ && bin="$(swift build -c release --show-bin-path)" \
+ && mkdir -p /app \
+ && cp "$bin/boxoffice" /app/ \
+ && for r in "$bin"/*.resources; do if [ -e "$r" ]; then cp -R "$r" /app/; fi; done
+
+# ---- runtime -----------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libhiredis0.14 libpq5 libstdc++6 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home-dir /app --shell /usr/sbin/nologin boxoffice
+COPY --from=build /app /app
+ENV PATH=/app:$PATH \
+    HOST=0.0.0.0 \
+    PORT=8080
+USER boxoffice
+WORKDIR /app
+EXPOSE 8080
+ENTRYPOINT ["/app/boxoffice"]
+CMD ["serve"]
