@@ -38,6 +38,13 @@ STACK_DIR="$BOXOFFICE_DATA/$STACK"
 REDIS_DIR="$STACK_DIR/redis"
 IS_ROOT=0; [[ $EUID -eq 0 ]] && IS_ROOT=1
 
+if [[ ! -d "$STACK_DIR" && ( "$ACTION" == stop || "$ACTION" == status ) ]]; then
+  # Never started: nothing to stop, nothing runs.
+  [[ "$ACTION" == stop ]] && { log "$STACK stack has no data in $STACK_DIR; nothing to stop"; exit 0; }
+  echo "postgres ($STACK): stopped (never started)"
+  echo "redis    ($STACK): stopped (never started)"
+  exit 3
+fi
 mkdir -p "$STACK_DIR"
 # The postgres user must be able to traverse into .data/STACK.
 chmod a+x "$BOXOFFICE_DATA" "$STACK_DIR" 2>/dev/null || true
