@@ -1,7 +1,7 @@
 # BoxOffice developer entry points. See Docs/operations.md ("Local stack").
 #
 #   make run          deps, build, PG+Redis (run stack), migrate, seed,
-#                     $(INSTANCES) API instances behind haproxy on $(LB_PORT)
+#                     INSTANCES API instances behind haproxy on LB_PORT
 #   make stop         stop haproxy, the instances, Redis and PostgreSQL (run stack)
 #   make status       what the run stack is running
 #   make logs         follow the API instance logs
@@ -13,6 +13,7 @@
 # INSTANCES (2), LB_PORT (8080), SWIFT_TEST_FLAGS, PG_PORT / REDIS_PORT. Any
 # other environment variable (HOLD_SECONDS, LOG_LEVEL, ...) reaches the instances.
 
+ROOT := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
@@ -27,38 +28,38 @@ export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 .PHONY: help deps build run stop status logs test stop-test clean-data
 
 help:
-	@sed -n '3,12p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
 
 deps:
-	@scripts/deps.sh
+	@$(ROOT)/scripts/deps.sh
 
 build: deps
 ifeq ($(SKIP_BUILD),1)
 	@echo "[make] SKIP_BUILD=1: not building"
 else
-	swift build -c $(SWIFT_CONFIG) --product boxoffice
+	cd $(ROOT) && swift build -c $(SWIFT_CONFIG) --product boxoffice
 endif
 
 run: deps build
-	@scripts/run.sh start
+	@$(ROOT)/scripts/run.sh start
 
 stop:
-	@scripts/run.sh stop
+	@$(ROOT)/scripts/run.sh stop
 
 status:
-	@scripts/run.sh status
+	@$(ROOT)/scripts/run.sh status
 
 logs:
-	@scripts/run.sh logs
+	@$(ROOT)/scripts/run.sh logs
 
 test: deps
-	@scripts/test.sh
+	@$(ROOT)/scripts/test.sh
 
 stop-test:
-	@scripts/services.sh test stop
+	@$(ROOT)/scripts/services.sh test stop
 
 clean-data:
-	@scripts/run.sh stop
-	@scripts/services.sh test stop
-	@scripts/services.sh bench stop
-	@scripts/clean-data.sh
+	@$(ROOT)/scripts/run.sh stop
+	@$(ROOT)/scripts/services.sh test stop
+	@$(ROOT)/scripts/services.sh bench stop
+	@$(ROOT)/scripts/clean-data.sh
