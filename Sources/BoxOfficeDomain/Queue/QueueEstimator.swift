@@ -1,0 +1,18 @@
+/// Pure arithmetic behind the queue status fields, kept apart so it can be unit-tested.
+public enum QueueEstimator {
+    /// Seconds until a waiter at `position` (1-based) is admitted at `admissionsPerSecond`.
+    /// The measured rate is used when there is one; the configured rate only before anything was measured.
+    public static func estimatedWaitSeconds(position: Int, measuredRate: Double, configuredRate: Double) -> Int {
+        let rate = measuredRate > 0.01 ? measuredRate : configuredRate
+        guard rate > 0, position > 0 else { return 0 }
+        let seconds = (Double(position) / rate).rounded(.up)
+        return seconds >= Double(Int32.max) ? Int(Int32.max) : Int(seconds)
+    }
+
+    /// How long a client should wait before its next poll: 1 s near the front, up to 30 s far back,
+    /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second.
+    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int) -> Int {
+        guard let position, position > 10 else { return 1 }
+        return min(30, max(1, estimatedWaitSeconds / 10))
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// The queue status shape every queue call answers with.
+public struct QueueStatus: Sendable, Equatable, Encodable {
+    public enum State: String, Sendable, Encodable {
+        case waiting = "WAITING"
+        case active = "ACTIVE"
+    }
+
+    public var token: String
+    public var userId: String
+    public var concertId: Int
+    public var status: State
+    public var position: Int?
+    public var estimatedWaitSeconds: Int
+    public var activeUntil: Date?
+    public var pollAfterSeconds: Int
+
+    enum CodingKeys: String, CodingKey {
+        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds
+    }
+
+    /// Written by hand so absent values appear as `null`, as the contract shows them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.token, forKey: .token)
+        try container.encode(self.userId, forKey: .userId)
+        try container.encode(self.concertId, forKey: .concertId)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.position, forKey: .position)
+        try container.encode(self.estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
+        try container.encode(self.activeUntil.map(Timestamp.format), forKey: .activeUntil)
+        try container.encode(self.pollAfterSeconds, forKey: .pollAfterSeconds)
+    }
+}
+
+/// What Redis knows about a presented token.
+public enum TokenState: Sendable, Equatable {
+    /// Never issued, or long forgotten.
+    case unknown
+    /// Ended (paid, timed out, dropped); still remembered for a while with its user.
+    case ended(userID: String)
+    case waiting(userID: String, position: Int, estimatedWaitSeconds: Int)
+    case active(userID: String, until: Date)
+}
+
+/// The caller of a protected route, as the token middleware found it.
+public struct QueueTicket: Sendable, Equatable {
+    public let token: String
+    public let concertID: Int
+    public let state: TokenState
+
+    public var userID: String? {
+        switch self.state {
+        case .unknown: nil
+        case .ended(let user), .waiting(let user, _, _), .active(let user, _): user
+        }
+    }
+
+    public var isActive: Bool {
+        if case .active = self.state { return true }
+        return false
+    }
+}
+
+/// The result of one promotion tick of one concert.
+public struct PromotionResult: Sendable, Equatable {
+    public var admitted: Int
+    public var expired: Int
+    public var dropped: Int
+    public var waiting: Int
+    public var active: Int
+}
+
+/// RFC 3339 UTC timestamps with millisecond precision.
+public enum Timestamp {
+    public static func format(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
+    }
+}

@@ -1,0 +1,159 @@
+import HiredisClient
+
+/// The queue's Lua scripts. Each runs atomically on the concert's slot, and reads time from Redis
+/// (`TIME`) so instances with skewed clocks agree on every deadline.
+enum QueueScripts {
+    /// Shared helpers prepended to every script.
+    private static let library = """
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+
+        -- Ends a token: out of every set, status ENDED, kept `ttl` seconds so a payment retry
+        -- can still recognise it, and the user may take a new token.
+        local function end_token(prefix, token, ttl)
+          local tkey = prefix .. 'token:' .. token
+          local user = redis.call('HGET', tkey, 'user')
+          redis.call('ZREM', prefix .. 'waiting', token)
+          redis.call('ZREM', prefix .. 'seen', token)
+          redis.call('ZREM', prefix .. 'active', token)
+          if user then
+            redis.call('HSET', tkey, 'status', 'ENDED')
+            redis.call('EXPIRE', tkey, ttl)
+            local ukey = prefix .. 'user:' .. user
+            if redis.call('GET', ukey) == token then redis.call('DEL', ukey) end
+          end
+        end
+
+        -- {state, user, position, activeUntil, measuredRate, configuredRate}; state is
+        -- WAITING, ACTIVE, ENDED or UNKNOWN. A waiter that asks is alive: `touch` refreshes it.
+        local function describe(prefix, token, now, touch)
+          local tkey = prefix .. 'token:' .. token
+          local h = redis.call('HMGET', tkey, 'user', 'status')
+          if not h[1] then return {'UNKNOWN', '', 0, 0, '0', ''} end
+          if h[2] == 'WAITING' then
+            local rank = redis.call('ZRANK', prefix .. 'waiting', token)
+            if not rank then return {'ENDED', h[1], 0, 0, '0', ''} end
+            if touch then redis.call('ZADD', prefix .. 'seen', 'XX', now, token) end
+            local rate = redis.call('HGET', prefix .. 'meta', 'rate') or '0'
+            local configured = redis.call('HGET', prefix .. 'settings', 'admitPerSecond') or ''
+            return {'WAITING', h[1], rank + 1, 0, rate, configured}
+          elseif h[2] == 'ACTIVE' then
+            local expiry = redis.call('ZSCORE', prefix .. 'active', token)
+            if (not expiry) or tonumber(expiry) <= now then return {'ENDED', h[1], 0, 0, '0', ''} end
+            return {'ACTIVE', h[1], 0, tonumber(expiry), '0', ''}
+          end
+          return {'ENDED', h[1], 0, 0, '0', ''}
+        end
+
+        """
+
+    /// ARGV: prefix, userId, candidate token. Returns {token, isNew, describe...}.
+    static let issue = RedisScript(name: "queue-issue", source: library + """
+        local prefix, user, candidate = ARGV[1], ARGV[2], ARGV[3]
+        local now = now_ms()
+        local ukey = prefix .. 'user:' .. user
+        local existing = redis.call('GET', ukey)
+        if existing then
+          local d = describe(prefix, existing, now, true)
+          if d[1] == 'WAITING' or d[1] == 'ACTIVE' then
+            return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6]}
+          end
+        end
+        local seq = redis.call('INCR', prefix .. 'seq')
+        redis.call('HSET', prefix .. 'token:' .. candidate, 'user', user, 'status', 'WAITING', 'seq', seq, 'issued', now)
+        redis.call('ZADD', prefix .. 'waiting', seq, candidate)
+        redis.call('ZADD', prefix .. 'seen', now, candidate)
+        redis.call('SET', ukey, candidate)
+        local d = describe(prefix, candidate, now, false)
+        return {candidate, 1, d[1], d[2], d[3], d[4], d[5], d[6]}
+        """)
+
+    /// ARGV: prefix, token, touch (1/0). Returns describe's array.
+    static let status = RedisScript(name: "queue-status", source: library + """
+        return describe(ARGV[1], ARGV[2], now_ms(), ARGV[3] == '1')
+        """)
+
+    /// One promotion tick. ARGV: prefix, default capacity, default admissions/s, idle ms, active ms,
+    /// ended-token ttl s. Returns {admitted, expired, dropped, waiting, active}.
+    static let promote = RedisScript(name: "queue-promote", source: library + """
+        local prefix = ARGV[1]
+        local idle_ms, active_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local now = now_ms()
+        local s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond')
+        local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes'
+        local capacity = tonumber(s[2]) or tonumber(ARGV[2])
+        local rate = tonumber(s[3]) or tonumber(ARGV[3])
+
+        -- 1. Active windows that ended free their slots.
+        local expired = redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 1000)
+        for _, token in ipairs(expired) do end_token(prefix, token, ttl) end
+
+        -- 2. Waiters that stopped polling are dropped before they could take a slot.
+        local idle = redis.call('ZRANGEBYSCORE', prefix .. 'seen', '-inf', now - idle_ms, 'LIMIT', 0, 1000)
+        for _, token in ipairs(idle) do end_token(prefix, token, ttl) end
+
+        -- 3. Admit in arrival order, at most rate x elapsed (the tick clock lives here, so the
+        -- total rate is the configured one however many instances tick) and at most the free slots.
+        local meta = redis.call('HMGET', prefix .. 'meta', 'lastTick', 'credit', 'rate')
+        local last = tonumber(meta[1]) or now
+        local credit = tonumber(meta[2]) or 0
+        local measured = tonumber(meta[3]) or 0
+        local elapsed = now - last
+        if elapsed < 0 then elapsed = 0 end
+        local waiting = redis.call('ZCARD', prefix .. 'waiting')
+        credit = credit + rate * elapsed / 1000
+        -- Bank at most one second of admissions (or one admission at very low rates).
+        local bank = math.max(1, rate)
+        if credit > bank then credit = bank end
+        local admitted = 0
+        if paused then
+          credit = 0
+        elseif waiting > 0 then
+          local free = capacity - redis.call('ZCARD', prefix .. 'active')
+          local n = math.min(math.floor(credit), free, waiting)
+          if n > 0 then
+            local tokens = redis.call('ZRANGE', prefix .. 'waiting', 0, n - 1)
+            local expiry = now + active_ms
+            for _, token in ipairs(tokens) do
+              redis.call('ZREM', prefix .. 'waiting', token)
+              redis.call('ZREM', prefix .. 'seen', token)
+              redis.call('ZADD', prefix .. 'active', expiry, token)
+              redis.call('HSET', prefix .. 'token:' .. token, 'status', 'ACTIVE', 'activeUntil', expiry)
+            end
+            admitted = #tokens
+            credit = credit - admitted
+          end
+        end
+        -- Measured admission rate: moving average (about 10 s) over ticks that had waiters.
+        if waiting > 0 and elapsed > 0 then
+          local alpha = 1 - math.exp(-elapsed / 10000)
+          measured = measured + alpha * (admitted * 1000 / elapsed - measured)
+        end
+        redis.call('HSET', prefix .. 'meta', 'lastTick', now, 'credit', tostring(credit), 'rate', tostring(measured))
+        return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active')}
+        """)
+
+    /// Keeps an ACTIVE token alive until at least ARGV[3] (ms). ARGV: prefix, token, until.
+    /// Returns the token's active-until (ms), or 0 when it is not ACTIVE.
+    static let extend = RedisScript(name: "queue-extend", source: library + """
+        local prefix, token, target = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local tkey = prefix .. 'token:' .. token
+        if redis.call('HGET', tkey, 'status') ~= 'ACTIVE' then return 0 end
+        local current = tonumber(redis.call('ZSCORE', prefix .. 'active', token))
+        if not current or current <= now_ms() then return 0 end
+        if target > current then
+          redis.call('ZADD', prefix .. 'active', target, token)
+          redis.call('HSET', tkey, 'activeUntil', target)
+          return target
+        end
+        return current
+        """)
+
+    /// Ends a token at once (after payment). ARGV: prefix, token, ended-token ttl s.
+    static let end = RedisScript(name: "queue-end", source: library + """
+        end_token(ARGV[1], ARGV[2], tonumber(ARGV[3]))
+        return 1
+        """)
+}

@@ -1,0 +1,178 @@
+import Foundation
+import HiredisClient
+import Logging
+
+/// Queue tokens, status and admission, all state in Redis.
+public struct QueueService: Sendable {
+    public struct Settings: Sendable {
+        public var activeCapacity: Int
+        public var admitPerSecond: Double
+        public var activeSeconds: Int
+        public var waitingIdleSeconds: Int
+        public var endedTokenSeconds: Int
+
+        public init(activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int) {
+            self.activeCapacity = activeCapacity
+            self.admitPerSecond = admitPerSecond
+            self.activeSeconds = activeSeconds
+            self.waitingIdleSeconds = waitingIdleSeconds
+            self.endedTokenSeconds = endedTokenSeconds
+        }
+
+        public init(_ configuration: AppConfiguration) {
+            self.init(
+                activeCapacity: configuration.activeCapacity,
+                admitPerSecond: configuration.admitPerSecond,
+                activeSeconds: configuration.activeSeconds,
+                waitingIdleSeconds: configuration.waitingIdleSeconds,
+                endedTokenSeconds: configuration.endedTokenSeconds
+            )
+        }
+    }
+
+    let redis: RedisClient
+    let concerts: ConcertDirectory
+    public let settings: Settings
+
+    public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
+        self.redis = redis
+        self.concerts = concerts
+        self.settings = settings
+    }
+
+    /// Issues a token, or returns the user's live one for this concert (`isNew` false).
+    public func issueToken(userID: UUID, concertID: Int) async throws -> (status: QueueStatus, isNew: Bool) {
+        guard try await self.concerts.exists(concertID) else { throw ApiError.concertNotFound }
+        let keys = QueueKeys(concertID: concertID)
+        let user = userID.uuidString.lowercased()
+        let reply = try await self.redis.run(
+            QueueScripts.issue,
+            keys: [keys.routingKey],
+            arguments: [RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID))]
+        ).checked()
+        guard let fields = reply.array, fields.count == 8, let token = fields[0].string, let isNew = fields[1].int else {
+            throw RedisError.unexpectedReply("queue-issue: \(reply)")
+        }
+        let state = try Self.tokenState(Array(fields[2...]), configuredRate: self.settings.admitPerSecond)
+        guard let status = Self.status(token: token, concertID: concertID, state: state) else {
+            throw RedisError.unexpectedReply("queue-issue returned a dead token")
+        }
+        return (status, isNew == 1)
+    }
+
+    /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
+    /// A waiter asking for its state counts as alive (`touch`).
+    public func inspect(token: String, touch: Bool = true) async throws -> QueueTicket? {
+        guard let concertID = QueueToken.concertID(of: token) else { return nil }
+        let keys = QueueKeys(concertID: concertID)
+        let reply = try await self.redis.run(
+            QueueScripts.status,
+            keys: [keys.routingKey],
+            arguments: [RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0"]
+        ).checked()
+        guard let fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
+        return QueueTicket(token: token, concertID: concertID, state: try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond))
+    }
+
+    /// The status shape for a live token; throws TOKEN_INVALID / TOKEN_EXPIRED otherwise.
+    public func status(token: String) async throws -> QueueStatus {
+        guard let ticket = try await self.inspect(token: token) else { throw ApiError.tokenInvalid }
+        return try Self.status(of: ticket)
+    }
+
+    public static func status(of ticket: QueueTicket) throws -> QueueStatus {
+        switch ticket.state {
+        case .unknown: throw ApiError.tokenInvalid
+        case .ended: throw ApiError.tokenExpired
+        default:
+            return Self.status(token: ticket.token, concertID: ticket.concertID, state: ticket.state)!
+        }
+    }
+
+    /// Keeps an ACTIVE token alive at least until `until` (a hold must stay payable for its lifetime).
+    @discardableResult
+    public func extendActive(token: String, until: Date) async throws -> Date? {
+        guard let concertID = QueueToken.concertID(of: token) else { return nil }
+        let keys = QueueKeys(concertID: concertID)
+        let untilMilliseconds = Int((until.timeIntervalSince1970 * 1000).rounded(.up))
+        let reply = try await self.redis.run(
+            QueueScripts.extend,
+            keys: [keys.routingKey],
+            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(untilMilliseconds)]
+        ).checked()
+        guard let milliseconds = reply.int, milliseconds > 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    /// Ends a token at once and frees its active slot (called after a payment).
+    public func endToken(_ token: String) async throws {
+        guard let concertID = QueueToken.concertID(of: token) else { return }
+        let keys = QueueKeys(concertID: concertID)
+        try await self.redis.run(
+            QueueScripts.end,
+            keys: [keys.routingKey],
+            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(self.settings.endedTokenSeconds)]
+        ).checked()
+    }
+
+    /// One promotion tick for one concert: expire, drop idle waiters, admit.
+    public func promote(concertID: Int) async throws -> PromotionResult {
+        let keys = QueueKeys(concertID: concertID)
+        let reply = try await self.redis.run(
+            QueueScripts.promote,
+            keys: [keys.routingKey],
+            arguments: [
+                RedisArgument(keys.prefix),
+                RedisArgument(self.settings.activeCapacity),
+                RedisArgument(String(self.settings.admitPerSecond)),
+                RedisArgument(self.settings.waitingIdleSeconds * 1000),
+                RedisArgument(self.settings.activeSeconds * 1000),
+                RedisArgument(self.settings.endedTokenSeconds),
+            ]
+        ).checked()
+        guard let values = reply.array?.compactMap(\.int), values.count == 5 else {
+            throw RedisError.unexpectedReply("queue-promote: \(reply)")
+        }
+        return PromotionResult(admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4])
+    }
+
+    static func tokenState(_ fields: [RedisReply], configuredRate: Double) throws -> TokenState {
+        guard fields.count == 6, let state = fields[0].string, let user = fields[1].string else {
+            throw RedisError.unexpectedReply("token description: \(fields)")
+        }
+        switch state {
+        case "WAITING":
+            let position = fields[2].int ?? 0
+            let measured = fields[4].string.flatMap(Double.init) ?? 0
+            let configured = fields[5].string.flatMap(Double.init) ?? configuredRate
+            let wait = QueueEstimator.estimatedWaitSeconds(position: position, measuredRate: measured, configuredRate: configured)
+            return .waiting(userID: user, position: position, estimatedWaitSeconds: wait)
+        case "ACTIVE":
+            let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)
+            return .active(userID: user, until: until)
+        case "ENDED":
+            return .ended(userID: user)
+        default:
+            return .unknown
+        }
+    }
+
+    static func status(token: String, concertID: Int, state: TokenState) -> QueueStatus? {
+        switch state {
+        case .waiting(let user, let position, let wait):
+            return QueueStatus(
+                token: token, userId: user, concertId: concertID, status: .waiting, position: position,
+                estimatedWaitSeconds: wait, activeUntil: nil,
+                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: position, estimatedWaitSeconds: wait)
+            )
+        case .active(let user, let until):
+            return QueueStatus(
+                token: token, userId: user, concertId: concertID, status: .active, position: nil,
+                estimatedWaitSeconds: 0, activeUntil: until,
+                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 0)
+            )
+        case .unknown, .ended:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,104 @@
+/// Versioned schema migrations, applied in order by `Migrator`. Never edit a released one: add a new version.
+public enum Migrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "initial schema", sql: """
+            CREATE TABLE concerts (
+                id          BIGINT PRIMARY KEY,
+                title       TEXT NOT NULL,
+                artist      TEXT NOT NULL
+            );
+
+            -- A concert's schedule: one row per date it plays.
+            CREATE TABLE concert_dates (
+                id          BIGSERIAL PRIMARY KEY,
+                concert_id  BIGINT NOT NULL REFERENCES concerts (id),
+                date        DATE NOT NULL,
+                UNIQUE (concert_id, date)
+            );
+
+            -- Seats 1..50 of a date. HELD rows carry the hold's end: a lapsed hold reads as
+            -- AVAILABLE at once (queries compare held_until with now()), the sweeper tidies later.
+            CREATE TABLE seats (
+                date_id         BIGINT NOT NULL REFERENCES concert_dates (id),
+                number          INT NOT NULL CHECK (number BETWEEN 1 AND 50),
+                price           BIGINT NOT NULL CHECK (price > 0),
+                status          TEXT NOT NULL DEFAULT 'AVAILABLE' CHECK (status IN ('AVAILABLE', 'HELD', 'SOLD')),
+                held_until      TIMESTAMPTZ,
+                reservation_id  UUID,
+                PRIMARY KEY (date_id, number),
+                CHECK ((status = 'AVAILABLE') = (reservation_id IS NULL)),
+                CHECK ((status = 'HELD') = (held_until IS NOT NULL))
+            );
+            CREATE INDEX seats_held_until ON seats (held_until) WHERE status = 'HELD';
+            CREATE INDEX seats_reservation ON seats (reservation_id) WHERE reservation_id IS NOT NULL;
+
+            CREATE TABLE reservations (
+                id          UUID PRIMARY KEY,
+                user_id     UUID NOT NULL,
+                concert_id  BIGINT NOT NULL REFERENCES concerts (id),
+                date_id     BIGINT NOT NULL REFERENCES concert_dates (id),
+                amount      BIGINT NOT NULL CHECK (amount > 0),
+                status      TEXT NOT NULL CHECK (status IN ('HELD', 'CONFIRMED', 'EXPIRED', 'CANCELLED')),
+                expires_at  TIMESTAMPTZ NOT NULL,
+                created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            -- At most one HELD reservation per user per concert, whatever races.
+            CREATE UNIQUE INDEX reservations_one_hold ON reservations (user_id, concert_id) WHERE status = 'HELD';
+            CREATE INDEX reservations_held_expiry ON reservations (expires_at) WHERE status = 'HELD';
+
+            CREATE TABLE reservation_seats (
+                reservation_id  UUID NOT NULL REFERENCES reservations (id),
+                date_id         BIGINT NOT NULL,
+                seat_number     INT NOT NULL,
+                price           BIGINT NOT NULL,
+                PRIMARY KEY (reservation_id, seat_number)
+            );
+            CREATE INDEX reservation_seats_seat ON reservation_seats (date_id, seat_number);
+
+            CREATE TABLE balances (
+                user_id     UUID PRIMARY KEY,
+                balance     BIGINT NOT NULL CHECK (balance >= 0),
+                updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+
+            -- Every balance change. amount is positive; type says which way it went.
+            CREATE TABLE balance_ledger (
+                id              BIGSERIAL PRIMARY KEY,
+                user_id         UUID NOT NULL,
+                type            TEXT NOT NULL CHECK (type IN ('CHARGE', 'PAYMENT')),
+                amount          BIGINT NOT NULL CHECK (amount > 0),
+                balance_after   BIGINT NOT NULL CHECK (balance_after >= 0),
+                reference       TEXT NOT NULL,
+                created_at      TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+            );
+            CREATE INDEX balance_ledger_user ON balance_ledger (user_id, id DESC);
+
+            CREATE TABLE payments (
+                id              UUID PRIMARY KEY,
+                reservation_id  UUID NOT NULL UNIQUE REFERENCES reservations (id),
+                user_id         UUID NOT NULL,
+                amount          BIGINT NOT NULL CHECK (amount > 0),
+                paid_at         TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+
+            -- Stored in the same transaction as the money movement it answers.
+            CREATE TABLE idempotency_keys (
+                user_id         UUID NOT NULL,
+                operation       TEXT NOT NULL,
+                key             TEXT NOT NULL,
+                fingerprint     TEXT NOT NULL,
+                status_code     INT NOT NULL,
+                response_body   TEXT NOT NULL,
+                created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (user_id, operation, key)
+            );
+            """),
+    ]
+}
