@@ -26,6 +26,24 @@ public struct PostgresClient: Sendable {
         try await self.pool.withConnection { try $0.transaction(body) }
     }
 
+    /// Like `transaction`, but runs the whole transaction again (up to `maxAttempts` times) when the
+    /// server aborted it as a deadlock victim or serialization failure; the body must be safe to repeat.
+    public func transaction<Result: Sendable>(
+        maxAttempts: Int,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        try await self.pool.withConnection { connection in
+            var attempt = 1
+            while true {
+                do {
+                    return try connection.transaction(body)
+                } catch let error as PostgresError where error.kind?.isTransient == true && attempt < maxAttempts && connection.isUsable {
+                    attempt += 1
+                }
+            }
+        }
+    }
+
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> Result
     ) async throws -> Result {

@@ -154,3 +154,14 @@ enum PostgresTimestamp {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
+
+extension Array: PostgresDecodable where Element == Int {
+    /// Reads a one-dimensional `int[]` such as `{7,8}`.
+    public init(postgresText: String) throws {
+        guard postgresText.hasPrefix("{"), postgresText.hasSuffix("}") else {
+            throw PostgresError.decoding("not an int array: \(postgresText)")
+        }
+        let inner = postgresText.dropFirst().dropLast()
+        self = try inner.isEmpty ? [] : inner.split(separator: ",").map { try Int(postgresText: String($0)) }
+    }
+}
