@@ -1,0 +1,57 @@
+import BoxOfficeDomain
+import Hummingbird
+import NIOCore
+import Prometheus
+
+/// /health/live, /health/ready and /metrics.
+struct OperationsController {
+    let stores: Stores
+    let instanceID: String
+    let registry: PrometheusCollectorRegistry
+
+    struct Health: Encodable {
+        let status: String
+        let instance: String
+        let failing: [String]?
+    }
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("health/live") { _, _ in
+            try Responses.json(Health(status: "ok", instance: self.instanceID, failing: nil))
+        }
+        router.get("health/ready") { _, _ in try await self.ready() }
+        router.get("metrics") { _, _ in self.metrics() }
+    }
+
+    /// Both stores are asked at once; 503 names whichever did not answer.
+    func ready() async throws -> Response {
+        async let redisOK: Bool = {
+            (try? await self.stores.redis.send(["PING"]).checked()) != nil
+        }()
+        async let postgresOK: Bool = {
+            (try? await self.stores.database.query("SELECT 1")) != nil
+        }()
+        var failing: [String] = []
+        if !(await postgresOK) { failing.append("postgres") }
+        if !(await redisOK) { failing.append("redis") }
+        if failing.isEmpty {
+            return try Responses.json(Health(status: "ok", instance: self.instanceID, failing: nil))
+        }
+        return try Responses.json(Health(status: "unavailable", instance: self.instanceID, failing: failing), status: .serviceUnavailable)
+    }
+
+    func metrics() -> Response {
+        for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.pool.statistics)] {
+            self.registry.makeGauge(name: "boxoffice_pool_connections", labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
+            self.registry.makeGauge(name: "boxoffice_pool_connections", labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
+            self.registry.makeGauge(name: "boxoffice_pool_waiting", labels: [("pool", name)]).set(Double(pool.waiting))
+        }
+        var buffer: [UInt8] = []
+        self.registry.emit(into: &buffer)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
+        )
+    }
+}

@@ -1,0 +1,54 @@
+import BoxOfficeDomain
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Authenticates a protected route with its queue token (one Redis round trip) and puts the
+/// ticket into the context. Concert matching (WRONG_CONCERT) is the handler's job: only it knows
+/// which concert the request addresses.
+struct QueueTokenMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    enum Requirement: Sendable {
+        /// WAITING or ACTIVE.
+        case live
+        /// ACTIVE only (catalog, holds, payments).
+        case active
+        /// ACTIVE, or ENDED when the request carries an Idempotency-Key: a payment retry must
+        /// still get its stored answer after the payment ended the token.
+        case activeOrEndedWithIdempotencyKey
+    }
+
+    let queue: QueueService
+    let requirement: Requirement
+
+    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        guard let token = Self.bearerToken(request.headers[.authorization]),
+            let ticket = try await self.queue.inspect(token: token)
+        else { throw ApiError.tokenInvalid }
+        switch (ticket.state, self.requirement) {
+        case (.unknown, _):
+            throw ApiError.tokenInvalid
+        case (.ended, .activeOrEndedWithIdempotencyKey) where request.headers[.idempotencyKey] != nil:
+            break
+        case (.ended, _):
+            throw ApiError.tokenExpired
+        case (.waiting, .active), (.waiting, .activeOrEndedWithIdempotencyKey):
+            throw ApiError.notAdmitted
+        case (.waiting, .live), (.active, _):
+            break
+        }
+        var context = context
+        context.ticket = ticket
+        return try await next(request, context)
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header.
+    static func bearerToken(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}
