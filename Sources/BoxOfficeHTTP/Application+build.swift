@@ -80,7 +80,8 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let stores = try Stores(configuration: configuration)
     let dependencies = AppDependencies(configuration: configuration, stores: stores, logger: logger)
-    var services: [any Service] = []
+    // ServiceGroup stops services in reverse order: the pools close after every job that uses them.
+    var services: [any Service] = [StoresShutdownService(stores: stores)]
     if runBackgroundJobs {
         services.append(QueuePromotionService(
             queue: dependencies.queue, concerts: dependencies.concerts,
@@ -91,7 +92,6 @@ public func buildApplication(
             interval: .milliseconds(configuration.sweepIntervalMilliseconds), logger: logger
         ))
     }
-    services.append(StoresShutdownService(stores: stores))
     return Application(
         router: buildRouter(dependencies, registry: registry),
         configuration: ApplicationConfiguration(
