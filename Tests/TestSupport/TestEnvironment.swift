@@ -1,0 +1,33 @@
+import Foundation
+
+/// Where the shared test servers started by `make test` (scripts/services.sh test) listen.
+///
+/// Many suites use these servers at the same time, so tests must isolate themselves: random key
+/// prefixes in Redis (never FLUSHALL, FLUSHDB or SCRIPT FLUSH) and temporary or uniquely named
+/// tables in PostgreSQL. Tests that restart a server use `PrivateRedisServer` /
+/// `PrivatePostgresServer` instead.
+public enum TestEnvironment {
+    public static let defaultRedisURL = "redis://127.0.0.1:56380/0"
+    public static let defaultDatabaseURL = "postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice"
+
+    /// `BOXOFFICE_TEST_REDIS_URL`, or the test stack's Redis.
+    public static var redisURL: String {
+        Self.value("BOXOFFICE_TEST_REDIS_URL") ?? Self.defaultRedisURL
+    }
+
+    /// `BOXOFFICE_TEST_DATABASE_URL`, or the test stack's PostgreSQL.
+    public static var databaseURL: String {
+        Self.value("BOXOFFICE_TEST_DATABASE_URL") ?? Self.defaultDatabaseURL
+    }
+
+    /// A short random name part (lowercase letters and digits) for keys, tables and databases.
+    public static func uniqueSuffix(length: Int = 12) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<length).map { _ in alphabet.randomElement()! })
+    }
+
+    private static func value(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+}
