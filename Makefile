@@ -8,6 +8,8 @@
 #   make test         deps, PG+Redis (test stack), swift test, stop test stack
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
+#   make bench        release build, stack, baselines + scenarios, bench/results.json
+#                     (BENCH_INSTANCES=1,2,3 for the scaling series)
 #
 # Variables (make VAR=... or environment): SWIFT_CONFIG (release), SKIP_BUILD=1,
 # INSTANCES (2), LB_PORT (8080), SWIFT_TEST_FLAGS, PG_PORT / REDIS_PORT. Any
@@ -25,7 +27,7 @@ SWIFT_TEST_FLAGS ?=
 export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run stop status logs test stop-test clean-data
+.PHONY: help deps build run stop status logs test stop-test clean-data bench
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
@@ -63,3 +65,6 @@ clean-data:
 	@$(ROOT)/scripts/services.sh test stop
 	@$(ROOT)/scripts/services.sh bench stop
 	@$(ROOT)/scripts/clean-data.sh
+
+bench: deps
+	@$(ROOT)/scripts/bench.sh

@@ -15,7 +15,7 @@ public final class PostgresConnection: BlockingConnection {
 
     public init(configuration: PostgresConfiguration) throws {
         let keywords = ["dbname", "connect_timeout", "application_name", "options"]
-        let options = "-c statement_timeout=\(configuration.statementTimeoutMilliseconds) -c lock_timeout=\(configuration.lockTimeoutMilliseconds) -c TimeZone=UTC -c DateStyle=ISO"
+        let options = "-c statement_timeout=\(configuration.statementTimeoutMilliseconds) -c lock_timeout=\(configuration.lockTimeoutMilliseconds) -c TimeZone=UTC -c DateStyle=ISO -c client_min_messages=warning"
         let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName, options]
         // expand_dbname=1: the url in "dbname" is parsed as a full connection string; later
         // keywords override it, so the timeouts apply whatever the url says.

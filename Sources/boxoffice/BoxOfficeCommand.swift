@@ -13,7 +13,7 @@ struct BoxOfficeCommand: AsyncParsableCommand {
         commandName: "boxoffice",
         abstract: "Concert ticketing API: waiting queue, seat holds, balance and payments.",
         discussion: "Every setting comes from environment variables; see the README.",
-        subcommands: [Serve.self, Migrate.self, Seed.self, Check.self],
+        subcommands: [Serve.self, Migrate.self, Seed.self, Check.self, Lua.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -92,5 +92,22 @@ struct Check: AsyncParsableCommand {
         let report = try await InvariantChecker(database: stores.database).check()
         print(try JSON.encode(report))
         if !report.isHealthy { throw ExitCode(2) }
+    }
+}
+
+struct Lua: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the source of one of the queue's Lua scripts (for redis-cli and redis-benchmark).",
+        shouldDisplay: false
+    )
+
+    @Argument(help: "Script name: queue-issue, queue-status, queue-promote, queue-extend or queue-end.")
+    var name: String
+
+    func run() throws {
+        guard let script = QueueScripts.all.first(where: { $0.name == self.name }) else {
+            throw ValidationError("unknown script \(self.name); known: \(QueueScripts.all.map(\.name).joined(separator: ", "))")
+        }
+        print(script.source)
     }
 }

@@ -2,7 +2,10 @@ import HiredisClient
 
 /// The queue's Lua scripts. Each runs atomically on the concert's slot, and reads time from Redis
 /// (`TIME`) so instances with skewed clocks agree on every deadline.
-enum QueueScripts {
+public enum QueueScripts {
+    /// Every queue script, for tools that run them outside the app (the benchmark's redis-benchmark baseline).
+    public static var all: [RedisScript] { [issue, status, promote, extend, end] }
+
     /// Shared helpers prepended to every script.
     private static let library = """
         local function now_ms()

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""`make bench`: measure BoxOffice against baselines taken in the same run, on this machine.
+
+Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
+Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
+for statement. Scenarios: queue_enter, queue_poll, hold_distinct, hold_uncontended, payment
+(wrk through haproxy), hot_seat_1000 and rush (k6). Prints a table with each scenario's ratio to
+its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
+money conserved).
+
+Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
+scaling series), BENCH_HOLDS (12000), BENCH_PAYMENTS (6000), BOXOFFICE_BIN, LB_PORT (8080),
+plus scripts/run.sh's own variables. Python standard library only.
+"""
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+LB_PORT = int(os.environ.get("LB_PORT", "8080"))
+BASE = f"http://127.0.0.1:{LB_PORT}"
+PG_PORT = os.environ.get("PG_PORT", "55432")
+REDIS_PORT = os.environ.get("REDIS_PORT", "56379")
+DATABASE_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/boxoffice"
+PGBENCH_DB = "boxoffice_pgbench"
+PGBENCH_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/{PGBENCH_DB}"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+HOLDS = int(os.environ.get("BENCH_HOLDS", "12000"))
+PAYMENTS = int(os.environ.get("BENCH_PAYMENTS", "6000"))
+INSTANCE_SERIES = [int(n) for n in os.environ.get("BENCH_INSTANCES", "2").split(",")]
+BIN = os.environ.get("BOXOFFICE_BIN") or os.path.join(ROOT, ".build", "release", "boxoffice")
+
+# The stack runs with admission wide open: the benchmark measures request handling, not the
+# deliberately paced queue. Holds last long enough to be paid within the run.
+STACK_SETTINGS = {
+    "ACTIVE_CAPACITY": "10000000",
+    "ADMIT_PER_SECOND": "1000000",
+    "HOLD_SECONDS": "1800",
+    "ACTIVE_SECONDS": "1800",
+    "WAITING_IDLE_SECONDS": "600",
+    "LOG_LEVEL": "warning",
+    "POOL_TIMEOUT_MS": "10000",
+}
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, capture=False, check=True, cwd=ROOT):
+    merged = dict(os.environ, **(env or {}))
+    result = subprocess.run(cmd, env=merged, cwd=cwd, text=True,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.PIPE if capture else None)
+    if check and result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout or ''}{result.stderr or ''}")
+    return result
+
+
+def psql(url, sql=None, file=None, variables=None, capture=True):
+    cmd = ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAt"]
+    for name, value in (variables or {}).items():
+        cmd += ["-v", f"{name}={value}"]
+    cmd += ["-f", file] if file else ["-c", sql]
+    return run(cmd, capture=capture, cwd=BENCH).stdout
+
+
+# --- HTTP preparation (many small requests through the load balancer) ---------------------------
+
+_local = threading.local()
+
+
+def call(method, path, body=None, token=None, headers=None):
+    connection = getattr(_local, "connection", None)
+    if connection is None:
+        connection = _local.connection = http.client.HTTPConnection("127.0.0.1", LB_PORT, timeout=60)
+    all_headers = {"Content-Type": "application/json"}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    all_headers.update(headers or {})
+    for attempt in range(3):
+        try:
+            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read()
+            return response.status, (json.loads(data) if data else {})
+        except (http.client.HTTPException, OSError):
+            connection.close()
+            connection = _local.connection = http.client.HTTPConnection("127.0.0.1", LB_PORT, timeout=60)
+    raise SystemExit(f"{method} {path} failed three times")
+
+
+def parallel(function, items, workers=32):
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
+
+
+def take_token(concert):
+    status, body = call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert})
+    if status not in (200, 201):
+        raise SystemExit(f"token request failed: {status} {body}")
+    return body["token"]
+
+
+def wait_active(tokens):
+    for token in tokens[:: max(1, len(tokens) // 50)] + tokens[-1:]:
+        for _ in range(200):
+            status, body = call("GET", "/v1/queue/status", token=token)
+            if body.get("status") == "ACTIVE":
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"token not admitted: {body}")
+
+
+def bench_concert(dates):
+    """A fresh concert with `dates` dates of 50 seats, so every run starts with free seats."""
+    concert = int(time.time() * 1000) % 1_000_000_000 + 1_000_000_000
+    psql(DATABASE_URL, file="fixtures.sql", variables={"concert": concert, "dates": dates})
+    time.sleep(1.1)  # the instances' concert cache reloads on a miss at most once a second
+    return concert
+
+
+# --- load generators ----------------------------------------------------------------------------
+
+def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/health/live", env=None):
+    environment = dict(env or {}, BENCH_DIR=BENCH, BENCH_THREADS=str(threads))
+    result = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+                  "-s", os.path.join(BENCH, "wrk", script), BASE + path], env=environment, capture=True)
+    match = re.search(r"BENCH_JSON (\{.*\})", result.stderr + result.stdout)
+    if not match:
+        raise SystemExit(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    data = json.loads(match.group(1))
+    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+    data["errors"] = data["server_errors"] + data["socket_errors"] + data["client_errors"]
+    return data
+
+
+def pgbench(script, seconds=SECONDS, clients=8, variables=None):
+    prefix = tempfile.mkdtemp(prefix="pgbench-") + "/log"
+    cmd = ["pgbench", "-n", "-M", "prepared", f"-c{clients}", "-j2", f"-T{seconds}", "--log", f"--log-prefix={prefix}",
+           "-f", os.path.join(BENCH, "pgbench", script)]
+    for name, value in (variables or {}).items():
+        cmd += ["-D", f"{name}={value}"]
+    result = run(cmd + [PGBENCH_URL], capture=True)
+    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
+    latencies = []
+    directory = os.path.dirname(prefix)
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name)) as handle:
+            latencies += [int(line.split()[2]) for line in handle if line.strip()]
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else 0
+    return {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": int(failed.group(1)) if failed else 0}
+
+
+def redis_benchmark_poll():
+    """redis-benchmark running the queue-status script (one EVALSHA per poll, as the API does)."""
+    source = run([BIN, "lua", "queue-status"], capture=True).stdout
+    redis = ["redis-cli", "-p", REDIS_PORT]
+    sha = run(redis + ["SCRIPT", "LOAD", source], capture=True).stdout.strip()
+    prefix, token = "bo:{c:0}:", "0.00000000000000000000000000000bench"
+    run(redis + ["HSET", prefix + "token:" + token, "user", str(uuid.uuid4()), "status", "WAITING"], capture=True)
+    run(redis + ["ZADD", prefix + "waiting", "1", token], capture=True)
+    result = run(["redis-benchmark", "-p", REDIS_PORT, "-c", "50", "-n", "300000", "--csv",
+                  "EVALSHA", sha, "1", prefix + "seq", prefix, token, "1"], capture=True)
+    rows = [line for line in result.stdout.splitlines() if line.startswith('"EVALSHA')]
+    fields = [field.strip('"') for field in rows[-1].split(",")]
+    return {"rps": float(fields[1]), "p50_ms": float(fields[4]) if len(fields) > 4 else 0,
+            "p99_ms": float(fields[6]) if len(fields) > 6 else 0, "errors": 0}
+
+
+def k6(script, env):
+    summary = tempfile.mktemp(suffix=".json")
+    result = run(["k6", "run", "--quiet", "--summary-export", summary] + sum((["-e", f"{k}={v}"] for k, v in env.items()), [])
+                 + [os.path.join(ROOT, "k6", script)], capture=True, check=False)
+    if not os.path.exists(summary):
+        raise SystemExit(f"k6 {script} produced no summary:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    with open(summary) as handle:
+        metrics = json.load(handle)["metrics"]
+    return metrics, result.returncode
+
+
+# --- scenarios ----------------------------------------------------------------------------------
+
+def scenario_queue_enter():
+    concert = bench_concert(1)
+    return wrk("queue_enter.lua", path="/v1/queue/tokens", env={"BENCH_CONCERT": str(concert)})
+
+
+def scenario_queue_poll():
+    concert = bench_concert(1)
+    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1"], capture=True)
+    tokens = parallel(lambda _: take_token(concert), range(2000))
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(tokens))
+    return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": handle.name})
+
+
+def prepare_holds(count):
+    concert = bench_concert((count + 49) // 50)
+    status, body = call("GET", "/v1/concerts")
+    tokens = parallel(lambda _: take_token(concert), range(count))
+    wait_active(tokens)
+    dates = [line for line in psql(DATABASE_URL, f"SELECT date FROM concert_dates WHERE concert_id = {concert} ORDER BY date").split()]
+    lines = [f"{token} {concert} {dates[i // 50]} {i % 50 + 1}" for i, token in enumerate(tokens)]
+    return concert, lines
+
+
+def scenario_hold(count, connections=CONNECTIONS, threads=2, seconds=SECONDS):
+    _, lines = prepare_holds(count)
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(lines))
+    return wrk("once_each.lua", path="/v1/reservations", connections=connections, threads=threads, seconds=seconds,
+               env={"BENCH_ITEMS": handle.name, "BENCH_KIND": "hold"})
+
+
+def scenario_payment(count):
+    concert, lines = prepare_holds(count)
+
+    def hold_and_charge(line):
+        token, _, date, seat = line.split()
+        status, body = call("POST", "/v1/reservations", {"concertId": concert, "date": date, "seatNumbers": [int(seat)]}, token=token)
+        if status != 201:
+            raise SystemExit(f"prepare hold failed: {status} {body}")
+        status, charged = call("POST", "/v1/balance/charge", {"amount": body["amount"]}, token=token)
+        if status != 200:
+            raise SystemExit(f"prepare charge failed: {status} {charged}")
+        return f"{token} {body['reservationId']}"
+
+    prepared = parallel(hold_and_charge, lines)
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(prepared))
+    return wrk("once_each.lua", path="/v1/payments", env={"BENCH_ITEMS": handle.name, "BENCH_KIND": "pay"})
+
+
+def scenario_hot_seat():
+    concert = bench_concert(1)
+    metrics, code = k6("hot-seat.js", {"BASE_URL": BASE, "CONCERT_ID": concert, "USERS": 1000, "P99_MS": 60000})
+    trend = metrics.get("http_req_duration{name:POST /v1/reservations}", {})
+    iterations = metrics.get("wins", {}).get("count", 0) + metrics.get("seat_conflicts", {}).get("count", 0)
+    return {"rps": iterations / max(trend.get("max", 1) / 1000, 1e-3), "p50_ms": trend.get("med", 0),
+            "p99_ms": trend.get("p(99)", 0), "errors": metrics.get("server_errors", {}).get("count", 0)
+            + metrics.get("unexpected_answers", {}).get("count", 0), "wins": metrics.get("wins", {}).get("count", 0),
+            "k6_exit": code}
+
+
+def scenario_rush():
+    concert = bench_concert(20)
+    metrics, code = k6("rush.js", {"BASE_URL": BASE, "CONCERT_ID": concert, "USERS": 300, "P99_MS": 60000})
+    requests = metrics.get("http_reqs", {})
+    duration = metrics.get("http_req_duration", {})
+    return {"rps": requests.get("rate", 0), "p50_ms": duration.get("med", 0), "p99_ms": duration.get("p(99)", 0),
+            "errors": metrics.get("server_errors", {}).get("count", 0), "k6_exit": code}
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+def start_stack(instances):
+    log(f"starting the stack with {instances} instance(s)")
+    run([os.path.join(ROOT, "scripts", "run.sh"), "start"],
+        env=dict(STACK_SETTINGS, INSTANCES=str(instances), BOXOFFICE_BIN=BIN, SKIP_BUILD="1"))
+
+
+def prepare_pgbench_database():
+    log("preparing the pgbench baseline database")
+    psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
+    psql(DATABASE_URL, f"CREATE DATABASE {PGBENCH_DB}")
+    run([BIN, "migrate"], env={"DATABASE_URL": PGBENCH_URL, "LOG_LEVEL": "warning"}, capture=True)
+    # Enough distinct seats and held reservations for pgbench at full speed for the whole run.
+    capacity = SECONDS * 6000
+    psql(PGBENCH_URL, file="pgbench/setup.sql", variables={"concert": 7_000_000, "dates": capacity // 50, "targets": capacity})
+
+
+def row(name, result, baseline_name, baseline):
+    ratio = result["rps"] / baseline["rps"] if baseline and baseline["rps"] else None
+    return {"name": name, "rps": round(result["rps"], 1), "p50_ms": round(result["p50_ms"], 3),
+            "p99_ms": round(result["p99_ms"], 3), "errors": int(result["errors"]), "baseline": baseline_name,
+            "baseline_rps": round(baseline["rps"], 1) if baseline else None,
+            "ratio": round(ratio, 3) if ratio is not None else None}
+
+
+def print_table(title, rows):
+    print(f"\n{title}")
+    print(f"{'scenario':<18}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  {'baseline':<26}{'base rps':>10}{'ratio':>8}")
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
+        base = f"{r['baseline_rps']:.0f}" if r["baseline_rps"] is not None else "-"
+        print(f"{r['name']:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}  {r['baseline'] or '-':<26}{base:>10}{ratio:>8}")
+
+
+def main():
+    if not os.access(BIN, os.X_OK):
+        raise SystemExit(f"no release binary at {BIN}; run `swift build -c release --product boxoffice` (make bench does)")
+    start_stack(INSTANCE_SERIES[0])
+    prepare_pgbench_database()
+
+    log("baselines: wrk /health/live, redis-benchmark queue-status script, pgbench hold and payment")
+    baselines = {
+        "wrk /health/live": wrk("health.lua"),
+        "redis-benchmark queue-status": redis_benchmark_poll(),
+        "pgbench hold": pgbench("hold.sql", variables={"concert": 7_000_000}),
+        "pgbench payment": pgbench("pay.sql"),
+    }
+    for name, result in baselines.items():
+        log(f"  {name}: {result['rps']:.0f}/s p99 {result['p99_ms']:.2f} ms")
+
+    series = {}
+    for instances in INSTANCE_SERIES:
+        if instances != INSTANCE_SERIES[0]:
+            start_stack(instances)
+        log(f"scenarios with {instances} instance(s)")
+        health = baselines["wrk /health/live"]
+        uncontended = scenario_hold(600, connections=1, threads=1, seconds=3)
+        hot = scenario_hot_seat()
+        rows = [
+            row("queue_enter", scenario_queue_enter(), "wrk /health/live", health),
+            row("queue_poll", scenario_queue_poll(), "wrk /health/live", health),
+            row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"]),
+            row("hold_uncontended", uncontended, None, None),
+            row("payment", scenario_payment(PAYMENTS), "pgbench payment", baselines["pgbench payment"]),
+            row("hot_seat_1000", hot, None, None),
+            row("rush", scenario_rush(), None, None),
+        ]
+        # The hot seat is judged on latency: its p99 against an uncontended hold's p99.
+        hot_row = next(r for r in rows if r["name"] == "hot_seat_1000")
+        hot_row.update(baseline="hold_uncontended p99", baseline_rps=None,
+                       ratio=round(hot["p99_ms"] / uncontended["p99_ms"], 2) if uncontended["p99_ms"] else None,
+                       wins=int(hot.get("wins", 0)))
+        series[instances] = rows
+        print_table(f"{instances} instance(s)", rows)
+
+    log("correctness: boxoffice check")
+    check = run([BIN, "check"], env={"DATABASE_URL": DATABASE_URL, "LOG_LEVEL": "warning"}, capture=True, check=False)
+    report = json.loads(check.stdout.strip().splitlines()[-1])
+    correctness = {"double_sold": report["doubleSold"], "money_conserved": report["moneyConserved"], "report": report}
+    main_instances = 2 if 2 in series else INSTANCE_SERIES[0]
+    results = {
+        "scenarios": series[main_instances],
+        "correctness": correctness,
+        "instances": main_instances,
+        "baselines": {name: {k: round(v, 3) for k, v in r.items() if isinstance(v, (int, float))} for name, r in baselines.items()},
+        "scaling": {str(n): rows for n, rows in series.items()},
+        "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
+                     "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},
+    }
+    with open(os.path.join(BENCH, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(f"\ncorrectness: double_sold={correctness['double_sold']} money_conserved={correctness['money_conserved']}")
+    print(f"wrote {os.path.join(BENCH, 'results.json')}")
+    if check.returncode != 0:
+        raise SystemExit("invariant check failed")
+
+
+if __name__ == "__main__":
+    main()
