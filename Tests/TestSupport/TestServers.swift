@@ -378,7 +378,10 @@ public final class ChildProcess: @unchecked Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid = pid_t()
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let environment: [UnsafeMutablePointer<CChar>?] =
+            ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { environment.forEach { free($0) } }
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
         guard result == 0 else { throw TestServerError("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
         return ChildProcess(pid: pid)
     }
@@ -467,9 +470,14 @@ public func canConnect(port: Int) -> Bool {
 private typealias SpawnCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 private typealias SpawnChangeDirectory = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
 
-private let spawnCloseFrom: SpawnCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+#if canImport(Darwin)
+nonisolated(unsafe) private let defaultSymbols = UnsafeMutableRawPointer(bitPattern: -2)  // RTLD_DEFAULT
+#else
+nonisolated(unsafe) private let defaultSymbols: UnsafeMutableRawPointer? = nil  // RTLD_DEFAULT
+#endif
+private let spawnCloseFrom: SpawnCloseFrom? = dlsym(defaultSymbols, "posix_spawn_file_actions_addclosefrom_np")
     .map { unsafeBitCast($0, to: SpawnCloseFrom.self) }
-private let spawnChangeDirectory: SpawnChangeDirectory? = dlsym(nil, "posix_spawn_file_actions_addchdir_np")
+private let spawnChangeDirectory: SpawnChangeDirectory? = dlsym(defaultSymbols, "posix_spawn_file_actions_addchdir_np")
     .map { unsafeBitCast($0, to: SpawnChangeDirectory.self) }
 
 #if canImport(Glibc)
