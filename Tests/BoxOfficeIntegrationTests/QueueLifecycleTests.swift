@@ -1,0 +1,209 @@
+import BoxOfficeDomain
+import Foundation
+import HiredisClient
+import Testing
+import TestSupport
+
+/// Idle waiters, expiring active windows, pause/resume and live settings.
+///
+/// Short windows (idle 1 s, active 1 s) are only in the test's own QueueService, which ticks this
+/// concert alone; the app instances keep their long defaults so they never cut other tests short.
+@Suite("Queue lifecycle: idle, expiry, pause, live settings")
+struct QueueLifecycleTests {
+    @Test("an idle waiter is dropped and does not count; a polling waiter stays and is admitted")
+    func idleWaitersDropped() async throws {
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
+            let promoter = rig.service(waitingIdleSeconds: 1)
+            try await TestStack.withInstances(1) { bases in
+                try await TestHTTPClient.with { http in
+                    let base = bases[0]
+                    let idle = try await http.takeToken(base, concertID: rig.concertID)
+                    let poller = try await http.takeToken(base, concertID: rig.concertID)
+                    let before = try await http.request(.GET, "\(base)/v1/queue/status", token: poller.token)
+                    #expect(before.json["position"] as? Int == 2)
+
+                    var dropped = 0
+                    let stop = ContinuousClock.now + .milliseconds(2_500)
+                    var tick = 0
+                    while ContinuousClock.now < stop {
+                        dropped += try await promoter.promote(concertID: rig.concertID).dropped
+                        if tick % 3 == 0 {
+                            let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: poller.token)
+                            #expect(reply.status == 200, "\(reply.text)")
+                            #expect(reply.json["status"] as? String == "WAITING")
+                        }
+                        tick += 1
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(dropped == 1)
+
+                    // The idle one is gone from the line and its token has ended.
+                    #expect(try await rig.command("ZSCORE", rig.keys.waiting, idle.token).isNull)
+                    #expect(try await rig.tokenField(idle.token, "status") == "ENDED")
+                    let ended = try await http.request(.GET, "\(base)/v1/queue/status", token: idle.token)
+                    #expect(ended.status == 401)
+                    #expect(ended.code == "TOKEN_EXPIRED")
+                    #expect(ended.queueIsProblem, "\(ended.queueContentType)")
+
+                    // It does not count: the poller moved up to the front.
+                    let now = try await http.request(.GET, "\(base)/v1/queue/status", token: poller.token)
+                    #expect(now.json["position"] as? Int == 1)
+                    #expect(try await rig.zcard(rig.keys.waiting) == 1)
+
+                    // The dropped user may queue again (at the back, with a new token).
+                    let again = try await http.request(.POST, "\(base)/v1/queue/tokens", json: ["userId": idle.userID, "concertId": rig.concertID])
+                    #expect(again.status == 201)
+                    #expect(again.json["token"] as? String != idle.token)
+                    #expect(again.json["position"] as? Int == 2)
+
+                    // Resumed, the poller is admitted.
+                    try await rig.set(["paused": "0"])
+                    let status = try await queueEventually("poller admitted", timeout: .seconds(5)) { () -> String? in
+                        _ = try await promoter.promote(concertID: rig.concertID)
+                        let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: poller.token)
+                        return reply.json["status"] as? String == "ACTIVE" ? "ACTIVE" : nil
+                    }
+                    #expect(status == "ACTIVE")
+                }
+            }
+        }
+    }
+
+    @Test("an expired active token frees its slot for the next waiter (capacity 1)")
+    func expiredActiveFreesSlot() async throws {
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1", "admitPerSecond": "1000"]) { rig in
+            let promoter = rig.service(activeSeconds: 1)
+            try await TestStack.withInstances(1) { bases in
+                try await TestHTTPClient.with { http in
+                    let base = bases[0]
+                    let first = try await http.takeToken(base, concertID: rig.concertID)
+                    let second = try await http.takeToken(base, concertID: rig.concertID)
+
+                    // A tick while paused sets the tick clock; the tick right after resuming admits one.
+                    _ = try await promoter.promote(concertID: rig.concertID)
+                    try await Task.sleep(for: .milliseconds(30))
+                    try await rig.set(["paused": "0"])
+                    let result = try await promoter.promote(concertID: rig.concertID)
+                    #expect(result.active == 1)
+                    let firstUntil = try #require(try await rig.tokenField(first.token, "activeUntil").flatMap { Int($0) })
+                    let now = try await rig.redisMilliseconds()
+                    try #require(firstUntil <= now + 1_100, "first token got a long window: another instance's promoter admitted it")
+
+                    // While it is active the second waits, however often we tick. (Only replies that
+                    // left the server well inside the first's window count: the machine may be busy.)
+                    var checked = 0
+                    while try await rig.redisMilliseconds() < firstUntil - 300 {
+                        _ = try await promoter.promote(concertID: rig.concertID)
+                        let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: second.token)
+                        if try await rig.redisMilliseconds() < firstUntil - 50 {
+                            #expect(reply.json["status"] as? String == "WAITING")
+                            #expect(reply.json["position"] as? Int == 1)
+                            #expect(try await rig.tokenField(first.token, "status") == "ACTIVE")
+                            checked += 1
+                        }
+                        #expect(try await rig.zcard(rig.keys.active) == 1)
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    #expect(checked >= 1)
+
+                    // After the window the slot frees and the second is admitted.
+                    _ = try await queueEventually("second admitted", timeout: .seconds(5)) { () -> Bool? in
+                        _ = try await promoter.promote(concertID: rig.concertID)
+                        let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: second.token)
+                        return reply.json["status"] as? String == "ACTIVE" ? true : nil
+                    }
+                    let secondUntil = try #require(try await rig.tokenField(second.token, "activeUntil").flatMap { Int($0) })
+                    #expect(secondUntil - 1_000 >= firstUntil, "second admitted before the first's window ended")
+                    #expect(try await rig.zcard(rig.keys.active) == 1)
+
+                    for path in ["/v1/queue/status", "/v1/concerts/\(rig.concertID)/dates"] {
+                        let reply = try await http.request(.GET, base + path, token: first.token)
+                        #expect(reply.status == 401, "\(path)")
+                        #expect(reply.code == "TOKEN_EXPIRED", "\(path)")
+                        #expect(reply.queueIsProblem)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("pause and resume through the settings hash")
+    func pauseAndResume() async throws {
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
+            try await TestStack.withInstances(2) { bases in
+                try await TestHTTPClient.with { http in
+                    var tokens: [String] = []
+                    for index in 0..<5 {
+                        tokens.append(try await http.takeToken(bases[index % 2], concertID: rig.concertID).token)
+                    }
+                    // The instances tick every 50 ms; paused, nobody is admitted.
+                    try await Task.sleep(for: .milliseconds(600))
+                    #expect(try await rig.zcard(rig.keys.active) == 0)
+                    for (index, token) in tokens.enumerated() {
+                        let reply = try await http.request(.GET, "\(bases[index % 2])/v1/queue/status", token: token)
+                        #expect(reply.json["status"] as? String == "WAITING")
+                        #expect(reply.json["position"] as? Int == index + 1)
+                    }
+
+                    try await rig.set(["paused": "0"])
+                    for token in tokens { try await http.waitUntilActive(bases[0], token: token, timeout: .seconds(5)) }
+
+                    // Paused again: the active stay active, newcomers wait.
+                    try await rig.set(["paused": "1"])
+                    let late = try await http.takeToken(bases[1], concertID: rig.concertID).token
+                    try await Task.sleep(for: .milliseconds(600))
+                    let waiting = try await http.request(.GET, "\(bases[0])/v1/queue/status", token: late)
+                    #expect(waiting.json["status"] as? String == "WAITING")
+                    #expect(waiting.json["position"] as? Int == 1)
+                    #expect(try await rig.zcard(rig.keys.active) == 5)
+
+                    try await rig.set(["paused": "0"])
+                    try await http.waitUntilActive(bases[1], token: late, timeout: .seconds(5))
+                }
+            }
+        }
+    }
+
+    @Test("activeCapacity and admitPerSecond change live through the settings hash")
+    func liveSettings() async throws {
+        try await QueueRig.with(settings: ["activeCapacity": "2", "admitPerSecond": "1000"]) { capacityRig in
+            try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "4"]) { rateRig in
+                try await TestStack.withInstances(1) { bases in
+                    try await TestHTTPClient.with { http in
+                        let base = bases[0]
+                        // Capacity 2, then 4.
+                        var tokens: [String] = []
+                        for _ in 0..<6 { tokens.append(try await http.takeToken(base, concertID: capacityRig.concertID).token) }
+                        _ = try await queueEventually("two admitted", timeout: .seconds(5)) {
+                            try await capacityRig.zcard(capacityRig.keys.active) == 2 ? true : nil
+                        }
+                        try await Task.sleep(for: .milliseconds(400))
+                        #expect(try await capacityRig.zcard(capacityRig.keys.active) == 2)
+                        try await capacityRig.set(["activeCapacity": "4"])
+                        _ = try await queueEventually("four admitted", timeout: .seconds(5)) {
+                            try await capacityRig.zcard(capacityRig.keys.active) == 4 ? true : nil
+                        }
+                        try await Task.sleep(for: .milliseconds(400))
+                        #expect(try await capacityRig.zcard(capacityRig.keys.active) == 4)
+                        for (index, token) in tokens.enumerated() {
+                            let expected = index < 4 ? "ACTIVE" : "WAITING"
+                            #expect(try await capacityRig.tokenField(token, "status") == expected, "token \(index)")
+                        }
+
+                        // 4/s, then 1000/s.
+                        var waiters: [String] = []
+                        for _ in 0..<40 { waiters.append(try await http.takeToken(base, concertID: rateRig.concertID).token) }
+                        try await rateRig.set(["paused": "0"])
+                        try await Task.sleep(for: .milliseconds(1_500))
+                        let slow = try await rateRig.zcard(rateRig.keys.active)
+                        #expect((2...12).contains(slow), "at 4/s for 1.5 s, \(slow) admitted")
+                        try await rateRig.set(["admitPerSecond": "1000"])
+                        _ = try await queueEventually("all admitted at the new rate", timeout: .seconds(3)) {
+                            try await rateRig.zcard(rateRig.keys.active) == 40 ? true : nil
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

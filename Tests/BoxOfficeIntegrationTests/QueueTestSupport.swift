@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import BoxOfficeDomain
+import Foundation
+import HiredisClient
+import LibpqClient
+import NIOCore
+import Testing
+import TestSupport
+
+/// Direct access to one test concert's queue in Redis, and QueueService instances of the test's
+/// own (with short windows) for driving promotion by hand.
+///
+/// Isolation: app instances promote *every* concert in the database with *their* settings, and
+/// other suites (and other engineers' test runs) start instances too. So each queue test pins
+/// capacity and rate in the concert's settings hash (which every promoter honours), and the short
+/// active/idle windows live only in the private QueueService of the test, never in the
+/// environment of an app instance, where they would shorten other tests' tokens.
+struct QueueRig: Sendable {
+    let concertID: Int
+    let keys: QueueKeys
+    let redis: RedisClient
+    let database: PostgresClient
+
+    static func with<Result: Sendable>(
+        settings: [String: String] = [:],
+        _ body: (QueueRig) async throws -> Result
+    ) async throws -> Result {
+        let concert = try await Fixtures.concert(dates: 1)
+        let rig = QueueRig(
+            concertID: concert.id, keys: QueueKeys(concertID: concert.id),
+            redis: try TestDatabase.redis(poolSize: 8), database: TestDatabase.client(poolSize: 2)
+        )
+        defer {
+            rig.redis.shutdown()
+            rig.database.shutdown()
+        }
+        try await rig.set(settings)
+        return try await body(rig)
+    }
+
+    @discardableResult
+    func command(_ arguments: String...) async throws -> RedisReply {
+        try await self.redis.send(arguments.map { RedisArgument($0) }).checked()
+    }
+
+    @discardableResult
+    func command(_ arguments: [String]) async throws -> RedisReply {
+        try await self.redis.send(arguments.map { RedisArgument($0) }).checked()
+    }
+
+    /// HSET on the concert's settings hash (paused, activeCapacity, admitPerSecond).
+    func set(_ settings: [String: String]) async throws {
+        guard !settings.isEmpty else { return }
+        try await self.command(["HSET", self.keys.settings] + settings.flatMap { [$0.key, $0.value] })
+    }
+
+    /// A QueueService of the test's own; capacity and rate come from the settings hash anyway.
+    func service(activeSeconds: Int = 300, waitingIdleSeconds: Int = 60) -> QueueService {
+        QueueService(
+            redis: self.redis, concerts: ConcertDirectory(database: self.database),
+            settings: .init(activeCapacity: 1_000_000, admitPerSecond: 1_000_000, activeSeconds: activeSeconds,
+                            waitingIdleSeconds: waitingIdleSeconds, endedTokenSeconds: 3_600)
+        )
+    }
+
+    func tokenField(_ token: String, _ field: String) async throws -> String? {
+        try await self.command("HGET", self.keys.token(token), field).string
+    }
+
+    /// How many of `tokens` were ever admitted (an admitted token keeps `activeUntil`, even once ended).
+    func countAdmitted(_ tokens: [String]) async throws -> Int {
+        var admitted = 0
+        for token in tokens {
+            if try await self.tokenField(token, "activeUntil") != nil { admitted += 1 }
+        }
+        return admitted
+    }
+
+    func zcard(_ key: String) async throws -> Int {
+        try await self.command("ZCARD", key).int ?? -1
+    }
+
+    /// Redis TIME in milliseconds.
+    func redisMilliseconds() async throws -> Int {
+        let parts = try await self.command("TIME").array ?? []
+        guard parts.count == 2, let seconds = parts[0].int, let micros = parts[1].int else {
+            throw TestServerError("TIME: \(parts)")
+        }
+        return seconds * 1000 + micros / 1000
+    }
+
+    /// Runs a small Lua script against the concert's keys (KEYS[1] = the routing key, ARGV[1] = prefix).
+    func eval(_ source: String, _ arguments: String...) async throws -> RedisReply {
+        try await self.command(["EVAL", source, "1", self.keys.sequence, self.keys.prefix] + arguments)
+    }
+}
+
+extension TestHTTPClient.Reply {
+    var queueContentType: String { self.headers.first(name: "Content-Type") ?? "" }
+    var queueIsProblem: Bool { self.queueContentType.lowercased().hasPrefix("application/problem+json") }
+}
+
+/// Calls `body` until it returns a value or `timeout` passes.
+func queueEventually<T: Sendable>(
+    _ what: String, timeout: Duration = .seconds(10), every: Duration = .milliseconds(50),
+    _ body: () async throws -> T?
+) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if let value = try await body() { return value }
+        if ContinuousClock.now >= deadline { throw TestServerError("timed out after \(timeout): \(what)") }
+        try await Task.sleep(for: every)
+    }
+}
+
+/// Runs `body`, failing with a timeout error after `timeout`.
+func queueWithTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw TestServerError("timed out after \(timeout): \(what)")
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        return first
+    }
+}
