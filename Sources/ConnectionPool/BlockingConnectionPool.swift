@@ -57,37 +57,25 @@ public struct PoolStatistics: Sendable, Equatable {
 /// on Swift's cooperative pool or on a NIO event loop would stall unrelated tasks, so every call is
 /// handed to one of this pool's own threads and the caller's task is suspended meanwhile.
 ///
-/// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
-/// `generation`, `isShutDown`) is only touched under `condition`; each connection object lives in
-/// exactly one worker thread's local variable and never crosses threads.
-public final class BlockingConnectionPool<Connection: BlockingConnection>: @unchecked Sendable {
-    public let configuration: PoolConfiguration
-    private let connect: @Sendable () throws -> Connection
-    private let condition = NSCondition()
-    private var queue = Deque<Job<Connection>>()
-    private var busy = 0
-    private var isShutDown = false
-    /// Bumped whenever a connection breaks: the other threads then reconnect before their next
-    /// job, so a restarted server costs one failed call rather than one per pooled connection.
-    private var generation = 0
-    private var threads: [Thread] = []
-    private let timerLoop: any EventLoop
+/// The threads hold only the inner `PoolCore`, never this object, so dropping the last reference
+/// to the pool shuts it down (its `deinit` stops the threads and closes the connections).
+public final class BlockingConnectionPool<Connection: BlockingConnection>: Sendable {
+    public var configuration: PoolConfiguration { self.core.configuration }
+    private let core: PoolCore<Connection>
 
     public init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
-        self.configuration = configuration
-        self.connect = connect
-        self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
+        self.core = PoolCore(configuration: configuration, connect: connect)
         for index in 0..<configuration.size {
-            let thread = Thread { [unowned self] in self.workerLoop() }
+            let core = self.core
+            let thread = Thread { core.workerLoop() }
             thread.name = "\(configuration.name)-\(index)"
             thread.stackSize = 1 << 20
-            self.threads.append(thread)
             thread.start()
         }
     }
 
     deinit {
-        self.shutdown()
+        self.core.shutdown()
     }
 
     /// Runs `body` with a connection on one of the pool's threads and returns its result.
@@ -98,43 +86,76 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: @unch
         _ body: @escaping @Sendable (Connection) throws -> Result
     ) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            let job = Job<Connection> { connection in
+            self.core.submit(Job<Connection> { connection in
                 continuation.resume(with: Swift.Result { try body(connection) })
             } fail: { error in
                 continuation.resume(throwing: error)
-            }
-            self.condition.lock()
-            if self.isShutDown {
-                self.condition.unlock()
-                continuation.resume(throwing: PoolError.shutDown(pool: self.configuration.name))
-                return
-            }
-            self.queue.append(job)
-            self.condition.signal()
-            self.condition.unlock()
-            let name = self.configuration.name
-            let timeout = self.timerLoop.scheduleTask(in: self.configuration.acquireTimeout) {
-                if job.claim() { job.fail(PoolError.timedOut(pool: name)) }
-            }
-            job.setTimer(timeout)
+            })
         }
     }
 
-    public var statistics: PoolStatistics {
+    public var statistics: PoolStatistics { self.core.statistics }
+
+    /// Stops the threads once queued jobs are done; later calls fail with `PoolError.shutDown`.
+    public func shutdown() {
+        self.core.shutdown()
+    }
+}
+
+/// The state shared by a pool and its threads.
+///
+/// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
+/// `generation`, `isShutDown`) is only touched under `condition`; each connection object lives in
+/// exactly one worker thread's local variable and never crosses threads.
+private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendable {
+    let configuration: PoolConfiguration
+    private let connect: @Sendable () throws -> Connection
+    private let condition = NSCondition()
+    private var queue = Deque<Job<Connection>>()
+    private var busy = 0
+    private var isShutDown = false
+    /// Bumped whenever a connection breaks: the other threads then reconnect before their next
+    /// job, so a restarted server costs one failed call rather than one per pooled connection.
+    private var generation = 0
+    private let timerLoop: any EventLoop
+
+    init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
+        self.configuration = configuration
+        self.connect = connect
+        self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    func submit(_ job: Job<Connection>) {
+        self.condition.lock()
+        if self.isShutDown {
+            self.condition.unlock()
+            job.fail(PoolError.shutDown(pool: self.configuration.name))
+            return
+        }
+        self.queue.append(job)
+        self.condition.signal()
+        self.condition.unlock()
+        let name = self.configuration.name
+        let timeout = self.timerLoop.scheduleTask(in: self.configuration.acquireTimeout) {
+            if job.claim() { job.fail(PoolError.timedOut(pool: name)) }
+        }
+        job.setTimer(timeout)
+    }
+
+    var statistics: PoolStatistics {
         self.condition.lock()
         defer { self.condition.unlock() }
         return PoolStatistics(size: self.configuration.size, busy: self.busy, waiting: self.queue.count)
     }
 
-    /// Stops the threads once queued jobs are done; later calls fail with `PoolError.shutDown`.
-    public func shutdown() {
+    func shutdown() {
         self.condition.lock()
         self.isShutDown = true
         self.condition.broadcast()
         self.condition.unlock()
     }
 
-    private func workerLoop() {
+    func workerLoop() {
         var connection: Connection?
         var connectionGeneration = 0
         while true {

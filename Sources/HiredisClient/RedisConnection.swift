@@ -23,14 +23,17 @@ public final class RedisConnection: BlockingConnection {
         }
         redisSetTimeout(context, timeval(configuration.commandTimeout))
         do {
+            // A refused AUTH or SELECT means this connection cannot be used: a connection error.
             if let password = configuration.password {
                 var auth: [RedisArgument] = ["AUTH"]
                 if let user = configuration.username { auth.append(RedisArgument(user)) }
                 auth.append(RedisArgument(password))
-                try self.send(auth).checked()
+                if case .error(let message) = try self.send(auth) { throw RedisError.connection("AUTH failed: \(message)") }
             }
-            if configuration.database != 0 {
-                try self.send(["SELECT", RedisArgument(configuration.database)]).checked()
+            if configuration.database != 0,
+                case .error(let message) = try self.send(["SELECT", RedisArgument(configuration.database)])
+            {
+                throw RedisError.connection("SELECT \(configuration.database) failed: \(message)")
             }
         } catch {
             redisFree(context)

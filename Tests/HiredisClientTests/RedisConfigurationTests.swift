@@ -96,11 +96,9 @@ struct RedisConfigurationTests {
                 thrown = error
             }
             let error = try #require(thrown, "connecting with a wrong password succeeded")
-            withKnownIssue("RedisConnection.init reports a rejected AUTH as RedisError.server, not .connection") {
-                guard case .connection = error else {
-                    Issue.record("wrong password: expected RedisError.connection, got \(error)")
-                    return
-                }
+            guard case .connection = error else {
+                Issue.record("wrong password: expected RedisError.connection, got \(error)")
+                return
             }
             #expect(error.description.contains("WRONGPASS"), "\(error)")
         }

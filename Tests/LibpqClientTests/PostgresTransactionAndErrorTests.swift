@@ -352,11 +352,7 @@ struct PostgresPoolTests {
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [name]
             ).first?.decode(Int.self, at: 0) ?? -1
         } while open != 0 && ContinuousClock.now < deadline
-        withKnownIssue(
-            "BlockingConnectionPool never deinits while its workers run (each holds a strong self inside workerLoop), so a client dropped without shutdown() keeps its threads and connections"
-        ) {
-            #expect(open == 0, "connections still open after the client was dropped")
-        }
+        #expect(open == 0, "connections still open after the client was dropped")
         // Explicit shutdown does close them.
         let closed = PostgresClient(
             configuration: PostgresConfiguration(url: TestEnvironment.databaseURL, applicationName: name + "_s"),
