@@ -242,7 +242,7 @@ struct PostgresPoolTests {
             let client = PostgresClient(configuration: configuration, poolSize: 4, acquireTimeout: .seconds(3))
             defer { client.shutdown() }
             try await client.query("CREATE TABLE hits (worker int PRIMARY KEY, n int NOT NULL)")
-            let recorder = PostgresOutageRecorder()
+            let recorder = OutageRecorder()
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<4 {
@@ -376,44 +376,4 @@ struct PostgresPoolTests {
         let configuration = PostgresConfiguration(url: "postgres://boxoffice@127.0.0.1:notaport/boxoffice")
         #expect(throws: PostgresError.self) { _ = try PostgresConnection(configuration: configuration) }
     }
-}
-
-/// Counts what the looping workers saw around a restart.
-actor PostgresOutageRecorder {
-    private(set) var isStopped = false
-    private var restartMarked = false
-    private var successesBefore = 0
-    private var successesAfterRestart = 0
-    private var expectedFailures = 0
-    private var unexpected: [String] = []
-
-    func success() {
-        if self.restartMarked { self.successesAfterRestart += 1 } else { self.successesBefore += 1 }
-    }
-
-    func expectedFailure() { self.expectedFailures += 1 }
-    func failure(_ description: String) { self.unexpected.append(description) }
-    func markRestart() { self.restartMarked = true }
-    func stop() { self.isStopped = true }
-
-    func waitForSuccesses(_ count: Int, within limit: Duration) async throws {
-        let deadline = ContinuousClock.now + limit
-        while (self.restartMarked ? self.successesAfterRestart : self.successesBefore) < count {
-            if ContinuousClock.now > deadline {
-                self.isStopped = true
-                throw PostgresRecoveryTimeout(
-                    description: "only \(self.restartMarked ? self.successesAfterRestart : self.successesBefore) of \(count) queries succeeded within \(limit); unexpected: \(self.unexpected.prefix(3))"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    var summary: (successes: Int, expectedFailures: Int, unexpected: [String]) {
-        (self.successesBefore + self.successesAfterRestart, self.expectedFailures, self.unexpected)
-    }
-}
-
-struct PostgresRecoveryTimeout: Error, CustomStringConvertible {
-    let description: String
 }
