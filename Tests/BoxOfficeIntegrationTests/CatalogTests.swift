@@ -84,7 +84,7 @@ struct CatalogTests {
         let concert = try await Fixtures.concert(dates: 2)
         try await TestStack.withInstances(1) { bases in
             try await TestHTTPClient.with { http in
-                let user = try await http.activeToken(bases[0], concertID: concert.id)
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 // A HELD-but-lapsed seat counts as free, a live HELD one does not.
                 try await Kit.withDatabase { (database) async throws in
                     try await database.query(
@@ -181,7 +181,7 @@ struct CatalogTests {
         try await TestStack.withInstances(1) { bases in
             try await TestHTTPClient.with { http in
                 let base = bases[0]
-                let user = try await http.activeToken(base, concertID: concert.id)
+                let user = try await Kit.activeUser(http, base, concertID: concert.id)
                 let seats = "\(base)/v1/concerts/\(concert.id)/dates"
                 for bad in ["2026-1-01", "2026-02-29", "2026-13-01", "tomorrow", "2026-02-30", "99999-01-01", "2026-01-01x"] {
                     Kit.expectProblem(try await http.request(.GET, "\(seats)/\(bad)/seats", token: user.token), 400, "INVALID_REQUEST", bad)

@@ -45,7 +45,7 @@ struct MoneyTests {
         let concert = try await Fixtures.concert(dates: 1)
         try await TestStack.withInstances(2) { bases in
             try await TestHTTPClient.with { http in
-                let user = try await http.activeToken(bases[0], concertID: concert.id)
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 let replies = try await Self.race(1_000) { index in
                     try await http.request(.POST, "\(bases[index % 2])/v1/balance/charge", token: user.token, json: ["amount": 1])
                 }
@@ -73,7 +73,7 @@ struct MoneyTests {
         let concert = try await Fixtures.concert(dates: 1)
         try await TestStack.withInstances(2) { bases in
             try await TestHTTPClient.with { http in
-                let user = try await http.activeToken(bases[0], concertID: concert.id)
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 let key = "charge-\(UUID().uuidString)"
                 let replies = try await Self.race(20) { index in
                     try await http.request(.POST, "\(bases[index % 2])/v1/balance/charge", token: user.token,
@@ -118,7 +118,7 @@ struct MoneyTests {
         let concert = try await Fixtures.concert(dates: 1)
         try await TestStack.withInstances(2) { bases in
             try await TestHTTPClient.with { http in
-                let user = try await http.activeToken(bases[0], concertID: concert.id)
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 let hold = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: concert.dates[0], seats: [1, 2])
                 #expect(hold.status == 201, "\(hold.text)")
                 let reservation = try #require(hold.json["reservationId"] as? String)
@@ -170,7 +170,7 @@ struct MoneyTests {
         let concert = try await Fixtures.concert(dates: 1)
         try await TestStack.withInstances(2) { bases in
             try await TestHTTPClient.with { http in
-                let user = try await http.activeToken(bases[0], concertID: concert.id)
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 let hold = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: concert.dates[0], seats: [3])
                 let reservation = try #require(hold.json["reservationId"] as? String)
                 _ = try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: user.token, json: ["amount": 50_000])
