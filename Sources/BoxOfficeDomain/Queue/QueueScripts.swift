@@ -79,15 +79,19 @@ public enum QueueScripts {
         """)
 
     /// One promotion tick. ARGV: prefix, default capacity, default admissions/s, idle ms, active ms,
-    /// ended-token ttl s. Returns {admitted, expired, dropped, waiting, active}.
+    /// ended-token ttl s; the concert's settings hash overrides the first four when it has them.
+    /// Returns {admitted, expired, dropped, waiting, active}.
     static let promote = RedisScript(name: "queue-promote", source: library + """
         local prefix = ARGV[1]
         local idle_ms, active_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
         local now = now_ms()
-        local s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond')
+        local s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond',
+                             'activeSeconds', 'waitingIdleSeconds')
         local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes'
         local capacity = tonumber(s[2]) or tonumber(ARGV[2])
         local rate = tonumber(s[3]) or tonumber(ARGV[3])
+        if tonumber(s[4]) then active_ms = tonumber(s[4]) * 1000 end
+        if tonumber(s[5]) then idle_ms = tonumber(s[5]) * 1000 end
 
         -- 1. Active windows that ended free their slots.
         local expired = redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 1000)
@@ -138,14 +142,17 @@ public enum QueueScripts {
         return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active')}
         """)
 
-    /// Keeps an ACTIVE token alive until at least ARGV[3] (ms). ARGV: prefix, token, until.
-    /// Returns the token's active-until (ms), or 0 when it is not ACTIVE.
+    /// Keeps an ACTIVE token alive for at least ARGV[3] more milliseconds (from Redis TIME).
+    /// ARGV: prefix, token, milliseconds. Returns the token's active-until (ms), or 0 when it is
+    /// not ACTIVE any more.
     static let extend = RedisScript(name: "queue-extend", source: library + """
-        local prefix, token, target = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local prefix, token = ARGV[1], ARGV[2]
         local tkey = prefix .. 'token:' .. token
         if redis.call('HGET', tkey, 'status') ~= 'ACTIVE' then return 0 end
+        local now = now_ms()
         local current = tonumber(redis.call('ZSCORE', prefix .. 'active', token))
-        if not current or current <= now_ms() then return 0 end
+        if not current or current <= now then return 0 end
+        local target = now + tonumber(ARGV[3])
         if target > current then
           redis.call('ZADD', prefix .. 'active', target, token)
           redis.call('HSET', tkey, 'activeUntil', target)

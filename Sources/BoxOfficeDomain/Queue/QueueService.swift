@@ -89,19 +89,20 @@ public struct QueueService: Sendable {
         }
     }
 
-    /// Keeps an ACTIVE token alive at least until `until` (a hold must stay payable for its lifetime).
+    /// Keeps an ACTIVE token alive for at least `duration` from now (a hold must stay payable for its
+    /// lifetime). Returns the new end of the window, or nil when the token is no longer ACTIVE.
     @discardableResult
-    public func extendActive(token: String, until: Date) async throws -> Date? {
+    public func extendActive(token: String, by duration: Duration) async throws -> Date? {
         guard let concertID = QueueToken.concertID(of: token) else { return nil }
         let keys = QueueKeys(concertID: concertID)
-        let untilMilliseconds = Int((until.timeIntervalSince1970 * 1000).rounded(.up))
+        let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         let reply = try await self.redis.run(
             QueueScripts.extend,
             keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(untilMilliseconds)]
+            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(milliseconds)]
         ).checked()
-        guard let milliseconds = reply.int, milliseconds > 0 else { return nil }
-        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        guard let until = reply.int, until > 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(until) / 1000)
     }
 
     /// Ends a token at once and frees its active slot (called after a payment).

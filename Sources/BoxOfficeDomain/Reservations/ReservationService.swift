@@ -30,6 +30,9 @@ public struct ReservationService: Sendable {
         }
     }
 
+    /// How much longer than the hold the token's active window is kept.
+    static let activeWindowMarginSeconds = 5
+
     let database: PostgresClient
     let seatLocks: SeatLocks
     let queue: QueueService
@@ -60,6 +63,12 @@ public struct ReservationService: Sendable {
         let seats = try Self.validateSeats(seatNumbers, max: self.settings.maxSeatsPerReservation)
         let reservationID = UUID().uuidString.lowercased()
         let holdSeconds = self.settings.holdSeconds
+        // The token must outlive the hold, so it is extended first: a token that ended meanwhile
+        // gets 401 here, never a hold it could not pay. The margin covers clock skew between
+        // Redis (window) and PostgreSQL (hold expiry).
+        guard try await self.queue.extendActive(token: token, by: .seconds(holdSeconds + Self.activeWindowMarginSeconds)) != nil else {
+            throw ApiError.tokenExpired
+        }
         guard try await self.seatLocks.acquire(concertID: concertID, date: date, seats: seats, owner: reservationID, milliseconds: holdSeconds * 1000) else {
             self.rejectedByLock.increment()
             throw ApiError.seatUnavailable
@@ -79,11 +88,6 @@ public struct ReservationService: Sendable {
             throw Self.mapHoldError(error)
         }
         self.holds.increment()
-        do {
-            try await self.queue.extendActive(token: token, until: try Date(postgresText: reservation.expiresAt))
-        } catch {
-            self.logger.warning("could not extend the active window for a hold", metadata: ["error": "\(error)"])
-        }
         return reservation
     }
 
