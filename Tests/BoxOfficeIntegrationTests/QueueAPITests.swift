@@ -27,7 +27,7 @@ struct QueueAPITests {
     func errorCodes() async throws {
         try await QueueRig.with(settings: ["activeCapacity": "1000", "admitPerSecond": "1000"]) { open in
             try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { paused in
-                try await TestStack.withInstances(2) { bases in
+                try await TestStack.withInstances(2, environment: QueueRig.instanceEnvironment) { bases in
                     try await TestHTTPClient.with { http in
                         let (a, b) = (bases[0], bases[1])
                         let tokens = "\(a)/v1/queue/tokens"
@@ -123,7 +123,7 @@ struct QueueAPITests {
     @Test("the same user asking 100 times at once across two instances gets one token: one 201, 99 x 200")
     func repeatIssue() async throws {
         try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
-            try await TestStack.withInstances(2) { bases in
+            try await TestStack.withInstances(2, environment: QueueRig.instanceEnvironment) { bases in
                 try await TestHTTPClient.with { http in
                     let user = UUID().uuidString.lowercased()
                     let replies = try await withThrowingTaskGroup(of: TestHTTPClient.Reply.self) { group in
@@ -155,7 +155,7 @@ struct QueueAPITests {
     @Test("status shape while WAITING and once ACTIVE")
     func statusShape() async throws {
         try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "50"]) { rig in
-            try await TestStack.withInstances(1) { bases in
+            try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
                 try await TestHTTPClient.with { http in
                     let base = bases[0]
                     var issued: [(token: String, userID: String)] = []
@@ -213,7 +213,7 @@ struct QueueAPITests {
     @Test("the event stream reports WAITING, then ACTIVE, then ends")
     func eventStream() async throws {
         try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
-            try await TestStack.withInstances(1) { bases in
+            try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
                 try await TestHTTPClient.with { http in
                     let (token, _) = try await http.takeToken(bases[0], concertID: rig.concertID)
                     var streamRequest = HTTPClientRequest(url: "\(bases[0])/v1/queue/events")

@@ -21,6 +21,10 @@ struct QueueRig: Sendable {
     let redis: RedisClient
     let database: PostgresClient
 
+    /// App instances of the queue tests barely touch PostgreSQL: small pools, so a dozen of them
+    /// running at once leave connections for the other suites.
+    static let instanceEnvironment = ["DB_POOL_SIZE": "2"]
+
     static func with<Result: Sendable>(
         settings: [String: String] = [:],
         _ body: (QueueRig) async throws -> Result
