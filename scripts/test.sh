@@ -8,7 +8,7 @@
 #   BOXOFFICE_TEST_REDIS_URL     redis://127.0.0.1:56380/0
 #   BOXOFFICE_SERVICES_SCRIPT    absolute path of scripts/services.sh
 #     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
-# Reads: SWIFT_TEST_FLAGS (word-split), PG_PORT / REDIS_PORT, KEEP_TEST_SERVICES=1
+# Reads: SWIFT_TEST_FLAGS (word-split; default --no-parallel, see the Makefile), PG_PORT / REDIS_PORT, KEEP_TEST_SERVICES=1
 # (leave the stack running afterwards, for debugging).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -39,7 +39,7 @@ export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
 cd "$BOXOFFICE_ROOT"
 status=0
 # shellcheck disable=SC2086
-swift test ${SWIFT_TEST_FLAGS:-} || status=$?
+swift test ${SWIFT_TEST_FLAGS---no-parallel} || status=$?
 if (( status == 0 )); then
   log "swift test passed"
 else

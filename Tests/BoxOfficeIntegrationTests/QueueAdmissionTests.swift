@@ -88,7 +88,7 @@ struct QueueAdmissionTests {
         let capacity = 50
         // Paused while the waiters arrive, so that no app instance's promoter (they tick every
         // concert, with 300 s windows) fills the slots before ours run.
-        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "\(capacity)", "admitPerSecond": "1000"]) { rig in
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "\(capacity)", "admitPerSecond": "1000", "activeSeconds": "1"]) { rig in
             // One-second windows so slots keep freeing and being refilled while we watch.
             let promoters = (0..<3).map { _ in rig.service(activeSeconds: 1) }
             let issuer = rig.service()

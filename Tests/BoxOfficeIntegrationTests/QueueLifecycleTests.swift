@@ -12,7 +12,7 @@ import TestSupport
 struct QueueLifecycleTests {
     @Test("an idle waiter is dropped and does not count; a polling waiter stays and is admitted")
     func idleWaitersDropped() async throws {
-        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1000", "admitPerSecond": "1000", "waitingIdleSeconds": "2"]) { rig in
             // 2 s rather than 1 s: a busy machine (every suite at once) can delay a poll by over a second.
             let promoter = rig.service(waitingIdleSeconds: 2)
             try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
@@ -77,7 +77,7 @@ struct QueueLifecycleTests {
 
     @Test("an expired active token frees its slot for the next waiter (capacity 1)")
     func expiredActiveFreesSlot() async throws {
-        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1", "admitPerSecond": "1000"]) { rig in
+        try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1", "admitPerSecond": "1000", "activeSeconds": "1"]) { rig in
             let promoter = rig.service(activeSeconds: 1)
             try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
                 try await TestHTTPClient.with { http in
@@ -127,7 +127,8 @@ struct QueueLifecycleTests {
                     }
                     let secondUntil = try #require(try await rig.tokenField(second.token, "activeUntil").flatMap { Int($0) })
                     #expect(secondUntil - 1_000 >= firstUntil, "second admitted before the first's window ended")
-                    #expect(try await rig.zcard(rig.keys.active) == 1)
+                    // At most the one slot is taken (the second's own 1 s window may already be over).
+                    #expect(try await rig.zcard(rig.keys.active) <= 1)
 
                     for path in ["/v1/queue/status", "/v1/concerts/\(rig.concertID)/dates"] {
                         let reply = try await http.request(.GET, base + path, token: first.token)

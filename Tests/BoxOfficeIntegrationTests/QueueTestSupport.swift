@@ -10,11 +10,10 @@ import TestSupport
 /// Direct access to one test concert's queue in Redis, and QueueService instances of the test's
 /// own (with short windows) for driving promotion by hand.
 ///
-/// Isolation: app instances promote *every* concert in the database with *their* settings, and
-/// other suites (and other engineers' test runs) start instances too. So each queue test pins
-/// capacity and rate in the concert's settings hash (which every promoter honours), and the short
-/// active/idle windows live only in the private QueueService of the test, never in the
-/// environment of an app instance, where they would shorten other tests' tokens.
+/// Isolation: app instances promote *every* concert in the database, and other suites start
+/// instances too. Every promoter honours the concert's settings hash (Fixtures pins defaults
+/// there), so each queue test puts its capacity, rate and short active/idle windows in that hash,
+/// never in the environment of an app instance.
 struct QueueRig: Sendable {
     let concertID: Int
     let keys: QueueKeys
@@ -52,13 +51,14 @@ struct QueueRig: Sendable {
         try await self.redis.send(arguments.map { RedisArgument($0) }).checked()
     }
 
-    /// HSET on the concert's settings hash (paused, activeCapacity, admitPerSecond).
+    /// HSET on the concert's settings hash (paused, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds).
     func set(_ settings: [String: String]) async throws {
         guard !settings.isEmpty else { return }
         try await self.command(["HSET", self.keys.settings] + settings.flatMap { [$0.key, $0.value] })
     }
 
-    /// A QueueService of the test's own; capacity and rate come from the settings hash anyway.
+    /// A QueueService of the test's own. The settings hash overrides its settings, so a test that
+    /// wants short windows also puts them in the hash (`with(settings:)`).
     func service(activeSeconds: Int = 300, waitingIdleSeconds: Int = 60) -> QueueService {
         QueueService(
             redis: self.redis, concerts: ConcertDirectory(database: self.database),

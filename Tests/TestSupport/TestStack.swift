@@ -21,8 +21,9 @@ public enum TestStack {
         "ADMIT_PER_SECOND": "1000000",
         "PROMOTE_INTERVAL_MS": "50",
         "SWEEP_INTERVAL_MS": "200",
-        "DB_POOL_SIZE": "8",
-        "REDIS_POOL_SIZE": "8",
+        // Many suites run at once against one PostgreSQL (max_connections 300): small pools.
+        "DB_POOL_SIZE": "4",
+        "REDIS_POOL_SIZE": "4",
         "POOL_TIMEOUT_MS": "10000",
         "LOG_LEVEL": "warning",
     ]
@@ -50,7 +51,8 @@ public enum TestStack {
         for index in 1...count {
             let configuration = try Self.configuration(environment, instance: "test-\(index)")
             var logger = Logger(label: "test-\(index)")
-            logger.logLevel = .warning
+            // Readiness tests run instances against dead stores on purpose: keep their retries quiet.
+            logger.logLevel = .error
             services.append(try buildApplication(
                 configuration: configuration, logger: logger, registry: PrometheusCollectorRegistry()
             ) { channel in
@@ -135,6 +137,14 @@ public enum Fixtures {
         public let dates: [String]
     }
 
+    /// Queue settings every fixture concert starts with, in its Redis settings hash. Every instance's
+    /// promoter ticks every concert, and the hash overrides an instance's environment: pinning them
+    /// here means no suite's instance settings (say ACTIVE_SECONDS=2) ever reach another suite's concert.
+    /// A test changes its own concert's queue by HSET on that hash.
+    public static let queueSettings = [
+        "activeCapacity": "1000000", "admitPerSecond": "1000000", "activeSeconds": "300", "waitingIdleSeconds": "60",
+    ]
+
     /// A new concert with `dates` future dates of 50 seats; seat n costs `price(n)`.
     public static func concert(dates: Int = 2, price: @Sendable (Int) -> Int = { 10_000 + $0 * 1_000 }) async throws -> Concert {
         try await TestDatabase.prepare()
@@ -150,6 +160,11 @@ public enum Fixtures {
             return try connection.query("SELECT date::text FROM concert_dates WHERE concert_id = $1 ORDER BY date", [id])
                 .map { try $0.decode(String.self, at: 0) }
         }
+        let redis = try TestDatabase.redis(poolSize: 1)
+        defer { redis.shutdown() }
+        try await redis.send(
+            ["HSET", RedisArgument(QueueKeys(concertID: id).settings)] + Self.queueSettings.flatMap { [RedisArgument($0.key), RedisArgument($0.value)] }
+        ).checked()
         return Concert(id: id, dates: created)
     }
 }
