@@ -8,6 +8,7 @@
 #   make test         deps, PG+Redis (test stack), swift test, stop test stack
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
+#   make k6 SCRIPT=rush  one k6 scenario (rush, hot-seat, polling) + boxoffice check
 #   make bench        release build, stack, baselines + scenarios, bench/results.json
 #                     (BENCH_INSTANCES=1,2,3 for the scaling series)
 #
@@ -29,7 +30,7 @@ SWIFT_TEST_FLAGS ?= --no-parallel
 export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run stop status logs test stop-test clean-data bench
+.PHONY: help deps build run stop status logs test stop-test clean-data bench k6
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
@@ -70,3 +71,7 @@ clean-data:
 
 bench: deps
 	@$(ROOT)/scripts/bench.sh
+
+SCRIPT ?= rush
+k6:
+	@$(ROOT)/scripts/k6.sh $(SCRIPT)

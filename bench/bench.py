@@ -131,16 +131,52 @@ def bench_concert(dates):
     return concert
 
 
+# --- where the CPU goes -------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+GROUPS = {"boxoffice": "boxoffice", "postgres": "postgres", "redis-server": "redis", "haproxy": "haproxy",
+          "wrk": "load generator", "k6": "load generator", "pgbench": "load generator", "redis-benchmark": "load generator",
+          "python3": "bench script"}
+
+
+def cpu_snapshot():
+    """CPU seconds used so far by each program group (live processes only)."""
+    totals = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        name = data[data.index("(") + 1:data.rindex(")")]
+        fields = data[data.rindex(")") + 2:].split()
+        group = GROUPS.get(name) or ("postgres" if name.startswith("postgres") else None)
+        if group:
+            totals[group] = totals.get(group, 0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return totals
+
+
+def cpu_delta(before, start):
+    """Cores used per program group since `before` was taken at `start`."""
+    after, elapsed = cpu_snapshot(), time.monotonic() - start
+    return {group: round((after.get(group, 0) - before.get(group, 0)) / elapsed, 2)
+            for group in sorted(after) if after.get(group, 0) - before.get(group, 0) > 0.05 * elapsed}
+
+
 # --- load generators ----------------------------------------------------------------------------
 
 def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/health/live", env=None):
     environment = dict(env or {}, BENCH_DIR=BENCH, BENCH_THREADS=str(threads))
+    before, start = cpu_snapshot(), time.monotonic()
     result = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                   "-s", os.path.join(BENCH, "wrk", script), BASE + path], env=environment, capture=True)
     match = re.search(r"BENCH_JSON (\{.*\})", result.stderr + result.stdout)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
     data = json.loads(match.group(1))
+    data["cpu"] = cpu_delta(before, start)
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     data["errors"] = data["server_errors"] + data["socket_errors"] + data["client_errors"]
     return data
@@ -152,7 +188,9 @@ def pgbench(script, seconds=SECONDS, clients=8, variables=None):
            "-f", os.path.join(BENCH, "pgbench", script)]
     for name, value in (variables or {}).items():
         cmd += ["-D", f"{name}={value}"]
+    before, start = cpu_snapshot(), time.monotonic()
     result = run(cmd + [PGBENCH_URL], capture=True)
+    cpu = cpu_delta(before, start)
     tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
     latencies = []
@@ -162,7 +200,7 @@ def pgbench(script, seconds=SECONDS, clients=8, variables=None):
             latencies += [int(line.split()[2]) for line in handle if line.strip()]
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else 0
-    return {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": int(failed.group(1)) if failed else 0}
+    return {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": int(failed.group(1)) if failed else 0, "cpu": cpu}
 
 
 def redis_benchmark_poll():
@@ -183,12 +221,14 @@ def redis_benchmark_poll():
 
 def k6(script, env):
     summary = tempfile.mktemp(suffix=".json")
+    before, start = cpu_snapshot(), time.monotonic()
     result = run(["k6", "run", "--quiet", "--summary-export", summary] + sum((["-e", f"{k}={v}"] for k, v in env.items()), [])
                  + [os.path.join(ROOT, "k6", script)], capture=True, check=False)
     if not os.path.exists(summary):
         raise SystemExit(f"k6 {script} produced no summary:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     with open(summary) as handle:
         metrics = json.load(handle)["metrics"]
+    metrics["_cpu"] = cpu_delta(before, start)
     return metrics, result.returncode
 
 
@@ -253,7 +293,7 @@ def scenario_hot_seat():
     return {"rps": iterations / max(trend.get("max", 1) / 1000, 1e-3), "p50_ms": trend.get("med", 0),
             "p99_ms": trend.get("p(99)", 0), "errors": metrics.get("server_errors", {}).get("count", 0)
             + metrics.get("unexpected_answers", {}).get("count", 0), "wins": metrics.get("wins", {}).get("count", 0),
-            "k6_exit": code}
+            "k6_exit": code, "cpu": metrics["_cpu"]}
 
 
 def scenario_rush():
@@ -262,7 +302,7 @@ def scenario_rush():
     requests = metrics.get("http_reqs", {})
     duration = metrics.get("http_req_duration", {})
     return {"rps": requests.get("rate", 0), "p50_ms": duration.get("med", 0), "p99_ms": duration.get("p(99)", 0),
-            "errors": metrics.get("server_errors", {}).get("count", 0), "k6_exit": code}
+            "errors": metrics.get("server_errors", {}).get("count", 0), "k6_exit": code, "cpu": metrics["_cpu"]}
 
 
 # --- orchestration ------------------------------------------------------------------------------
@@ -283,21 +323,42 @@ def prepare_pgbench_database():
     psql(PGBENCH_URL, file="pgbench/setup.sql", variables={"concert": 7_000_000, "dates": capacity // 50, "targets": capacity})
 
 
+SUPERUSER_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/boxoffice"  # trust auth on loopback (local stack)
+
+
+def reset_profiles():
+    psql(SUPERUSER_URL, "SELECT pg_stat_statements_reset()")
+    run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "RESETSTAT"], capture=True)
+
+
+def profiles():
+    """Top statements by total time, and Redis command statistics, since reset_profiles()."""
+    statements = psql(SUPERUSER_URL, """
+        SELECT calls || ' | ' || round(total_exec_time) || ' | ' || round(mean_exec_time::numeric, 3) || ' | ' ||
+               regexp_replace(left(query, 110), '\\s+', ' ', 'g')
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'boxoffice')
+        ORDER BY total_exec_time DESC LIMIT 12""").strip().splitlines()
+    commands = [line for line in run(["redis-cli", "-p", REDIS_PORT, "INFO", "commandstats"], capture=True).stdout.splitlines()
+                if line.startswith("cmdstat_")]
+    return {"pg_stat_statements (calls | total ms | mean ms | query)": statements, "redis commandstats": commands}
+
+
 def row(name, result, baseline_name, baseline):
     ratio = result["rps"] / baseline["rps"] if baseline and baseline["rps"] else None
     return {"name": name, "rps": round(result["rps"], 1), "p50_ms": round(result["p50_ms"], 3),
             "p99_ms": round(result["p99_ms"], 3), "errors": int(result["errors"]), "baseline": baseline_name,
             "baseline_rps": round(baseline["rps"], 1) if baseline else None,
-            "ratio": round(ratio, 3) if ratio is not None else None}
+            "ratio": round(ratio, 3) if ratio is not None else None, "cpu_cores": result.get("cpu", {})}
 
 
 def print_table(title, rows):
     print(f"\n{title}")
-    print(f"{'scenario':<18}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  {'baseline':<26}{'base rps':>10}{'ratio':>8}")
+    print(f"{'scenario':<18}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  {'baseline':<26}{'base rps':>10}{'ratio':>8}  cores used")
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         base = f"{r['baseline_rps']:.0f}" if r["baseline_rps"] is not None else "-"
-        print(f"{r['name']:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}  {r['baseline'] or '-':<26}{base:>10}{ratio:>8}")
+        cpu = " ".join(f"{k}={v}" for k, v in sorted(r["cpu_cores"].items(), key=lambda kv: -kv[1]))
+        print(f"{r['name']:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}  {r['baseline'] or '-':<26}{base:>10}{ratio:>8}  {cpu}")
 
 
 def main():
@@ -306,6 +367,7 @@ def main():
     start_stack(INSTANCE_SERIES[0])
     prepare_pgbench_database()
 
+    reset_profiles()
     log("baselines: wrk /health/live, redis-benchmark queue-status script, pgbench hold and payment")
     baselines = {
         "wrk /health/live": wrk("health.lua"),
@@ -314,7 +376,7 @@ def main():
         "pgbench payment": pgbench("pay.sql"),
     }
     for name, result in baselines.items():
-        log(f"  {name}: {result['rps']:.0f}/s p99 {result['p99_ms']:.2f} ms")
+        log(f"  {name}: {result['rps']:.0f}/s p99 {result['p99_ms']:.2f} ms cores {result.get('cpu', {})}")
 
     series = {}
     for instances in INSTANCE_SERIES:
@@ -350,8 +412,9 @@ def main():
         "scenarios": series[main_instances],
         "correctness": correctness,
         "instances": main_instances,
-        "baselines": {name: {k: round(v, 3) for k, v in r.items() if isinstance(v, (int, float))} for name, r in baselines.items()},
+        "baselines": {name: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for name, r in baselines.items()},
         "scaling": {str(n): rows for n, rows in series.items()},
+        "profile": profiles(),
         "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},
     }
