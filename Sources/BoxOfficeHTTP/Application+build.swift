@@ -24,8 +24,7 @@ public struct AppDependencies: Sendable {
         self.catalog = CatalogService(database: stores.database)
         self.reservations = ReservationService(
             database: stores.database, redis: stores.redis, queue: self.queue,
-            settings: .init(holdSeconds: configuration.holdSeconds, maxSeatsPerReservation: configuration.maxSeatsPerReservation),
-            logger: logger
+            settings: .init(holdSeconds: configuration.holdSeconds, maxSeatsPerReservation: configuration.maxSeatsPerReservation)
         )
         self.balances = BalanceService(
             database: stores.database, settings: .init(maxCharge: configuration.maxCharge, maxBalance: configuration.maxBalance)

@@ -24,30 +24,19 @@ enum HoldsTestKit {
     }
 
     /// `count` ACTIVE users for `concertID`, created concurrently (tokens spread over `bases`).
-    ///
-    /// Every instance's promoter in the test process ticks every concert with its own ACTIVE_SECONDS,
-    /// so a suite running with ACTIVE_SECONDS=2 may admit our tokens with a 2 s window: each token's
-    /// window is lengthened to ten minutes as soon as it is ACTIVE (ZADD XX GT: only lengthens).
+    /// Their windows are the fixture concert's (`Fixtures.queueSettings`), whatever instance admits them.
     static func activeUsers(_ http: TestHTTPClient, _ bases: [String], concertID: Int, count: Int) async throws -> [User] {
-        try await self.withRedis { (redis) async throws in
-            let key = RedisArgument(QueueKeys(concertID: concertID).active)
-            return try await withThrowingTaskGroup(of: User.self) { group in
-                for index in 0..<count {
-                    group.addTask {
-                        let user = try await http.activeToken(bases[index % bases.count], concertID: concertID)
-                        let until = RedisArgument(Int(Date().timeIntervalSince1970 * 1000) + 600_000)
-                        _ = try await redis.send(["ZADD", key, "XX", "GT", until, RedisArgument(user.token)]).checked()
-                        return user
-                    }
-                }
-                var users: [User] = []
-                for try await user in group { users.append(user) }
-                return users
+        try await withThrowingTaskGroup(of: User.self) { group in
+            for index in 0..<count {
+                group.addTask { try await http.activeToken(bases[index % bases.count], concertID: concertID) }
             }
+            var users: [User] = []
+            for try await user in group { users.append(user) }
+            return users
         }
     }
 
-    /// One ACTIVE user whose window cannot be cut short by another suite's promoter.
+    /// One ACTIVE user.
     static func activeUser(_ http: TestHTTPClient, _ base: String, concertID: Int) async throws -> User {
         try await self.activeUsers(http, [base], concertID: concertID, count: 1)[0]
     }

@@ -1,7 +1,6 @@
 import Foundation
 import HiredisClient
 import LibpqClient
-import Logging
 import Metrics
 
 public struct Reservation: Sendable, Encodable, Equatable {
@@ -37,17 +36,15 @@ public struct ReservationService: Sendable {
     let seatLocks: SeatLocks
     let queue: QueueService
     let settings: Settings
-    let logger: Logger
     private let holds = Counter(label: "boxoffice_holds_total", dimensions: [("result", "created")])
     private let rejectedByLock = Counter(label: "boxoffice_holds_total", dimensions: [("result", "rejected_by_redis")])
     private let rejectedByDatabase = Counter(label: "boxoffice_holds_total", dimensions: [("result", "rejected_by_postgres")])
 
-    public init(database: PostgresClient, redis: RedisClient, queue: QueueService, settings: Settings, logger: Logger) {
+    public init(database: PostgresClient, redis: RedisClient, queue: QueueService, settings: Settings) {
         self.database = database
         self.seatLocks = SeatLocks(redis: redis)
         self.queue = queue
         self.settings = settings
-        self.logger = logger
     }
 
     /// Checks a seat selection: 1...max distinct seats, each 1...50. Returns them ascending.
