@@ -56,7 +56,7 @@ public enum TestStack {
             services.append(try buildApplication(
                 configuration: configuration, logger: logger, registry: PrometheusCollectorRegistry()
             ) { channel in
-                await ports.add(channel.localAddress?.port ?? 0)
+                await ports.add(channel.localAddress?.port ?? 0, index: index)
             })
         }
         var logger = Logger(label: "test-stack")
@@ -78,24 +78,27 @@ public enum TestStack {
     }
 }
 
-/// Collects the ports the instances bound, and lets the test wait for all of them.
+/// Collects the ports the instances bound, and lets the test wait for all of them. Ports are
+/// returned in instance order (test-1 first), whatever order the servers came up in.
 actor PortCollector {
     let expected: Int
-    var ports: [Int] = []
+    var ports: [Int: Int] = [:]
     var waiters: [CheckedContinuation<[Int], Never>] = []
 
     init(expected: Int) { self.expected = expected }
 
-    func add(_ port: Int) {
-        self.ports.append(port)
+    func add(_ port: Int, index: Int) {
+        self.ports[index] = port
         if self.ports.count == self.expected {
-            for waiter in self.waiters { waiter.resume(returning: self.ports) }
+            for waiter in self.waiters { waiter.resume(returning: self.ordered) }
             self.waiters = []
         }
     }
 
+    private var ordered: [Int] { self.ports.keys.sorted().map { self.ports[$0]! } }
+
     func wait() async throws -> [Int] {
-        if self.ports.count == self.expected { return self.ports }
+        if self.ports.count == self.expected { return self.ordered }
         return await withCheckedContinuation { self.waiters.append($0) }
     }
 }
