@@ -33,13 +33,13 @@ struct QueueLifecycleTests {
                             try await Task.sleep(for: .milliseconds(100))
                         }
                     }
-                    var dropped = 0
+                    // Any promoter may do the drop (the idle window is in the concert's settings hash,
+                    // so the instance's own background promoter applies it too): judge the outcome.
                     let stop = ContinuousClock.now + .milliseconds(3_500)
                     while ContinuousClock.now < stop {
-                        dropped += try await promoter.promote(concertID: rig.concertID).dropped
+                        _ = try await promoter.promote(concertID: rig.concertID)
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    #expect(dropped == 1)
 
                     // The idle one is gone from the line and its token has ended.
                     #expect(try await rig.command("ZSCORE", rig.keys.waiting, idle.token).isNull)
