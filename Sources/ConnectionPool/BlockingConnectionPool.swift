@@ -1,6 +1,5 @@
 import DequeModule
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -12,6 +11,16 @@ public protocol BlockingConnection: AnyObject {
     /// False once the connection saw an I/O error; the pool then closes it and opens a new one.
     var isUsable: Bool { get }
     func close()
+}
+
+/// A connection that can run several queued requests in one go (Redis pipelining): a worker that
+/// wakes up takes every such request already waiting (up to `maxPipelineDepth`), so one wake-up
+/// and one write/read serve many callers under load.
+public protocol PipeliningConnection: BlockingConnection {
+    associatedtype Request: Sendable
+    associatedtype Reply: Sendable
+    /// One result per request, in order.
+    func execute(_ requests: [Request]) -> [Result<Reply, any Error>]
 }
 
 public struct PoolConfiguration: Sendable {
@@ -65,6 +74,7 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Senda
 
     public init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
         self.core = PoolCore(configuration: configuration, connect: connect)
+        self.core.startReaper()
         for index in 0..<configuration.size {
             let core = self.core
             let thread = Thread { core.workerLoop() }
@@ -86,7 +96,7 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Senda
         _ body: @escaping @Sendable (Connection) throws -> Result
     ) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            self.core.submit(Job<Connection> { connection in
+            self.core.submit(Job<Connection>(deadline: .now() + self.configuration.acquireTimeout) { connection in
                 continuation.resume(with: Swift.Result { try body(connection) })
             } fail: { error in
                 continuation.resume(throwing: error)
@@ -102,10 +112,26 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Senda
     }
 }
 
+extension BlockingConnectionPool where Connection: PipeliningConnection {
+    /// Runs one request, pipelined with whatever other requests are waiting when a thread takes it.
+    public func execute(_ request: Connection.Request) async throws -> Connection.Reply {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection.Reply, any Error>) in
+            self.core.submit(Job<Connection>(
+                deadline: .now() + self.configuration.acquireTimeout,
+                pipelined: request,
+                runner: { connection, requests in
+                    connection.execute(requests.map { $0 as! Connection.Request }).map { $0.map { $0 as Any } }
+                },
+                complete: { result in continuation.resume(with: result.map { $0 as! Connection.Reply }) }
+            ))
+        }
+    }
+}
+
 /// The state shared by a pool and its threads.
 ///
 /// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
-/// `generation`, `isShutDown`) is only touched under `condition`; each connection object lives in
+/// `generation`, `isShutDown`, `reaper`) is only touched under `condition`; each connection object lives in
 /// exactly one worker thread's local variable and never crosses threads.
 private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendable {
     let configuration: PoolConfiguration
@@ -117,12 +143,22 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     /// Bumped whenever a connection breaks: the other threads then reconnect before their next
     /// job, so a restarted server costs one failed call rather than one per pooled connection.
     private var generation = 0
-    private let timerLoop: any EventLoop
+    private var reaper: RepeatedTask?
 
     init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
         self.connect = connect
-        self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    /// Starts the timer that enforces the acquire timeout.
+    func startReaper() {
+        let period = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(1).nanoseconds, self.configuration.acquireTimeout.nanoseconds / 4))
+        let task = MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            self.reapExpired()
+        }
+        self.condition.lock()
+        self.reaper = task
+        self.condition.unlock()
     }
 
     func submit(_ job: Job<Connection>) {
@@ -135,11 +171,22 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
         self.queue.append(job)
         self.condition.signal()
         self.condition.unlock()
-        let name = self.configuration.name
-        let timeout = self.timerLoop.scheduleTask(in: self.configuration.acquireTimeout) {
-            if job.claim() { job.fail(PoolError.timedOut(pool: name)) }
+    }
+
+    /// Fails queued jobs whose wait passed the acquire timeout. Every job waits the same timeout and
+    /// the queue is FIFO, so expired jobs are exactly a prefix of it. Runs on a NIO timer a few times
+    /// per timeout, so a caller hears back within about 1.25 × acquireTimeout, and no request pays
+    /// for a timer of its own.
+    func reapExpired() {
+        let now = NIODeadline.now()
+        var expired: [Job<Connection>] = []
+        self.condition.lock()
+        while let first = self.queue.first, first.deadline <= now {
+            expired.append(self.queue.removeFirst())
         }
-        job.setTimer(timeout)
+        self.condition.unlock()
+        let error = PoolError.timedOut(pool: self.configuration.name)
+        for job in expired { job.fail(error) }
     }
 
     var statistics: PoolStatistics {
@@ -151,8 +198,11 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     func shutdown() {
         self.condition.lock()
         self.isShutDown = true
+        let reaper = self.reaper
+        self.reaper = nil
         self.condition.broadcast()
         self.condition.unlock()
+        reaper?.cancel()
     }
 
     func workerLoop() {
@@ -167,25 +217,28 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
                 self.condition.unlock()
                 break
             }
+            var batch = [job]
+            if job.isPipelined {
+                while batch.count < maxPipelineDepth, let next = self.queue.first, next.isPipelined {
+                    batch.append(self.queue.removeFirst())
+                }
+            }
             self.busy += 1
             let currentGeneration = self.generation
             self.condition.unlock()
 
-            if job.claim() {
-                job.cancelTimer()
-                if let stale = connection, !stale.isUsable || connectionGeneration < currentGeneration {
-                    stale.close()
-                    connection = nil
+            if let stale = connection, !stale.isUsable || connectionGeneration < currentGeneration {
+                stale.close()
+                connection = nil
+            }
+            do {
+                if connection == nil {
+                    connection = try self.connect()
+                    connectionGeneration = currentGeneration
                 }
-                do {
-                    if connection == nil {
-                        connection = try self.connect()
-                        connectionGeneration = currentGeneration
-                    }
-                    job.run(connection!)
-                } catch {
-                    job.fail(error)
-                }
+                Job.perform(batch, on: connection!)
+            } catch {
+                for queued in batch { queued.fail(error) }
             }
 
             self.condition.lock()
@@ -201,37 +254,58 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     }
 }
 
-/// One queued call. Exactly one of the worker and the timeout wins `claim()`, so the caller's
-/// continuation is resumed exactly once.
-private final class Job<Connection>: @unchecked Sendable {
-    private let lock = NIOLock()
-    private var claimed = false
-    private var timer: Scheduled<Void>?
-    let run: (Connection) -> Void
+/// How many waiting pipelined requests one worker takes at once.
+let maxPipelineDepth = 32
+
+/// One queued call. Whoever takes it off the queue under the pool's lock (a worker, or the reaper
+/// once its deadline passed) resumes the caller, so the continuation is resumed exactly once.
+final class Job<Connection>: @unchecked Sendable {
+    enum Work {
+        /// A closure that gets the connection to itself.
+        case exclusive((Connection) -> Void)
+        /// One request of a `PipeliningConnection`; `runner` executes a batch of them.
+        case pipelined(request: Any, runner: (Connection, [Any]) -> [Result<Any, any Error>], complete: (Result<Any, any Error>) -> Void)
+    }
+
+    let deadline: NIODeadline
+    let work: Work
     let fail: (any Error) -> Void
 
-    init(run: @escaping (Connection) -> Void, fail: @escaping (any Error) -> Void) {
-        self.run = run
+    init(deadline: NIODeadline, run: @escaping (Connection) -> Void, fail: @escaping (any Error) -> Void) {
+        self.deadline = deadline
+        self.work = .exclusive(run)
         self.fail = fail
     }
 
-    func claim() -> Bool {
-        self.lock.withLock {
-            if self.claimed { return false }
-            self.claimed = true
-            return true
-        }
+    init(
+        deadline: NIODeadline, pipelined request: Any, runner: @escaping (Connection, [Any]) -> [Result<Any, any Error>],
+        complete: @escaping (Result<Any, any Error>) -> Void
+    ) {
+        self.deadline = deadline
+        self.work = .pipelined(request: request, runner: runner, complete: complete)
+        self.fail = { complete(.failure($0)) }
     }
 
-    func setTimer(_ timer: Scheduled<Void>) {
-        let cancelNow = self.lock.withLock {
-            self.timer = timer
-            return self.claimed
-        }
-        if cancelNow { timer.cancel() }
+    var isPipelined: Bool {
+        if case .pipelined = self.work { return true }
+        return false
     }
 
-    func cancelTimer() {
-        self.lock.withLock { self.timer }?.cancel()
+    /// Runs a batch taken off the queue: one exclusive job, or pipelined jobs of one pool.
+    static func perform(_ batch: [Job], on connection: Connection) {
+        switch batch[0].work {
+        case .exclusive(let run):
+            run(connection)
+        case .pipelined(_, let runner, _):
+            var requests: [Any] = []
+            var completions: [(Result<Any, any Error>) -> Void] = []
+            for job in batch {
+                if case .pipelined(let request, _, let complete) = job.work {
+                    requests.append(request)
+                    completions.append(complete)
+                }
+            }
+            for (complete, result) in zip(completions, runner(connection, requests)) { complete(result) }
+        }
     }
 }

@@ -13,9 +13,10 @@ public struct RedisClient: Sendable {
         }
     }
 
-    /// Sends one command. An error reply is returned as `.error`; use `checked()` to throw it.
+    /// Sends one command (pipelined with other callers' waiting requests). An error reply is
+    /// returned as `.error`; use `checked()` to throw it.
     public func send(_ arguments: [RedisArgument]) async throws -> RedisReply {
-        try await self.pool.withConnection { try $0.send(arguments) }
+        try await self.pool.execute(.command(arguments))
     }
 
     /// Sends several commands in one round trip and returns their replies in order.
@@ -23,8 +24,9 @@ public struct RedisClient: Sendable {
         try await self.pool.withConnection { try $0.pipeline(commands) }
     }
 
+    /// Runs a Lua script by EVALSHA (pipelined with other callers' waiting requests).
     public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> RedisReply {
-        try await self.pool.withConnection { try $0.run(script, keys: keys, arguments: arguments) }
+        try await self.pool.execute(.script(script, keys: keys, arguments: arguments))
     }
 
     /// Runs several calls on one connection without a trip through the pool between them.

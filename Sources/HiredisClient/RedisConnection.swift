@@ -7,7 +7,7 @@ import Foundation
 /// Not thread-safe: `BlockingConnectionPool` confines each instance to one worker thread.
 /// After any I/O error `isUsable` turns false and the pool replaces the connection, because
 /// hiredis leaves a context unusable once its `err` is set.
-public final class RedisConnection: BlockingConnection {
+public final class RedisConnection: PipeliningConnection {
     private let context: UnsafeMutablePointer<redisContext>
     public private(set) var isUsable = true
 
@@ -87,6 +87,34 @@ public final class RedisConnection: BlockingConnection {
         guard let sha = reply.string else { throw RedisError.unexpectedReply("SCRIPT LOAD answered \(reply)") }
         script.sha = sha
         return sha
+    }
+
+    /// Runs a batch as one pipeline: scripts as EVALSHA (loaded first if new), commands as they are.
+    /// A script the server forgot (`NOSCRIPT`) is reloaded and run again on its own.
+    public func execute(_ requests: [RedisRequest]) -> [Result<RedisReply, any Error>] {
+        do {
+            var commands: [[RedisArgument]] = []
+            commands.reserveCapacity(requests.count)
+            for request in requests {
+                switch request {
+                case .command(let arguments):
+                    commands.append(arguments)
+                case .script(let script, let keys, let arguments):
+                    commands.append(Self.evalsha(try script.sha ?? self.load(script), keys: keys, arguments: arguments))
+                }
+            }
+            let replies = try self.pipeline(commands)
+            return zip(requests, replies).map { request, reply in
+                if case .script(let script, let keys, let arguments) = request, case .error(let message) = reply,
+                    message.hasPrefix("NOSCRIPT")
+                {
+                    return Result { try self.run(script, keys: keys, arguments: arguments) }
+                }
+                return .success(reply)
+            }
+        } catch {
+            return requests.map { _ in .failure(error) }
+        }
     }
 
     private static func evalsha(_ sha: String, keys: [RedisArgument], arguments: [RedisArgument]) -> [RedisArgument] {

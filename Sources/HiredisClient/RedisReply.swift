@@ -71,3 +71,9 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
 }
+
+/// One pipelinable request: a command, or a Lua script run by EVALSHA.
+public enum RedisRequest: Sendable {
+    case command([RedisArgument])
+    case script(RedisScript, keys: [RedisArgument], arguments: [RedisArgument])
+}

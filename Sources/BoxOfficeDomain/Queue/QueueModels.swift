@@ -34,6 +34,23 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     }
 }
 
+extension QueueStatus {
+    /// The same JSON as `encode(to:)`, written directly: this is the body of every status poll, the
+    /// hottest response, and Foundation's JSONEncoder was most of the handler's CPU time there.
+    public var json: String {
+        var out = "{\"token\":"
+        JSON.appendQuoted(self.token, to: &out)
+        out += ",\"userId\":"
+        JSON.appendQuoted(self.userId, to: &out)
+        out += ",\"concertId\":\(self.concertId),\"status\":\"\(self.status.rawValue)\",\"position\":"
+        out += self.position.map(String.init) ?? "null"
+        out += ",\"estimatedWaitSeconds\":\(self.estimatedWaitSeconds),\"activeUntil\":"
+        if let activeUntil = self.activeUntil { JSON.appendQuoted(Timestamp.format(activeUntil), to: &out) } else { out += "null" }
+        out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds)}"
+        return out
+    }
+}
+
 /// What Redis knows about a presented token.
 public enum TokenState: Sendable, Equatable {
     /// Never issued, or long forgotten.

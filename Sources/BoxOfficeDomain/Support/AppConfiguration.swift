@@ -44,7 +44,7 @@ public struct AppConfiguration: Sendable {
         self.maxBalance = try reader.int("MAX_BALANCE", default: 1_000_000_000, range: 1...Int.max / 4)
         self.endedTokenSeconds = try reader.int("ENDED_TOKEN_SECONDS", default: 86_400, range: 1...30 * 86_400)
         self.databasePoolSize = try reader.int("DB_POOL_SIZE", default: 8, range: 1...256)
-        self.redisPoolSize = try reader.int("REDIS_POOL_SIZE", default: 8, range: 1...256)
+        self.redisPoolSize = try reader.int("REDIS_POOL_SIZE", default: 2, range: 1...256)
         self.poolTimeoutMilliseconds = try reader.int("POOL_TIMEOUT_MS", default: 3_000, range: 1...600_000)
         self.statementTimeoutMilliseconds = try reader.int("DB_STATEMENT_TIMEOUT_MS", default: 5_000, range: 1...600_000)
         self.lockTimeoutMilliseconds = try reader.int("DB_LOCK_TIMEOUT_MS", default: 2_000, range: 1...600_000)

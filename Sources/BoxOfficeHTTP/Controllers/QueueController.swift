@@ -32,11 +32,11 @@ struct QueueController {
         guard let userID = UUID(uuidString: body.userId) else { throw ApiError.invalidRequest("userId must be a UUID.") }
         guard body.concertId > 0 else { throw ApiError.concertNotFound }
         let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId)
-        return try Responses.json(status, status: isNew ? .created : .ok)
+        return Responses.raw(json: status.json, status: isNew ? .created : .ok)
     }
 
     @Sendable func status(request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(try QueueService.status(of: try context.requireTicket()))
+        Responses.raw(json: try QueueService.status(of: try context.requireTicket()).json, status: .ok)
     }
 
     /// Server-Sent Events: a `status` event whenever the status changes, a heartbeat comment
@@ -49,7 +49,7 @@ struct QueueController {
         let logger = context.logger
         let body = ResponseBody { writer in
             var last = first
-            try await writer.write(ByteBuffer(string: try Self.event(first)))
+            try await writer.write(ByteBuffer(string: Self.event(first)))
             var sinceHeartbeat = Duration.zero
             while last.status != .active && !Task.isCancelled {
                 try await Task.sleep(for: interval)
@@ -66,7 +66,7 @@ struct QueueController {
                     continue
                 }
                 if current != last {
-                    try await writer.write(ByteBuffer(string: try Self.event(current)))
+                    try await writer.write(ByteBuffer(string: Self.event(current)))
                     last = current
                     sinceHeartbeat = .zero
                 } else if sinceHeartbeat >= heartbeat {
@@ -83,7 +83,7 @@ struct QueueController {
         )
     }
 
-    static func event(_ status: QueueStatus) throws -> String {
-        "event: status\ndata: \(try JSON.encode(status))\n\n"
+    static func event(_ status: QueueStatus) -> String {
+        "event: status\ndata: \(status.json)\n\n"
     }
 }
