@@ -125,9 +125,13 @@ def wait_active(tokens):
             raise SystemExit(f"token not admitted: {body}")
 
 
+CREATED_CONCERTS = []
+
+
 def bench_concert(dates):
     """A fresh concert with `dates` dates of 50 seats, so every run starts with free seats."""
     concert = int(time.time() * 1000) % 1_000_000_000 + 1_000_000_000
+    CREATED_CONCERTS.append(concert)
     psql(DATABASE_URL, file="fixtures.sql", variables={"concert": concert, "dates": dates})
     time.sleep(1.1)  # the instances' concert cache reloads on a miss at most once a second
     return concert
@@ -332,6 +336,22 @@ def prepare_pgbench_database():
 SUPERUSER_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/boxoffice"  # trust auth on loopback (local stack)
 
 
+def quiet_redis():
+    """Switches RDB snapshots off for the run (a fork of a large dataset mid-scenario skews every
+    figure); returns the previous setting for restore_redis()."""
+    previous = run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "GET", "save"], capture=True).stdout.splitlines()[1:]
+    run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "SET", "save", ""], capture=True)
+    return previous[0] if previous else ""
+
+
+def restore_redis(save):
+    """Removes the bench concerts' queue keys and restores the snapshot setting."""
+    for concert in CREATED_CONCERTS:
+        subprocess.run(f"redis-cli -p {REDIS_PORT} --scan --pattern 'bo:{{c:{concert}}}:*' | xargs -r -n 1000 redis-cli -p {REDIS_PORT} UNLINK > /dev/null",
+                       shell=True, check=False)
+    run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "SET", "save", save], capture=True)
+
+
 def reset_profiles():
     psql(SUPERUSER_URL, "SELECT pg_stat_statements_reset()")
     run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "RESETSTAT"], capture=True)
@@ -371,6 +391,7 @@ def main():
     if not os.access(BIN, os.X_OK):
         raise SystemExit(f"no release binary at {BIN}; run `swift build -c release --product boxoffice` (make bench does)")
     start_stack(INSTANCE_SERIES[0])
+    saved = quiet_redis()
     prepare_pgbench_database()
 
     reset_profiles()
@@ -435,6 +456,7 @@ def main():
         "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},
     }
+    restore_redis(saved)
     with open(os.path.join(BENCH, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
     print(f"\ncorrectness: double_sold={correctness['double_sold']} money_conserved={correctness['money_conserved']}")
