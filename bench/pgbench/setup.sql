@@ -23,3 +23,5 @@ UPDATE seats s SET status = 'HELD', held_until = now() + interval '1 hour', rese
 INSERT INTO balances (user_id, balance) SELECT user_id, 100000 FROM bench_pay_targets ON CONFLICT DO NOTHING;
 INSERT INTO balance_ledger (user_id, type, amount, balance_after, reference)
   SELECT user_id, 'CHARGE', 100000, 100000, 'bench-setup' FROM bench_pay_targets;
+-- Fresh bulk data: give the planner statistics before prepared statements pick their plans.
+ANALYZE;
