@@ -60,15 +60,21 @@ public struct ReservationService: Sendable {
         let seats = try Self.validateSeats(seatNumbers, max: self.settings.maxSeatsPerReservation)
         let reservationID = UUID().uuidString.lowercased()
         let holdSeconds = self.settings.holdSeconds
-        // The token must outlive the hold, so it is extended first: a token that ended meanwhile
-        // gets 401 here, never a hold it could not pay. The margin covers clock skew between
-        // Redis (window) and PostgreSQL (hold expiry).
-        guard try await self.queue.extendActive(token: token, by: .seconds(holdSeconds + Self.activeWindowMarginSeconds)) != nil else {
-            throw ApiError.tokenExpired
-        }
         guard try await self.seatLocks.acquire(concertID: concertID, date: date, seats: seats, owner: reservationID, milliseconds: holdSeconds * 1000) else {
             self.rejectedByLock.increment()
             throw ApiError.seatUnavailable
+        }
+        // The token must outlive the hold, so it is extended before anything is written: a token
+        // that ended meanwhile gets 401 here, never a hold it could not pay. (After the lock, so the
+        // losers of a race cost one round trip less.) The margin covers clock skew between Redis
+        // (window) and PostgreSQL (hold expiry).
+        do {
+            guard try await self.queue.extendActive(token: token, by: .seconds(holdSeconds + Self.activeWindowMarginSeconds)) != nil else {
+                throw ApiError.tokenExpired
+            }
+        } catch {
+            try? await self.seatLocks.release(concertID: concertID, date: date, seats: seats, owner: reservationID)
+            throw error
         }
         let reservation: Reservation
         do {
