@@ -73,11 +73,6 @@ public struct QueueTicket: Sendable, Equatable {
         case .ended(let user), .waiting(let user, _, _), .active(let user, _): user
         }
     }
-
-    public var isActive: Bool {
-        if case .active = self.state { return true }
-        return false
-    }
 }
 
 /// The result of one promotion tick of one concert.
