@@ -7,7 +7,7 @@ import NIOPosix
 ///
 /// Implementations are not thread-safe. The pool guarantees that a connection is created,
 /// used and closed on exactly one of its worker threads, so implementations need no locking.
-public protocol BlockingConnection: AnyObject {
+public protocol BlockingConnection: AnyObject, SendableMetatype {
     /// False once the connection saw an I/O error; the pool then closes it and opens a new one.
     var isUsable: Bool { get }
     func close()

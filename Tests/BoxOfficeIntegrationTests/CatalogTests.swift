@@ -106,7 +106,7 @@ struct CatalogTests {
                 let lapsedListed = (lapsedOne.json["dates"] as? [[String: Any]] ?? []).map { ($0["date"] as? String ?? "", $0["availableSeats"] as? Int ?? -1) }
                 #expect(lapsedListed.map(\.0) == concert.dates, "\(lapsedOne.text)")
                 #expect(lapsedListed.map(\.1) == [50, 1])
-                try await Kit.withDatabase { (database) async throws in
+                _ = try await Kit.withDatabase { (database) async throws in
                     try await database.query(
                         """
                         UPDATE seats SET status = 'HELD', held_until = now() + interval '1 hour', reservation_id = gen_random_uuid()
@@ -119,7 +119,7 @@ struct CatalogTests {
                 let noneListed = (none.json["dates"] as? [[String: Any]] ?? []).compactMap { $0["date"] as? String }
                 #expect(noneListed == [concert.dates[0]], "\(none.text)")
                 // Tidy up so no seat is HELD without a reservation (the sweeper frees them in an hour anyway).
-                try await Kit.withDatabase { (database) async throws in
+                _ = try await Kit.withDatabase { (database) async throws in
                     try await database.query(
                         """
                         UPDATE seats SET status = 'AVAILABLE', held_until = NULL, reservation_id = NULL

@@ -28,7 +28,7 @@ public struct AppConfiguration: Sendable {
     public var logFormat: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        var reader = EnvironmentReader(environment: environment)
+        let reader = EnvironmentReader(environment: environment)
         self.host = reader.string("HOST", default: "0.0.0.0")
         self.port = try reader.int("PORT", default: 8080, range: 0...65535)
         self.databaseURL = reader.string("DATABASE_URL", default: "postgres://boxoffice:boxoffice@127.0.0.1:55432/boxoffice")

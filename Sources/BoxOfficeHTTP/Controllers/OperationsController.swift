@@ -40,11 +40,25 @@ struct OperationsController {
         return try Responses.json(Health(status: "unavailable", instance: self.instanceID, failing: failing), status: .serviceUnavailable)
     }
 
+    /// `boxoffice_pool_connections{pool,state}` and `boxoffice_pool_waiting{pool}`.
+    static var connections: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "boxoffice", metricName: "pool", unitName: "connections",
+            helpText: "Connections (= dedicated threads) of a pool: its size, and how many are busy."
+        )
+    }
+
+    static var waiting: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "boxoffice", metricName: "pool", unitName: "waiting", helpText: "Calls waiting for a free connection."
+        )
+    }
+
     func metrics() -> Response {
         for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.pool.statistics)] {
-            self.registry.makeGauge(name: "boxoffice_pool_connections", labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
-            self.registry.makeGauge(name: "boxoffice_pool_connections", labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
-            self.registry.makeGauge(name: "boxoffice_pool_waiting", labels: [("pool", name)]).set(Double(pool.waiting))
+            self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
+            self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
+            self.registry.makeGauge(descriptor: Self.waiting, labels: [("pool", name)]).set(Double(pool.waiting))
         }
         var buffer: [UInt8] = []
         self.registry.emit(into: &buffer)
