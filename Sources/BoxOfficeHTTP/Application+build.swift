@@ -87,7 +87,7 @@ public func buildApplication(
             interval: .milliseconds(configuration.promoteIntervalMilliseconds), logger: logger
         ))
         services.append(HoldSweeperService(
-            sweeper: HoldSweeper(database: stores.database),
+            sweeper: HoldSweeper(database: stores.database, idempotencyKeySeconds: configuration.idempotencyKeySeconds),
             interval: .milliseconds(configuration.sweepIntervalMilliseconds), logger: logger
         ))
     }

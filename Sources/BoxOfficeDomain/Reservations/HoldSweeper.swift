@@ -3,13 +3,31 @@ import LibpqClient
 /// Tidies lapsed holds: reservations HELD past their end become EXPIRED, and their seats
 /// AVAILABLE. Reads never wait for this (they compare with now()); it keeps the tables honest.
 /// SKIP LOCKED lets every instance sweep at once without blocking each other or a payment.
+/// It also deletes idempotency keys older than their retention, so that table does not grow forever.
 public struct HoldSweeper: Sendable {
     let database: PostgresClient
     let batchSize: Int
+    let idempotencyKeySeconds: Int
 
-    public init(database: PostgresClient, batchSize: Int = 500) {
+    public init(database: PostgresClient, batchSize: Int = 500, idempotencyKeySeconds: Int = 86_400) {
         self.database = database
         self.batchSize = batchSize
+        self.idempotencyKeySeconds = idempotencyKeySeconds
+    }
+
+    /// Deletes one batch of idempotency keys past their retention; returns how many.
+    public func expireIdempotencyKeys() async throws -> Int {
+        let (batch, retention) = (self.batchSize, self.idempotencyKeySeconds)
+        return try await self.database.query(
+            """
+            DELETE FROM idempotency_keys k
+            USING (SELECT user_id, operation, key FROM idempotency_keys
+                   WHERE created_at < now() - make_interval(secs => $2)
+                   ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED) AS old
+            WHERE k.user_id = old.user_id AND k.operation = old.operation AND k.key = old.key
+            """,
+            [batch, retention]
+        ).affectedRows
     }
 
     /// One batch; returns the ids of the reservations it expired and how many seats it freed.

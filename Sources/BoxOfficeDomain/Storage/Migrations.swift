@@ -100,5 +100,9 @@ public enum Migrations {
                 PRIMARY KEY (user_id, operation, key)
             );
             """),
+        Migration(version: 2, name: "idempotency key retention", sql: """
+            -- The sweeper deletes keys past IDEMPOTENCY_KEY_SECONDS oldest first.
+            CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+            """),
     ]
 }

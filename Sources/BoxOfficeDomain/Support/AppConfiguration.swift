@@ -16,6 +16,7 @@ public struct AppConfiguration: Sendable {
     public var maxCharge: Int
     public var maxBalance: Int
     public var endedTokenSeconds: Int
+    public var idempotencyKeySeconds: Int
     public var databasePoolSize: Int
     public var redisPoolSize: Int
     public var poolTimeoutMilliseconds: Int
@@ -43,6 +44,7 @@ public struct AppConfiguration: Sendable {
         self.maxCharge = try reader.int("MAX_CHARGE", default: 10_000_000, range: 1...Int(Int32.max) * 1000)
         self.maxBalance = try reader.int("MAX_BALANCE", default: 1_000_000_000, range: 1...Int.max / 4)
         self.endedTokenSeconds = try reader.int("ENDED_TOKEN_SECONDS", default: 86_400, range: 1...30 * 86_400)
+        self.idempotencyKeySeconds = try reader.int("IDEMPOTENCY_KEY_SECONDS", default: 86_400, range: 60...365 * 86_400)
         self.databasePoolSize = try reader.int("DB_POOL_SIZE", default: 8, range: 1...256)
         self.redisPoolSize = try reader.int("REDIS_POOL_SIZE", default: 2, range: 1...256)
         self.poolTimeoutMilliseconds = try reader.int("POOL_TIMEOUT_MS", default: 3_000, range: 1...600_000)

@@ -76,6 +76,8 @@ public struct HoldSweeperService: Service {
                 Counter(label: "boxoffice_holds_expired_total").increment(by: expired.count)
                 logger.info("swept lapsed holds", metadata: ["reservations": "\(expired.count)", "seats": "\(freed)"])
             }
+            let keys = try await sweeper.expireIdempotencyKeys()
+            if keys > 0 { logger.info("deleted old idempotency keys", metadata: ["keys": "\(keys)"]) }
         }.run()
     }
 }

@@ -1,0 +1,36 @@
+import BoxOfficeDomain
+import Foundation
+import LibpqClient
+import Testing
+import TestSupport
+
+@Suite("Idempotency keys: retention")
+struct MoneyRetentionTests {
+    @Test("keys older than IDEMPOTENCY_KEY_SECONDS are deleted by the sweeper; recent ones stay and still replay")
+    func oldKeysExpire() async throws {
+        try await TestDatabase.prepare()
+        let database = TestDatabase.client(poolSize: 2)
+        defer { database.shutdown() }
+        let user = UUID().uuidString.lowercased()
+        for (key, age) in [("old", 2 * 86_400), ("recent", 60)] {
+            try await database.query(
+                """
+                INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, status_code, response_body, created_at)
+                VALUES ($1, 'charge', $2, 'amount=1', 200, '{}', now() - make_interval(secs => $3))
+                """,
+                [user, key, age]
+            )
+        }
+        // Two sweepers at once (as on two instances): SKIP LOCKED splits the work, nothing fails.
+        let sweeper = HoldSweeper(database: database, batchSize: 50, idempotencyKeySeconds: 86_400)
+        async let first = sweeper.expireIdempotencyKeys()
+        async let second = sweeper.expireIdempotencyKeys()
+        _ = try await (first, second)
+        while try await sweeper.expireIdempotencyKeys() > 0 {}
+
+        let left = try await database.query("SELECT key FROM idempotency_keys WHERE user_id = $1 ORDER BY key", [user])
+            .map { try $0.decode(String.self, at: 0) }
+        #expect(left == ["recent"])
+        try await database.query("DELETE FROM idempotency_keys WHERE user_id = $1", [user])
+    }
+}
