@@ -27,21 +27,16 @@ struct CatalogController {
 
     @Sendable func dates(request: Request, context: AppRequestContext) async throws -> Response {
         let concertID = try context.parameters.concertID()
-        try Self.requireConcert(concertID, context: context)
+        _ = try context.requireTicket(forConcert: concertID)
         return try Responses.json(DateList(concertId: concertID, dates: try await self.catalog.dates(concertID: concertID)))
     }
 
     @Sendable func seats(request: Request, context: AppRequestContext) async throws -> Response {
         let concertID = try context.parameters.concertID()
-        try Self.requireConcert(concertID, context: context)
+        _ = try context.requireTicket(forConcert: concertID)
         guard let date = context.parameters.get("date").flatMap(CalendarDate.parse) else {
             throw ApiError.invalidRequest("The date must be a calendar date written YYYY-MM-DD.")
         }
         return try Responses.json(SeatMap(concertId: concertID, date: date, seats: try await self.catalog.seats(concertID: concertID, date: date)))
-    }
-
-    /// 403 WRONG_CONCERT unless the token was issued for `concertID`.
-    static func requireConcert(_ concertID: Int, context: AppRequestContext) throws {
-        guard try context.requireTicket().concertID == concertID else { throw ApiError.wrongConcert }
     }
 }

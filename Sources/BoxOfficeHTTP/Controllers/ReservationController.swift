@@ -26,8 +26,7 @@ struct ReservationController {
 
     @Sendable func hold(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(HoldRequest.self, context: context)
-        let ticket = try context.requireTicket()
-        guard ticket.concertID == body.concertId else { throw ApiError.wrongConcert }
+        let ticket = try context.requireTicket(forConcert: body.concertId)
         guard let date = CalendarDate.parse(body.date) else {
             throw ApiError.invalidRequest("The date must be a calendar date written YYYY-MM-DD.")
         }

@@ -22,6 +22,13 @@ public struct AppRequestContext: RequestContext {
         return ticket
     }
 
+    /// The ticket, which must have been issued for `concertID`: 403 WRONG_CONCERT otherwise.
+    func requireTicket(forConcert concertID: Int) throws -> QueueTicket {
+        let ticket = try self.requireTicket()
+        guard ticket.concertID == concertID else { throw ApiError.wrongConcert }
+        return ticket
+    }
+
     /// The user of a protected route.
     func requireUser() throws -> String {
         guard let user = try self.requireTicket().userID else { throw ApiError.tokenInvalid }
