@@ -39,17 +39,27 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Redis client over hiredis.
         .target(
             name: "HiredisClient",
-            dependencies: ["CHiredis", "ConnectionPool", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CHiredis", "ConnectionPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // PostgreSQL client over libpq.
         .target(
             name: "LibpqClient",
-            dependencies: ["CLibpq", "ConnectionPool", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CLibpq", "ConnectionPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Queue, catalog, reservations, balance, payments.
         .target(
@@ -93,12 +103,30 @@ let package = Package(
                 "BoxOfficeHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient", "TestSupport"]),
         .testTarget(name: "LibpqClientTests", dependencies: ["LibpqClient", "TestSupport"]),
-        .testTarget(name: "BoxOfficeDomainTests", dependencies: ["BoxOfficeDomain"]),
+        .testTarget(
+            name: "ConnectionPoolTests",
+            dependencies: [
+                "ConnectionPool",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "BoxOfficeDomainTests",
+            dependencies: [
+                "BoxOfficeDomain",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "BoxOfficeHTTPTests", dependencies: ["BoxOfficeHTTP", "BoxOfficeDomain"]),
         .testTarget(
             name: "BoxOfficeIntegrationTests",
             dependencies: [
@@ -106,7 +134,6 @@ let package = Package(
                 "BoxOfficeDomain",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
     ],

@@ -5,7 +5,7 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// Everything an instance needs, built once from the configuration.
+/// Everything an instance needs, built once from the configuration: the services over their stores.
 public struct AppDependencies: Sendable {
     public let configuration: AppConfiguration
     public let stores: Stores
@@ -17,32 +17,30 @@ public struct AppDependencies: Sendable {
     public let payments: PaymentService
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
+        let database = stores.database
+        let catalogStore = PostgresCatalogStore(database: database)
         self.configuration = configuration
         self.stores = stores
-        self.concerts = ConcertDirectory(database: stores.database)
+        self.concerts = ConcertDirectory(store: catalogStore)
         self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: .init(configuration))
-        self.catalog = CatalogService(database: stores.database)
+        self.catalog = CatalogService(store: catalogStore)
         self.reservations = ReservationService(
-            database: stores.database, redis: stores.redis, queue: self.queue,
+            store: PostgresReservationStore(database: database), seatLocks: RedisSeatLocks(redis: stores.redis), window: self.queue,
             settings: .init(holdSeconds: configuration.holdSeconds, maxSeatsPerReservation: configuration.maxSeatsPerReservation)
         )
         self.balances = BalanceService(
-            database: stores.database, settings: .init(maxCharge: configuration.maxCharge, maxBalance: configuration.maxBalance)
+            store: PostgresBalanceStore(database: database),
+            settings: .init(maxCharge: configuration.maxCharge, maxBalance: configuration.maxBalance)
         )
-        self.payments = PaymentService(database: stores.database, queue: self.queue, logger: logger)
+        self.payments = PaymentService(store: PostgresPaymentStore(database: database), window: self.queue, logger: logger)
     }
 }
 
-/// Closes the connection pools after the HTTP server has stopped.
-struct StoresShutdownService: Service {
-    let stores: Stores
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        self.stores.shutdown()
-    }
-}
-
+/// The routes and middleware of an instance.
+///
+/// Middleware, outermost first: instance/request ids (and rendering of errors, so they carry
+/// the ids too), metrics (which see every error with its real status), the mapping of every
+/// error to an `ApiError`, request logging. Each controller adds its routes to its own group.
 public func buildRouter(
     _ dependencies: AppDependencies,
     registry: PrometheusCollectorRegistry,
@@ -51,25 +49,24 @@ public func buildRouter(
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: InstanceHeadersMiddleware(instanceID: dependencies.configuration.instanceID))
-    router.add(middleware: ProblemMiddleware())
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ErrorMappingMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
 
-    OperationsController(stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry)
-        .addRoutes(to: router)
     let queue = dependencies.queue
-    router.addRoutes(
-        QueueController(queue: queue, streamInterval: streamInterval, heartbeatInterval: heartbeatInterval).endpoints,
-        atPath: "v1/queue"
-    )
-    router.addRoutes(CatalogController(catalog: dependencies.catalog, queue: queue).endpoints, atPath: "v1/concerts")
-    router.addRoutes(ReservationController(reservations: dependencies.reservations, queue: queue).endpoints, atPath: "v1/reservations")
-    router.addRoutes(BalanceController(balances: dependencies.balances, queue: queue).endpoints, atPath: "v1/balance")
-    router.addRoutes(PaymentController(payments: dependencies.payments, queue: queue).endpoints, atPath: "v1/payments")
+    OperationsController(stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry)
+        .addRoutes(to: router.group())
+    QueueController(queue: queue, streamInterval: streamInterval, heartbeatInterval: heartbeatInterval)
+        .addRoutes(to: router.group("v1/queue"))
+    CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
+    ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
+    BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))
+    PaymentController(payments: dependencies.payments, queue: queue).addRoutes(to: router.group("v1/payments"))
     return router
 }
 
-/// The whole instance: HTTP server, the promotion and sweeper jobs, graceful shutdown.
+/// The whole instance: HTTP server, the background jobs, and the store clients, which drain
+/// and close after everything that uses them has stopped.
 public func buildApplication(
     configuration: AppConfiguration,
     logger: Logger,
@@ -79,16 +76,18 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let stores = try Stores(configuration: configuration)
     let dependencies = AppDependencies(configuration: configuration, stores: stores, logger: logger)
-    // ServiceGroup stops services in reverse order: the pools close after every job that uses them.
-    var services: [any Service] = [StoresShutdownService(stores: stores)]
+    // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
+    var services: [any Service] = [stores.database, stores.redis]
     if runBackgroundJobs {
         services.append(QueuePromotionService(
             queue: dependencies.queue, concerts: dependencies.concerts,
             interval: .milliseconds(configuration.promoteIntervalMilliseconds), logger: logger
         ))
-        services.append(HoldSweeperService(
-            sweeper: HoldSweeper(database: stores.database, idempotencyKeySeconds: configuration.idempotencyKeySeconds),
-            interval: .milliseconds(configuration.sweepIntervalMilliseconds), logger: logger
+        let sweepInterval = Duration.milliseconds(configuration.sweepIntervalMilliseconds)
+        services.append(HoldSweeperService(sweeper: HoldSweeper(database: stores.database), interval: sweepInterval, logger: logger))
+        services.append(IdempotencyKeySweeperService(
+            sweeper: IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.idempotencyKeySeconds),
+            interval: sweepInterval, logger: logger
         ))
     }
     return Application(

@@ -2,25 +2,29 @@ import DequeModule
 import Foundation
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// A connection of a blocking C client library (hiredis, libpq).
 ///
 /// Implementations are not thread-safe. The pool guarantees that a connection is created,
 /// used and closed on exactly one of its worker threads, so implementations need no locking.
+///
+/// A connection that can run several queued requests in one go (Redis pipelining) names their
+/// types in `PipelinedRequest` / `PipelinedReply` and implements `execute(_:)`: a worker that wakes
+/// up takes every such request already waiting (up to `maxPipelineDepth`), so one wake-up and one
+/// write/read serve many callers under load. Connections without pipelining keep the `Never` defaults.
 public protocol BlockingConnection: AnyObject, SendableMetatype {
+    associatedtype PipelinedRequest: Sendable = Never
+    associatedtype PipelinedReply: Sendable = Never
     /// False once the connection saw an I/O error; the pool then closes it and opens a new one.
     var isUsable: Bool { get }
     func close()
+    /// One result per request, in order.
+    func execute(_ requests: [PipelinedRequest]) -> [Result<PipelinedReply, any Error>]
 }
 
-/// A connection that can run several queued requests in one go (Redis pipelining): a worker that
-/// wakes up takes every such request already waiting (up to `maxPipelineDepth`), so one wake-up
-/// and one write/read serve many callers under load.
-public protocol PipeliningConnection: BlockingConnection {
-    associatedtype Request: Sendable
-    associatedtype Reply: Sendable
-    /// One result per request, in order.
-    func execute(_ requests: [Request]) -> [Result<Reply, any Error>]
+extension BlockingConnection where PipelinedRequest == Never, PipelinedReply == Never {
+    public func execute(_ requests: [Never]) -> [Result<Never, any Error>] { [] }
 }
 
 public struct PoolConfiguration: Sendable {
@@ -53,11 +57,15 @@ public enum PoolError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A snapshot of a pool's usage, for metrics and readiness.
+/// A snapshot of a pool's usage, for metrics, readiness and tests.
 public struct PoolStatistics: Sendable, Equatable {
     public var size: Int
     public var busy: Int
     public var waiting: Int
+    /// Requests run so far (each pipelined request counts once).
+    public var completed: Int
+    /// Connections opened so far.
+    public var connects: Int
 }
 
 /// Runs blocking calls of a C client library on dedicated threads, one connection per thread.
@@ -66,9 +74,12 @@ public struct PoolStatistics: Sendable, Equatable {
 /// on Swift's cooperative pool or on a NIO event loop would stall unrelated tasks, so every call is
 /// handed to one of this pool's own threads and the caller's task is suspended meanwhile.
 ///
+/// Waits are bounded (`acquireTimeout`) and cancellable: a caller whose task is cancelled while
+/// waiting leaves the queue at once. As a ServiceLifecycle `Service`, `run()` returns after
+/// graceful shutdown once the queued calls are done and the threads have closed their connections.
 /// The threads hold only the inner `PoolCore`, never this object, so dropping the last reference
-/// to the pool shuts it down (its `deinit` stops the threads and closes the connections).
-public final class BlockingConnectionPool<Connection: BlockingConnection>: Sendable {
+/// to the pool shuts it down too.
+public final class BlockingConnectionPool<Connection: BlockingConnection>: Service, Sendable {
     public var configuration: PoolConfiguration { self.core.configuration }
     private let core: PoolCore<Connection>
 
@@ -91,54 +102,80 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Senda
     /// Runs `body` with a connection on one of the pool's threads and returns its result.
     ///
     /// Waits at most `acquireTimeout` for a free thread; the time `body` itself takes is bounded by
-    /// the connection's own command timeouts.
+    /// the connection's own command timeouts. Once `body` has started it runs to the end, even if
+    /// the caller is cancelled (a C call cannot be interrupted halfway).
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (Connection) throws -> Result
     ) async throws -> Result {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            self.core.submit(Job<Connection>(deadline: .now() + self.configuration.acquireTimeout) { connection in
-                continuation.resume(with: Swift.Result { try body(connection) })
-            } fail: { error in
-                continuation.resume(throwing: error)
-            })
+        try await self.submit { continuation in
+            .exclusive { connection in
+                let result = Swift.Result { try body(connection) }
+                return { continuation.resume(with: result) }
+            }
+        }
+    }
+
+    /// Runs one request, pipelined with whatever other requests are waiting when a thread takes it.
+    public func execute(_ request: Connection.PipelinedRequest) async throws -> Connection.PipelinedReply {
+        try await self.submit { continuation in
+            .pipelined(request) { continuation.resume(with: $0) }
+        }
+    }
+
+    private func submit<Result: Sendable>(
+        _ work: (CheckedContinuation<Result, any Error>) -> Job<Connection>.Work
+    ) async throws -> Result {
+        let id = self.core.nextJobID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+                // Cancelled before it was queued: the cancellation handler below found nothing to remove.
+                if Task.isCancelled { return continuation.resume(throwing: CancellationError()) }
+                self.core.submit(Job(
+                    id: id, deadline: .now() + self.configuration.acquireTimeout, work: work(continuation),
+                    fail: { continuation.resume(throwing: $0) }
+                ))
+            }
+        } onCancel: {
+            self.core.cancel(jobID: id)
         }
     }
 
     public var statistics: PoolStatistics { self.core.statistics }
 
-    /// Stops the threads once queued jobs are done; later calls fail with `PoolError.shutDown`.
+    /// True once the pool refuses new calls.
+    public var isShutDown: Bool { self.core.isShutDownNow }
+
+    /// Stops taking calls (later ones fail with `PoolError.shutDown`); queued calls still run.
     public func shutdown() {
         self.core.shutdown()
     }
-}
 
-extension BlockingConnectionPool where Connection: PipeliningConnection {
-    /// Runs one request, pipelined with whatever other requests are waiting when a thread takes it.
-    public func execute(_ request: Connection.Request) async throws -> Connection.Reply {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection.Reply, any Error>) in
-            self.core.submit(Job<Connection>(
-                deadline: .now() + self.configuration.acquireTimeout,
-                pipelined: request,
-                runner: { connection, requests in
-                    connection.execute(requests.map { $0 as! Connection.Request }).map { $0.map { $0 as Any } }
-                },
-                complete: { result in continuation.resume(with: result.map { $0 as! Connection.Reply }) }
-            ))
-        }
+    /// Waits for graceful shutdown, then shuts the pool down and waits until every thread has
+    /// finished its queued calls and closed its connection.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        self.core.shutdown()
+        await self.core.waitUntilDrained()
     }
 }
 
 /// The state shared by a pool and its threads.
 ///
 /// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
-/// `generation`, `isShutDown`, `reaper`) is only touched under `condition`; each connection object lives in
-/// exactly one worker thread's local variable and never crosses threads.
+/// counters, `generation`, `isShutDown`, `reaper`, `drainWaiters`) is only touched under
+/// `condition`; each connection object lives in exactly one worker thread's local variable and
+/// never crosses threads.
 private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendable {
     let configuration: PoolConfiguration
     private let connect: @Sendable () throws -> Connection
     private let condition = NSCondition()
     private var queue = Deque<Job<Connection>>()
     private var busy = 0
+    private var completed = 0
+    private var connects = 0
+    private var jobIDs = 0
+    private var liveThreads: Int
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     private var isShutDown = false
     /// Bumped whenever a connection breaks: the other threads then reconnect before their next
     /// job, so a restarted server costs one failed call rather than one per pooled connection.
@@ -148,6 +185,20 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
         self.connect = connect
+        self.liveThreads = configuration.size
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return body()
+    }
+
+    func nextJobID() -> Int {
+        self.locked {
+            self.jobIDs += 1
+            return self.jobIDs
+        }
     }
 
     /// Starts the timer that enforces the acquire timeout.
@@ -156,21 +207,27 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
         let task = MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
             self.reapExpired()
         }
-        self.condition.lock()
-        self.reaper = task
-        self.condition.unlock()
+        self.locked { self.reaper = task }
     }
 
     func submit(_ job: Job<Connection>) {
-        self.condition.lock()
-        if self.isShutDown {
-            self.condition.unlock()
-            job.fail(PoolError.shutDown(pool: self.configuration.name))
-            return
+        let accepted = self.locked {
+            guard !self.isShutDown else { return false }
+            self.queue.append(job)
+            self.condition.signal()
+            return true
         }
-        self.queue.append(job)
-        self.condition.signal()
-        self.condition.unlock()
+        if !accepted { job.fail(PoolError.shutDown(pool: self.configuration.name)) }
+    }
+
+    /// Takes a cancelled caller's job off the queue and fails it; a job a thread already took runs on.
+    /// (When cancellation comes before `submit`, the job is not queued yet: it then waits as usual.)
+    func cancel(jobID: Int) {
+        let removed: Job<Connection>? = self.locked {
+            guard let index = self.queue.firstIndex(where: { $0.id == jobID }) else { return nil }
+            return self.queue.remove(at: index)
+        }
+        removed?.fail(CancellationError())
     }
 
     /// Fails queued jobs whose wait passed the acquire timeout. Every job waits the same timeout and
@@ -179,30 +236,47 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     /// for a timer of its own.
     func reapExpired() {
         let now = NIODeadline.now()
-        var expired: [Job<Connection>] = []
-        self.condition.lock()
-        while let first = self.queue.first, first.deadline <= now {
-            expired.append(self.queue.removeFirst())
+        let expired: [Job<Connection>] = self.locked {
+            var expired: [Job<Connection>] = []
+            while let first = self.queue.first, first.deadline <= now {
+                expired.append(self.queue.removeFirst())
+            }
+            return expired
         }
-        self.condition.unlock()
         let error = PoolError.timedOut(pool: self.configuration.name)
         for job in expired { job.fail(error) }
     }
 
     var statistics: PoolStatistics {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return PoolStatistics(size: self.configuration.size, busy: self.busy, waiting: self.queue.count)
+        self.locked {
+            PoolStatistics(
+                size: self.configuration.size, busy: self.busy, waiting: self.queue.count, completed: self.completed,
+                connects: self.connects
+            )
+        }
     }
 
+    var isShutDownNow: Bool { self.locked { self.isShutDown } }
+
     func shutdown() {
-        self.condition.lock()
-        self.isShutDown = true
-        let reaper = self.reaper
-        self.reaper = nil
-        self.condition.broadcast()
-        self.condition.unlock()
+        let reaper: RepeatedTask? = self.locked {
+            self.isShutDown = true
+            self.condition.broadcast()
+            defer { self.reaper = nil }
+            return self.reaper
+        }
         reaper?.cancel()
+    }
+
+    func waitUntilDrained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = self.locked {
+                if self.liveThreads == 0 { return true }
+                self.drainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     func workerLoop() {
@@ -225,6 +299,7 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
             }
             self.busy += 1
             let currentGeneration = self.generation
+            let deliver: () -> Void
             self.condition.unlock()
 
             if let stale = connection, !stale.isUsable || connectionGeneration < currentGeneration {
@@ -235,55 +310,60 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
                 if connection == nil {
                     connection = try self.connect()
                     connectionGeneration = currentGeneration
+                    self.locked { self.connects += 1 }
                 }
-                Job.perform(batch, on: connection!)
+                deliver = Job.perform(batch, on: connection!)
             } catch {
-                for queued in batch { queued.fail(error) }
+                deliver = { for queued in batch { queued.fail(error) } }
             }
 
             self.condition.lock()
             self.busy -= 1
+            self.completed += batch.count
             if let broken = connection, !broken.isUsable {
                 self.generation += 1
                 broken.close()
                 connection = nil
             }
             self.condition.unlock()
+            // Callers hear of a failure only after the generation moved on, so their next call
+            // never lands on a connection opened before it.
+            deliver()
         }
         connection?.close()
+        let waiters: [CheckedContinuation<Void, Never>] = self.locked {
+            self.liveThreads -= 1
+            guard self.liveThreads == 0 else { return [] }
+            defer { self.drainWaiters = [] }
+            return self.drainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
 
 /// How many waiting pipelined requests one worker takes at once.
 let maxPipelineDepth = 32
 
-/// One queued call. Whoever takes it off the queue under the pool's lock (a worker, or the reaper
-/// once its deadline passed) resumes the caller, so the continuation is resumed exactly once.
-final class Job<Connection>: @unchecked Sendable {
+/// One queued call. Whoever takes it off the queue under the pool's lock (a worker, the reaper once
+/// its deadline passed, or a cancellation) resumes the caller, so the continuation is resumed once.
+final class Job<Connection: BlockingConnection>: @unchecked Sendable {
     enum Work {
-        /// A closure that gets the connection to itself.
-        case exclusive((Connection) -> Void)
-        /// One request of a `PipeliningConnection`; `runner` executes a batch of them.
-        case pipelined(request: Any, runner: (Connection, [Any]) -> [Result<Any, any Error>], complete: (Result<Any, any Error>) -> Void)
+        /// A closure that gets the connection to itself; it returns how to hand its result over.
+        case exclusive((Connection) -> () -> Void)
+        /// One request of a pipelining connection and what to do with its result.
+        case pipelined(Connection.PipelinedRequest, (Result<Connection.PipelinedReply, any Error>) -> Void)
     }
 
+    let id: Int
     let deadline: NIODeadline
     let work: Work
     let fail: (any Error) -> Void
 
-    init(deadline: NIODeadline, run: @escaping (Connection) -> Void, fail: @escaping (any Error) -> Void) {
+    init(id: Int, deadline: NIODeadline, work: Work, fail: @escaping (any Error) -> Void) {
+        self.id = id
         self.deadline = deadline
-        self.work = .exclusive(run)
+        self.work = work
         self.fail = fail
-    }
-
-    init(
-        deadline: NIODeadline, pipelined request: Any, runner: @escaping (Connection, [Any]) -> [Result<Any, any Error>],
-        complete: @escaping (Result<Any, any Error>) -> Void
-    ) {
-        self.deadline = deadline
-        self.work = .pipelined(request: request, runner: runner, complete: complete)
-        self.fail = { complete(.failure($0)) }
     }
 
     var isPipelined: Bool {
@@ -291,21 +371,21 @@ final class Job<Connection>: @unchecked Sendable {
         return false
     }
 
-    /// Runs a batch taken off the queue: one exclusive job, or pipelined jobs of one pool.
-    static func perform(_ batch: [Job], on connection: Connection) {
-        switch batch[0].work {
-        case .exclusive(let run):
-            run(connection)
-        case .pipelined(_, let runner, _):
-            var requests: [Any] = []
-            var completions: [(Result<Any, any Error>) -> Void] = []
-            for job in batch {
-                if case .pipelined(let request, _, let complete) = job.work {
-                    requests.append(request)
-                    completions.append(complete)
-                }
-            }
-            for (complete, result) in zip(completions, runner(connection, requests)) { complete(result) }
+    /// Runs a batch taken off the queue (one exclusive job, or pipelined jobs) and returns what
+    /// hands the results to the callers, for the worker to call once its bookkeeping is done.
+    static func perform(_ batch: [Job], on connection: Connection) -> () -> Void {
+        if case .exclusive(let run) = batch[0].work {
+            return run(connection)
         }
+        var requests: [Connection.PipelinedRequest] = []
+        var completions: [(Result<Connection.PipelinedReply, any Error>) -> Void] = []
+        for job in batch {
+            if case .pipelined(let request, let complete) = job.work {
+                requests.append(request)
+                completions.append(complete)
+            }
+        }
+        let results = connection.execute(requests)
+        return { for (complete, result) in zip(completions, results) { complete(result) } }
     }
 }

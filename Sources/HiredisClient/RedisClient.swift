@@ -1,8 +1,9 @@
 import ConnectionPool
 import NIOCore
+import ServiceLifecycle
 
 /// The async face of the Redis client: every call runs on one of the pool's own threads.
-public struct RedisClient: Sendable {
+public struct RedisClient: Service, Sendable {
     public let pool: BlockingConnectionPool<RedisConnection>
 
     public init(configuration: RedisConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
@@ -26,7 +27,8 @@ public struct RedisClient: Sendable {
 
     /// Runs a Lua script by EVALSHA (pipelined with other callers' waiting requests).
     public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> RedisReply {
-        try await self.pool.execute(.script(script, keys: keys, arguments: arguments))
+        script.countRun()
+        return try await self.pool.execute(.script(script, keys: keys, arguments: arguments))
     }
 
     /// Runs several calls on one connection without a trip through the pool between them.
@@ -38,5 +40,10 @@ public struct RedisClient: Sendable {
 
     public func shutdown() {
         self.pool.shutdown()
+    }
+
+    /// Runs until graceful shutdown, then drains the pool (see `BlockingConnectionPool.run()`).
+    public func run() async throws {
+        try await self.pool.run()
     }
 }

@@ -7,7 +7,10 @@ import Foundation
 /// Not thread-safe: `BlockingConnectionPool` confines each instance to one worker thread.
 /// After any I/O error `isUsable` turns false and the pool replaces the connection, because
 /// hiredis leaves a context unusable once its `err` is set.
-public final class RedisConnection: PipeliningConnection {
+public final class RedisConnection: BlockingConnection {
+    public typealias PipelinedRequest = RedisRequest
+    public typealias PipelinedReply = RedisReply
+
     private let context: UnsafeMutablePointer<redisContext>
     public private(set) var isUsable = true
 

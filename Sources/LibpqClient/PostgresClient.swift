@@ -1,8 +1,9 @@
 import ConnectionPool
 import NIOCore
+import ServiceLifecycle
 
 /// The async face of the PostgreSQL client: every call runs on one of the pool's own threads.
-public struct PostgresClient: Sendable {
+public struct PostgresClient: Service, Sendable {
     public let pool: BlockingConnectionPool<PostgresConnection>
 
     public init(configuration: PostgresConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
@@ -14,8 +15,8 @@ public struct PostgresClient: Sendable {
     }
 
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        try await self.pool.withConnection { try $0.query(sql, parameters) }
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await self.pool.withConnection { try $0.query(query) }
     }
 
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back
@@ -52,5 +53,10 @@ public struct PostgresClient: Sendable {
 
     public func shutdown() {
         self.pool.shutdown()
+    }
+
+    /// Runs until graceful shutdown, then drains the pool (see `BlockingConnectionPool.run()`).
+    public func run() async throws {
+        try await self.pool.run()
     }
 }

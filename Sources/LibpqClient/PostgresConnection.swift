@@ -39,10 +39,10 @@ public final class PostgresConnection: BlockingConnection {
 
     /// Runs one parameterised statement and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+    public func query(_ query: PostgresQuery) throws -> PostgresRows {
         guard self.isUsable else { throw PostgresError.connection("connection already failed") }
-        let name = try self.prepare(sql, parameterCount: parameters.count)
-        let texts = parameters.map { $0.postgresText }
+        let name = try self.prepare(query.sql, parameterCount: query.binds.count)
+        let texts = query.binds.map { $0.postgresText }
         let result = withOptionalCStrings(texts) { values in
             PQexecPrepared(self.handle, name, Int32(texts.count), values, nil, nil, 0)
         }

@@ -4,14 +4,12 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible {
     case connection(String)
     case server(kind: ServerErrorKind, sqlState: String, message: String)
     case decoding(String)
-    case invalidURL(String)
 
     public var description: String {
         switch self {
         case .connection(let message): "postgres connection error: \(message)"
         case .server(_, let sqlState, let message): "postgres error \(sqlState): \(message)"
         case .decoding(let message): "postgres decoding error: \(message)"
-        case .invalidURL(let message): "invalid postgres url: \(message)"
         }
     }
 

@@ -7,8 +7,9 @@ struct SeatsValidationTests {
         do {
             _ = try ReservationService.validateSeats(seats, max: max)
             return false
-        } catch let error as ApiError {
-            return error.code == "INVALID_SEAT" && error.status == 400
+        } catch let error as BoxOfficeError {
+            if case .invalidSeat = error { return true }
+            return false
         } catch {
             return false
         }

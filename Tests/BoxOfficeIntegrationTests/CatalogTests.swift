@@ -90,17 +90,13 @@ struct CatalogTests {
                     try await database.query(
                         """
                         UPDATE seats SET status = 'HELD', held_until = now() + interval '1 hour', reservation_id = gen_random_uuid()
-                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = $1 AND date = $2::date) AND number < 50
-                        """,
-                        [concert.id, concert.dates[1]]
-                    )
+                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = \(concert.id) AND date = \(concert.dates[1])::date) AND number < 50
+                        """)
                     try await database.query(
                         """
                         UPDATE seats SET status = 'HELD', held_until = now() - interval '1 second', reservation_id = gen_random_uuid()
-                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = $1 AND date = $2::date) AND number = 50
-                        """,
-                        [concert.id, concert.dates[1]]
-                    )
+                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = \(concert.id) AND date = \(concert.dates[1])::date) AND number = 50
+                        """)
                 }
                 let lapsedOne = try await http.request(.GET, "\(bases[0])/v1/concerts/\(concert.id)/dates", token: user.token)
                 let lapsedListed = (lapsedOne.json["dates"] as? [[String: Any]] ?? []).map { ($0["date"] as? String ?? "", $0["availableSeats"] as? Int ?? -1) }
@@ -110,10 +106,8 @@ struct CatalogTests {
                     try await database.query(
                         """
                         UPDATE seats SET status = 'HELD', held_until = now() + interval '1 hour', reservation_id = gen_random_uuid()
-                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = $1 AND date = $2::date) AND number = 50
-                        """,
-                        [concert.id, concert.dates[1]]
-                    )
+                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = \(concert.id) AND date = \(concert.dates[1])::date) AND number = 50
+                        """)
                 }
                 let none = try await http.request(.GET, "\(bases[0])/v1/concerts/\(concert.id)/dates", token: user.token)
                 let noneListed = (none.json["dates"] as? [[String: Any]] ?? []).compactMap { $0["date"] as? String }
@@ -123,10 +117,8 @@ struct CatalogTests {
                     try await database.query(
                         """
                         UPDATE seats SET status = 'AVAILABLE', held_until = NULL, reservation_id = NULL
-                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = $1 AND date = $2::date)
-                        """,
-                        [concert.id, concert.dates[1]]
-                    )
+                        WHERE date_id = (SELECT id FROM concert_dates WHERE concert_id = \(concert.id) AND date = \(concert.dates[1])::date)
+                        """)
                 }
             }
         }
@@ -154,11 +146,9 @@ struct CatalogTests {
                 let reservation = try #require(hold.json["reservationId"] as? String)
                 try await Kit.withDatabase { (database) async throws in
                     try await database.query(
-                        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1", [reservation]
-                    )
+                        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = \(reservation)")
                     try await database.query(
-                        "UPDATE seats SET held_until = now() - interval '1 second' WHERE reservation_id = $1 AND status = 'HELD'", [reservation]
-                    )
+                        "UPDATE seats SET held_until = now() - interval '1 second' WHERE reservation_id = \(reservation) AND status = 'HELD'")
                 }
                 let lapsed = try await Kit.seatMap(http, bases[0], users[1], concertID: concert.id, date: concert.dates[0])
                 #expect(lapsed.allSatisfy { $0.status == "AVAILABLE" }, "\(lapsed.filter { $0.status != "AVAILABLE" })")

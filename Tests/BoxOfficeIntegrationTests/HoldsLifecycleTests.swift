@@ -47,7 +47,7 @@ struct HoldsLifecycleTests {
 
                 try await Kit.withDatabase { (database) async throws in
                     let swept = try await Kit.eventually {
-                        try await database.query("SELECT status FROM reservations WHERE id = $1", [reservation])
+                        try await database.query("SELECT status FROM reservations WHERE id = \(reservation)")
                             .first!.decode(String.self, at: 0) == "EXPIRED"
                     }
                     #expect(swept)
@@ -65,7 +65,7 @@ struct HoldsLifecycleTests {
         let ids = try await Kit.withDatabase { (database) async throws in
             try await database.transaction { connection -> [String] in
                 var ids: [String] = []
-                let dates = try connection.query("SELECT id FROM concert_dates WHERE concert_id = $1 ORDER BY date", [concert.id])
+                let dates = try connection.query("SELECT id FROM concert_dates WHERE concert_id = \(concert.id) ORDER BY date")
                     .map { try $0.decode(Int.self, at: 0) }
                 for index in 0..<count {
                     let id = UUID().uuidString.lowercased()
@@ -74,21 +74,15 @@ struct HoldsLifecycleTests {
                     try connection.query(
                         """
                         INSERT INTO reservations (id, user_id, concert_id, date_id, amount, status, expires_at)
-                        VALUES ($1, $2, $3, $4, 1000, 'HELD', now() - interval '1 second')
-                        """,
-                        [id, UUID().uuidString.lowercased(), concert.id, dateID]
-                    )
+                        VALUES (\(id), \(UUID().uuidString.lowercased()), \(concert.id), \(dateID), 1000, 'HELD', now() - interval '1 second')
+                        """)
                     try connection.query(
-                        "INSERT INTO reservation_seats (reservation_id, date_id, seat_number, price) VALUES ($1, $2, $3, 1000)",
-                        [id, dateID, seat]
-                    )
+                        "INSERT INTO reservation_seats (reservation_id, date_id, seat_number, price) VALUES (\(id), \(dateID), \(seat), 1000)")
                     try connection.query(
                         """
-                        UPDATE seats SET status = 'HELD', held_until = now() - interval '1 second', reservation_id = $3
-                        WHERE date_id = $1 AND number = $2
-                        """,
-                        [dateID, seat, id]
-                    )
+                        UPDATE seats SET status = 'HELD', held_until = now() - interval '1 second', reservation_id = \(id)
+                        WHERE date_id = \(dateID) AND number = \(seat)
+                        """)
                     ids.append(id)
                 }
                 return ids
@@ -118,14 +112,10 @@ struct HoldsLifecycleTests {
         #expect(results[0].count == Set(results[0]).count && results[1].count == Set(results[1]).count)
         // Other suites' sweepers may take some of ours; every one of them ends EXPIRED with its seat free.
         let rows = try await database.query(
-            "SELECT count(*) FILTER (WHERE status = 'EXPIRED'), count(*) FROM reservations WHERE id = ANY($1::uuid[])",
-            ["{" + ids.joined(separator: ",") + "}"]
-        ).first!
+            "SELECT count(*) FILTER (WHERE status = 'EXPIRED'), count(*) FROM reservations WHERE id = ANY(\("{" + ids.joined(separator: ",") + "}")::uuid[])").first!
         #expect(try rows.decode(Int.self, at: 0) == count)
         let stillHeld = try await database.query(
-            "SELECT count(*) FROM seats s JOIN concert_dates d ON d.id = s.date_id WHERE d.concert_id = $1 AND s.status <> 'AVAILABLE'",
-            [concert.id]
-        ).first!.decode(Int.self, at: 0)
+            "SELECT count(*) FROM seats s JOIN concert_dates d ON d.id = s.date_id WHERE d.concert_id = \(concert.id) AND s.status <> 'AVAILABLE'").first!.decode(Int.self, at: 0)
         #expect(stillHeld == 0)
     }
 

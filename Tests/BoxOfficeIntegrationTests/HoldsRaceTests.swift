@@ -42,10 +42,8 @@ struct HoldsRaceTests {
                     let live = try await database.query(
                         """
                         SELECT count(*) FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
-                        WHERE r.concert_id = $1 AND r.status = 'HELD' AND rs.seat_number = 25
-                        """,
-                        [concert.id]
-                    ).first!.decode(Int.self, at: 0)
+                        WHERE r.concert_id = \(concert.id) AND r.status = 'HELD' AND rs.seat_number = 25
+                        """).first!.decode(Int.self, at: 0)
                     #expect(live == 1)
                     #expect(try await Kit.seatsHeldTwice(database, concertID: concert.id) == 0)
                     #expect(try await Kit.seatRowsInconsistent(database, concertID: concert.id) == 0)
@@ -103,10 +101,8 @@ struct HoldsRaceTests {
                     let heldSeats = try await database.query(
                         """
                         SELECT count(*) FROM seats s JOIN concert_dates d ON d.id = s.date_id
-                        WHERE d.concert_id = $1 AND s.status = 'HELD'
-                        """,
-                        [concert.id]
-                    ).first!.decode(Int.self, at: 0)
+                        WHERE d.concert_id = \(concert.id) AND s.status = 'HELD'
+                        """).first!.decode(Int.self, at: 0)
                     #expect(heldSeats == 2 * (pairs.count - noneGranted))
                 }
             }
@@ -159,8 +155,7 @@ struct HoldsRaceTests {
                         try await Kit.deleteSeatLocks(redis, concertID: concert.id)
                         #expect(try await Kit.seatLockKeys(redis, concertID: concert.id).isEmpty)
                         let heldBefore = try await database.query(
-                            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'HELD'", [concert.id]
-                        ).first!.decode(Int.self, at: 0)
+                            "SELECT count(*) FROM reservations WHERE concert_id = \(concert.id) AND status = 'HELD'").first!.decode(Int.self, at: 0)
                         let round2 = Array(users.suffix(100))
                         let targets = grantedSeats.sorted()
                         let replies2 = try await withThrowingTaskGroup(of: TestHTTPClient.Reply.self) { group in
@@ -175,8 +170,7 @@ struct HoldsRaceTests {
                         #expect(replies2.allSatisfy { $0.status == 409 && $0.code == "SEAT_UNAVAILABLE" },
                                 "\(replies2.filter { $0.status != 409 }.prefix(3).map { "\($0.status) \($0.text)" })")
                         let heldAfter = try await database.query(
-                            "SELECT count(*) FROM reservations WHERE concert_id = $1 AND status = 'HELD'", [concert.id]
-                        ).first!.decode(Int.self, at: 0)
+                            "SELECT count(*) FROM reservations WHERE concert_id = \(concert.id) AND status = 'HELD'").first!.decode(Int.self, at: 0)
                         #expect(heldAfter == heldBefore)
                         #expect(try await Kit.seatsHeldTwice(database, concertID: concert.id) == 0)
                         // Losers must not leave lock keys behind that belong to no hold.

@@ -61,11 +61,9 @@ enum HoldsTestKit {
             SELECT count(*) FROM (
                 SELECT rs.date_id, rs.seat_number FROM reservation_seats rs
                 JOIN reservations r ON r.id = rs.reservation_id
-                WHERE r.concert_id = $1 AND r.status IN ('HELD', 'CONFIRMED')
+                WHERE r.concert_id = \(concertID) AND r.status IN ('HELD', 'CONFIRMED')
                 GROUP BY 1, 2 HAVING count(*) > 1) AS twice
-            """,
-            [concertID]
-        ).first!.decode(Int.self, at: 0)
+            """).first!.decode(Int.self, at: 0)
     }
 
     /// Seats whose row disagrees with the live reservation holding it (or a HELD/SOLD seat without one).
@@ -73,13 +71,11 @@ enum HoldsTestKit {
         try await database.query(
             """
             SELECT count(*) FROM seats s JOIN concert_dates d ON d.id = s.date_id
-            WHERE d.concert_id = $1 AND s.status <> 'AVAILABLE' AND NOT EXISTS (
+            WHERE d.concert_id = \(concertID) AND s.status <> 'AVAILABLE' AND NOT EXISTS (
                 SELECT 1 FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
                 WHERE r.id = s.reservation_id AND rs.date_id = s.date_id AND rs.seat_number = s.number
                   AND r.status IN ('HELD', 'CONFIRMED'))
-            """,
-            [concertID]
-        ).first!.decode(Int.self, at: 0)
+            """).first!.decode(Int.self, at: 0)
     }
 
     /// The Redis seat lock keys of one concert.
@@ -145,7 +141,7 @@ extension HoldsTestKit {
         try await self.withDatabase { (database) async throws in
             try await database.transaction { connection -> String in
                 _ = try Seeder.addDate(connection, concertID: concertID, daysFromToday: daysFromToday, prices: Array(repeating: 5_000, count: 50))
-                return try connection.query("SELECT (current_date + $1::int)::text", [daysFromToday]).first!.decode(String.self, at: 0)
+                return try connection.query("SELECT (current_date + \(daysFromToday)::int)::text").first!.decode(String.self, at: 0)
             }
         }
     }

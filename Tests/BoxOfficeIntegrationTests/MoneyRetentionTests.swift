@@ -15,22 +15,20 @@ struct MoneyRetentionTests {
         for (key, age) in [("old", 2 * 86_400), ("recent", 60)] {
             try await database.query(
                 """
-                INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, status_code, response_body, created_at)
-                VALUES ($1, 'charge', $2, 'amount=1', 200, '{}', now() - make_interval(secs => $3))
-                """,
-                [user, key, age]
-            )
+                INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, completed, result, created_at)
+                VALUES (\(user), 'charge', \(key), 'amount=1', true, '{}', now() - make_interval(secs => \(age)))
+                """)
         }
         // Two sweepers at once (as on two instances): SKIP LOCKED splits the work, nothing fails.
-        let sweeper = HoldSweeper(database: database, batchSize: 50, idempotencyKeySeconds: 86_400)
-        async let first = sweeper.expireIdempotencyKeys()
-        async let second = sweeper.expireIdempotencyKeys()
+        let sweeper = IdempotencyKeySweeper(database: database, batchSize: 50, retentionSeconds: 86_400)
+        async let first = sweeper.sweepOnce()
+        async let second = sweeper.sweepOnce()
         _ = try await (first, second)
-        while try await sweeper.expireIdempotencyKeys() > 0 {}
+        while try await sweeper.sweepOnce() > 0 {}
 
-        let left = try await database.query("SELECT key FROM idempotency_keys WHERE user_id = $1 ORDER BY key", [user])
+        let left = try await database.query("SELECT key FROM idempotency_keys WHERE user_id = \(user) ORDER BY key")
             .map { try $0.decode(String.self, at: 0) }
         #expect(left == ["recent"])
-        try await database.query("DELETE FROM idempotency_keys WHERE user_id = $1", [user])
+        try await database.query("DELETE FROM idempotency_keys WHERE user_id = \(user)")
     }
 }

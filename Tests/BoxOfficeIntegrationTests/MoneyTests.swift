@@ -12,13 +12,11 @@ struct MoneyTests {
     static func ledger(_ database: PostgresClient, userID: String) async throws -> (balance: Int, entries: Int, charged: Int, paid: Int) {
         let row = try await database.query(
             """
-            SELECT coalesce((SELECT balance FROM balances WHERE user_id = $1), 0),
-                   (SELECT count(*) FROM balance_ledger WHERE user_id = $1),
-                   (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE user_id = $1 AND type = 'CHARGE'),
-                   (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE user_id = $1 AND type = 'PAYMENT')
-            """,
-            [userID]
-        ).first!
+            SELECT coalesce((SELECT balance FROM balances WHERE user_id = \(userID)), 0),
+                   (SELECT count(*) FROM balance_ledger WHERE user_id = \(userID)),
+                   (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE user_id = \(userID) AND type = 'CHARGE'),
+                   (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE user_id = \(userID) AND type = 'PAYMENT')
+            """).first!
         return (try row.decode(Int.self, at: 0), try row.decode(Int.self, at: 1), try row.decode(Int.self, at: 2), try row.decode(Int.self, at: 3))
     }
 
@@ -146,16 +144,14 @@ struct MoneyTests {
                     let ledger = try await Self.ledger(database, userID: user.userID)
                     #expect(ledger.balance == 100_000 - amount)
                     #expect(ledger.paid == amount)
-                    let payments = try await database.query("SELECT count(*) FROM payments WHERE reservation_id = $1", [reservation])
+                    let payments = try await database.query("SELECT count(*) FROM payments WHERE reservation_id = \(reservation)")
                         .first!.decode(Int.self, at: 0)
                     #expect(payments == 1)
                     let seats = try await database.query(
                         """
                         SELECT string_agg(s.status, ',' ORDER BY s.number) FROM seats s JOIN concert_dates d ON d.id = s.date_id
-                        WHERE d.concert_id = $1 AND s.number IN (1, 2)
-                        """,
-                        [concert.id]
-                    ).first!.decode(String.self, at: 0)
+                        WHERE d.concert_id = \(concert.id) AND s.number IN (1, 2)
+                        """).first!.decode(String.self, at: 0)
                     #expect(seats == "SOLD,SOLD")
                 }
                 // The token ended with the payment.
@@ -233,7 +229,7 @@ struct MoneyTests {
                 // Still 410 once the sweeper has marked it EXPIRED.
                 try await Kit.withDatabase { (database) async throws in
                     _ = try await Kit.eventually {
-                        try await database.query("SELECT status FROM reservations WHERE id = $1", [lateID]).first!.decode(String.self, at: 0) == "EXPIRED"
+                        try await database.query("SELECT status FROM reservations WHERE id = \(lateID)").first!.decode(String.self, at: 0) == "EXPIRED"
                     }
                     let ledger = try await Self.ledger(database, userID: late.userID)
                     #expect(ledger.entries == 1 && ledger.balance == 100_000 && ledger.paid == 0)

@@ -23,25 +23,25 @@ struct PostgresTransactionTests {
                 let seenInside = CountBox()
                 await #expect(throws: Abort.self) {
                     try await client.transaction { connection in
-                        try connection.query("INSERT INTO \(table) VALUES ($1, $2)", [1, "rolled back"])
+                        try connection.query("INSERT INTO \(unescaped: table) VALUES (\(1), \("rolled back"))")
                         // Visible inside the transaction...
-                        seenInside.set(try connection.query("SELECT count(*) FROM \(table)").first?.decode(Int.self, at: 0) ?? -1)
+                        seenInside.set(try connection.query("SELECT count(*) FROM \(unescaped: table)").first?.decode(Int.self, at: 0) ?? -1)
                         throw Abort()
                     }
                 }
                 #expect(seenInside.value == 1)
                 // ...and gone after it.
-                #expect(try await client.query("SELECT count(*) FROM \(table)").first?.decode(Int.self, at: 0) == 0)
+                #expect(try await client.query("SELECT count(*) FROM \(unescaped: table)").first?.decode(Int.self, at: 0) == 0)
 
                 let returned = try await client.transaction { connection in
-                    try connection.query("INSERT INTO \(table) VALUES ($1, $2)", [2, "committed"])
+                    try connection.query("INSERT INTO \(unescaped: table) VALUES (\(2), \("committed"))")
                     return "done"
                 }
                 #expect(returned == "done")
                 // Committed: visible from a connection of another client.
                 let other = sharedPostgresClient()
                 defer { other.shutdown() }
-                let notes = try await other.query("SELECT note FROM \(table) ORDER BY id").map { try $0.decode(String.self, at: 0) }
+                let notes = try await other.query("SELECT note FROM \(unescaped: table) ORDER BY id").map { try $0.decode(String.self, at: 0) }
                 #expect(notes == ["committed"])
             }
         }
@@ -52,16 +52,16 @@ struct PostgresTransactionTests {
             try await withUniqueTable(client, columns: "id int PRIMARY KEY") { table in
                 let error = await errorOf {
                     try await client.transaction { connection in
-                        try connection.query("INSERT INTO \(table) VALUES ($1)", [1])
-                        try connection.query("INSERT INTO \(table) VALUES ($1)", [2])
-                        try connection.query("INSERT INTO \(table) VALUES ($1)", [1])
+                        try connection.query("INSERT INTO \(unescaped: table) VALUES (\(1))")
+                        try connection.query("INSERT INTO \(unescaped: table) VALUES (\(2))")
+                        try connection.query("INSERT INTO \(unescaped: table) VALUES (\(1))")
                     }
                 }
                 expectServerError(error, .uniqueViolation, "23505")
-                #expect(try await client.query("SELECT count(*) FROM \(table)").first?.decode(Int.self, at: 0) == 0)
+                #expect(try await client.query("SELECT count(*) FROM \(unescaped: table)").first?.decode(Int.self, at: 0) == 0)
                 // Not left in an aborted transaction: the next transaction works.
-                _ = try await client.transaction { try $0.query("INSERT INTO \(table) VALUES ($1)", [3]) }
-                #expect(try await client.query("SELECT count(*) FROM \(table)").first?.decode(Int.self, at: 0) == 1)
+                _ = try await client.transaction { try $0.query("INSERT INTO \(unescaped: table) VALUES (\(3))") }
+                #expect(try await client.query("SELECT count(*) FROM \(unescaped: table)").first?.decode(Int.self, at: 0) == 1)
                 #expect(client.pool.statistics.size == 1)
             }
         }
@@ -88,12 +88,12 @@ struct PostgresTransactionTests {
             let noCode: String? = nil
             let noSeats: Int? = nil
 
-            expectServerError(await errorOf { try await client.query(insert, [2, 1, 5, "A"]) }, .uniqueViolation, "23505")
-            expectServerError(await errorOf { try await client.query(insert, [1, 1, 5, noCode]) }, .uniqueViolation, "23505")
-            expectServerError(await errorOf { try await client.query(insert, [3, 1, -1, noCode]) }, .checkViolation, "23514")
-            expectServerError(await errorOf { try await client.query(insert, [4, 1, noSeats, noCode]) }, .notNullViolation, "23502")
-            expectServerError(await errorOf { try await client.query(insert, [5, 99, 5, noCode]) }, .foreignKeyViolation, "23503")
-            expectServerError(await errorOf { try await client.query("SELECT $1::int", ["abc"]) }, .invalidTextRepresentation, "22P02")
+            expectServerError(await errorOf { try await client.query(PostgresQuery(unsafeSQL: insert, binds: [2, 1, 5, "A"])) }, .uniqueViolation, "23505")
+            expectServerError(await errorOf { try await client.query(PostgresQuery(unsafeSQL: insert, binds: [1, 1, 5, noCode])) }, .uniqueViolation, "23505")
+            expectServerError(await errorOf { try await client.query(PostgresQuery(unsafeSQL: insert, binds: [3, 1, -1, noCode])) }, .checkViolation, "23514")
+            expectServerError(await errorOf { try await client.query(PostgresQuery(unsafeSQL: insert, binds: [4, 1, noSeats, noCode])) }, .notNullViolation, "23502")
+            expectServerError(await errorOf { try await client.query(PostgresQuery(unsafeSQL: insert, binds: [5, 99, 5, noCode])) }, .foreignKeyViolation, "23503")
+            expectServerError(await errorOf { try await client.query("SELECT \("abc")::int") }, .invalidTextRepresentation, "22P02")
             expectServerError(
                 await errorOf { try await client.query("SELECT * FROM no_such_table_\(TestEnvironment.uniqueSuffix())") },
                 .undefinedTable, "42P01")
@@ -109,17 +109,17 @@ struct PostgresTransactionTests {
         // lock_timeout above the server's deadlock_timeout (1 s) so the deadlock detector decides.
         try await withSharedPostgres(poolSize: 2, lockTimeoutMilliseconds: 10_000) { client in
             try await withUniqueTable(client, columns: "id int PRIMARY KEY, value int NOT NULL") { table in
-                try await client.query("INSERT INTO \(table) VALUES (1, 0), (2, 0)")
+                try await client.query("INSERT INTO \(unescaped: table) VALUES (1, 0), (2, 0)")
                 let firstLocked = DispatchSemaphore(value: 0)
                 let secondLocked = DispatchSemaphore(value: 0)
 
                 @Sendable func lockInOrder(_ first: Int, _ second: Int, signal: DispatchSemaphore, await other: DispatchSemaphore) async -> (any Error)? {
                     await errorOf {
                         try await client.transaction { connection in
-                            try connection.query("SELECT value FROM \(table) WHERE id = $1 FOR UPDATE", [first])
+                            try connection.query("SELECT value FROM \(unescaped: table) WHERE id = \(first) FOR UPDATE")
                             signal.signal()
                             _ = other.wait(timeout: .now() + 5)
-                            try connection.query("UPDATE \(table) SET value = value + 1 WHERE id = $1", [second])
+                            try connection.query("UPDATE \(unescaped: table) SET value = value + 1 WHERE id = \(second)")
                         }
                     }
                 }
@@ -135,7 +135,7 @@ struct PostgresTransactionTests {
                     #expect((failure as? PostgresError)?.kind?.isTransient == true)
                 }
                 // The survivor committed its two updates; the victim's were rolled back.
-                let total = try await client.query("SELECT sum(value)::int FROM \(table)").first?.decode(Int.self, at: 0)
+                let total = try await client.query("SELECT sum(value)::int FROM \(unescaped: table)").first?.decode(Int.self, at: 0)
                 #expect(total == 1)
             }
         }
@@ -150,12 +150,12 @@ struct PostgresTimeoutTests {
             let waiter = sharedPostgresClient(lockTimeoutMilliseconds: 200)
             defer { waiter.shutdown() }
             try await withUniqueTable(holder, columns: "id int PRIMARY KEY") { table in
-                try await holder.query("INSERT INTO \(table) VALUES (1)")
+                try await holder.query("INSERT INTO \(unescaped: table) VALUES (1)")
                 let locked = DispatchSemaphore(value: 0)
                 let release = DispatchSemaphore(value: 0)
 
                 async let holding: Void = holder.transaction { connection in
-                    try connection.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE")
+                    try connection.query("SELECT id FROM \(unescaped: table) WHERE id = 1 FOR UPDATE")
                     locked.signal()
                     _ = release.wait(timeout: .now() + 10)
                 }
@@ -164,7 +164,7 @@ struct PostgresTimeoutTests {
                     guard locked.wait(timeout: .now() + 10) == .success else { return (nil, .zero) }
                     let start = ContinuousClock.now
                     do {
-                        try connection.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE")
+                        try connection.query("SELECT id FROM \(unescaped: table) WHERE id = 1 FOR UPDATE")
                         return (nil, ContinuousClock.now - start)
                     } catch let error as PostgresError {
                         return (error, ContinuousClock.now - start)
@@ -177,7 +177,7 @@ struct PostgresTimeoutTests {
                 #expect(elapsed >= .milliseconds(150), "\(elapsed)")
                 #expect(elapsed < .seconds(1), "\(elapsed)")
                 // The lock is free again.
-                #expect(try await waiter.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE").count == 1)
+                #expect(try await waiter.query("SELECT id FROM \(unescaped: table) WHERE id = 1 FOR UPDATE").count == 1)
             }
         }
     }
@@ -203,15 +203,15 @@ struct PostgresPoolTests {
     func twoHundredConcurrentTransactionsIncrementCounterExactly200Times() async throws {
         try await withSharedPostgres(poolSize: 8, acquireTimeout: .seconds(30)) { client in
             try await withUniqueTable(client, columns: "id int PRIMARY KEY, value int NOT NULL") { table in
-                try await client.query("INSERT INTO \(table) VALUES (1, 0)")
+                try await client.query("INSERT INTO \(unescaped: table) VALUES (1, 0)")
                 let errors = await withTaskGroup(of: (any Error)?.self) { group in
                     for _ in 0..<200 {
                         group.addTask {
                             await errorOf {
                                 try await client.transaction { connection in
-                                    let current = try connection.query("SELECT value FROM \(table) WHERE id = 1 FOR UPDATE")
+                                    let current = try connection.query("SELECT value FROM \(unescaped: table) WHERE id = 1 FOR UPDATE")
                                     let value = try #require(current.first).decode(Int.self, at: 0)
-                                    let updated = try connection.query("UPDATE \(table) SET value = $1 WHERE id = 1", [value + 1])
+                                    let updated = try connection.query("UPDATE \(unescaped: table) SET value = \(value + 1) WHERE id = 1")
                                     if updated.affectedRows != 1 { throw PostgresError.decoding("updated \(updated.affectedRows) rows") }
                                 }
                             }
@@ -222,7 +222,7 @@ struct PostgresPoolTests {
                     return errors
                 }
                 #expect(errors.isEmpty, "\(errors.count) errors, first: \(errors.prefix(3))")
-                #expect(try await client.query("SELECT value FROM \(table) WHERE id = 1").first?.decode(Int.self, at: 0) == 200)
+                #expect(try await client.query("SELECT value FROM \(unescaped: table) WHERE id = 1").first?.decode(Int.self, at: 0) == 200)
                 // A worker counts itself idle just after resuming its caller: allow it a moment.
                 var statistics = client.pool.statistics
                 let deadline = ContinuousClock.now + .seconds(1)
@@ -250,7 +250,7 @@ struct PostgresPoolTests {
                         while await !recorder.isStopped {
                             do {
                                 try await client.query(
-                                    "INSERT INTO hits VALUES ($1, 1) ON CONFLICT (worker) DO UPDATE SET n = hits.n + 1", [worker])
+                                    "INSERT INTO hits VALUES (\(worker), 1) ON CONFLICT (worker) DO UPDATE SET n = hits.n + 1")
                                 await recorder.success()
                             } catch let error as PostgresError {
                                 switch error {
@@ -349,8 +349,7 @@ struct PostgresPoolTests {
         repeat {
             try await Task.sleep(for: .milliseconds(50))
             open = try await observer.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [name]
-            ).first?.decode(Int.self, at: 0) ?? -1
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name)").first?.decode(Int.self, at: 0) ?? -1
         } while open != 0 && ContinuousClock.now < deadline
         #expect(open == 0, "connections still open after the client was dropped")
         // Explicit shutdown does close them.
@@ -366,8 +365,7 @@ struct PostgresPoolTests {
         repeat {
             try await Task.sleep(for: .milliseconds(50))
             stillOpen = try await observer.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [name + "_s"]
-            ).first?.decode(Int.self, at: 0) ?? -1
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = \(name + "_s")").first?.decode(Int.self, at: 0) ?? -1
         } while stillOpen != 0 && ContinuousClock.now < shutdownDeadline
         #expect(stillOpen == 0)
     }

@@ -6,6 +6,7 @@ import HiredisClient
 import Hummingbird
 import LibpqClient
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import Prometheus
@@ -54,7 +55,7 @@ public enum TestStack {
             // Readiness tests run instances against dead stores on purpose: keep their retries quiet.
             logger.logLevel = .error
             services.append(try buildApplication(
-                configuration: configuration, logger: logger, registry: PrometheusCollectorRegistry()
+                configuration: configuration, logger: logger, registry: TestMetrics.registry
             ) { channel in
                 await ports.add(channel.localAddress?.port ?? 0, index: index)
             })
@@ -75,6 +76,29 @@ public enum TestStack {
             try await tasks.waitForAll()
             return try outcome.get()
         }
+    }
+}
+
+/// The process-wide metrics backend, set up as `boxoffice serve` sets it up, so that the request
+/// counters of in-process instances reach `/metrics`. All instances of the test process share it:
+/// tests compare counts before and after their own requests (tests run one at a time).
+public enum TestMetrics {
+    public static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
+    /// The sum of the samples of `metric` whose labels include every one of `labels`.
+    public static func value(_ metric: String, _ labels: [String: String] = [:], in text: String) -> Double {
+        var total = 0.0
+        for line in text.split(separator: "\n") where line.hasPrefix(metric + "{") || line.hasPrefix(metric + " ") {
+            guard labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }),
+                let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            total += value
+        }
+        return total
     }
 }
 
@@ -156,11 +180,11 @@ public enum Fixtures {
         let id = Int.random(in: 1_000_000...2_000_000_000)
         let prices = (1...50).map(price)
         let created = try await client.transaction { connection -> [String] in
-            try connection.query("INSERT INTO concerts (id, title, artist) VALUES ($1, $2, $3)", [id, "Test concert \(id)", "Test artist"])
+            try connection.query("INSERT INTO concerts (id, title, artist) VALUES (\(id), \("Test concert \(id)"), \("Test artist"))")
             for offset in 0..<dates {
                 _ = try Seeder.addDate(connection, concertID: id, daysFromToday: 3 + offset, prices: prices)
             }
-            return try connection.query("SELECT date::text FROM concert_dates WHERE concert_id = $1 ORDER BY date", [id])
+            return try connection.query("SELECT date::text FROM concert_dates WHERE concert_id = \(id) ORDER BY date")
                 .map { try $0.decode(String.self, at: 0) }
         }
         let redis = try TestDatabase.redis(poolSize: 1)

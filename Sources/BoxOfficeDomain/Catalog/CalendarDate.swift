@@ -4,15 +4,7 @@ public enum CalendarDate {
     public static func parse(_ text: String) -> String? {
         let bytes = Array(text.utf8)
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for byte in bytes[range] {
-                guard (48...57).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 48)
-            }
-            return value
-        }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+        guard let year = Text.decimal(bytes[0..<4]), let month = Text.decimal(bytes[5..<7]), let day = Text.decimal(bytes[8..<10]),
             year >= 1, (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year)
         else { return nil }
         return text

@@ -1,16 +1,14 @@
-import Foundation
-import LibpqClient
 import NIOConcurrencyHelpers
 
 /// The ids of existing concerts, cached for a few seconds: queue entry checks the concert on every
 /// call and the promoter walks every concert on every tick, neither should cost a query each time.
 public final class ConcertDirectory: Sendable {
-    private let database: PostgresClient
+    private let store: any CatalogStore
     private let maxAge: Duration
     private let state = NIOLockedValueBox<(ids: Set<Int>, loadedAt: ContinuousClock.Instant?)>((ids: [], loadedAt: nil))
 
-    public init(database: PostgresClient, maxAge: Duration = .seconds(5)) {
-        self.database = database
+    public init(store: any CatalogStore, maxAge: Duration = .seconds(5)) {
+        self.store = store
         self.maxAge = maxAge
     }
 
@@ -30,8 +28,7 @@ public final class ConcertDirectory: Sendable {
 
     @discardableResult
     public func reload() async throws -> Set<Int> {
-        let rows = try await self.database.query("SELECT id FROM concerts")
-        let ids = Set(try rows.map { try $0.decode(Int.self, at: 0) })
+        let ids = try await self.store.concertIDs()
         self.state.withLockedValue { $0 = (ids, .now) }
         return ids
     }

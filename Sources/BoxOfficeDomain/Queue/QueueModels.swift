@@ -16,6 +16,20 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     public var activeUntil: Date?
     public var pollAfterSeconds: Int
 
+    public init(
+        token: String, userId: String, concertId: Int, status: State, position: Int?, estimatedWaitSeconds: Int, activeUntil: Date?,
+        pollAfterSeconds: Int
+    ) {
+        self.token = token
+        self.userId = userId
+        self.concertId = concertId
+        self.status = status
+        self.position = position
+        self.estimatedWaitSeconds = estimatedWaitSeconds
+        self.activeUntil = activeUntil
+        self.pollAfterSeconds = pollAfterSeconds
+    }
+
     enum CodingKeys: String, CodingKey {
         case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds
     }
@@ -31,23 +45,6 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
         try container.encode(self.estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
         try container.encode(self.activeUntil.map(Timestamp.format), forKey: .activeUntil)
         try container.encode(self.pollAfterSeconds, forKey: .pollAfterSeconds)
-    }
-}
-
-extension QueueStatus {
-    /// The same JSON as `encode(to:)`, written directly: this is the body of every status poll, the
-    /// hottest response, and Foundation's JSONEncoder was most of the handler's CPU time there.
-    public var json: String {
-        var out = "{\"token\":"
-        JSON.appendQuoted(self.token, to: &out)
-        out += ",\"userId\":"
-        JSON.appendQuoted(self.userId, to: &out)
-        out += ",\"concertId\":\(self.concertId),\"status\":\"\(self.status.rawValue)\",\"position\":"
-        out += self.position.map(String.init) ?? "null"
-        out += ",\"estimatedWaitSeconds\":\(self.estimatedWaitSeconds),\"activeUntil\":"
-        if let activeUntil = self.activeUntil { JSON.appendQuoted(Timestamp.format(activeUntil), to: &out) } else { out += "null" }
-        out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds)}"
-        return out
     }
 }
 
@@ -82,11 +79,4 @@ public struct PromotionResult: Sendable, Equatable {
     public var dropped: Int
     public var waiting: Int
     public var active: Int
-}
-
-/// RFC 3339 UTC timestamps with millisecond precision.
-public enum Timestamp {
-    public static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
-    }
 }

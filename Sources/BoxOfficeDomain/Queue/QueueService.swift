@@ -3,7 +3,7 @@ import HiredisClient
 import Logging
 
 /// Queue tokens, status and admission, all state in Redis.
-public struct QueueService: Sendable {
+public struct QueueService: ActiveWindow {
     public struct Settings: Sendable {
         public var activeCapacity: Int
         public var admitPerSecond: Double
@@ -42,7 +42,7 @@ public struct QueueService: Sendable {
 
     /// Issues a token, or returns the user's live one for this concert (`isNew` false).
     public func issueToken(userID: UUID, concertID: Int) async throws -> (status: QueueStatus, isNew: Bool) {
-        guard try await self.concerts.exists(concertID) else { throw ApiError.concertNotFound }
+        guard try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
         let keys = QueueKeys(concertID: concertID)
         let user = userID.uuidString.lowercased()
         let reply = try await self.redis.run(
@@ -76,14 +76,14 @@ public struct QueueService: Sendable {
 
     /// The status shape for a live token; throws TOKEN_INVALID / TOKEN_EXPIRED otherwise.
     public func status(token: String) async throws -> QueueStatus {
-        guard let ticket = try await self.inspect(token: token) else { throw ApiError.tokenInvalid }
+        guard let ticket = try await self.inspect(token: token) else { throw BoxOfficeError.tokenInvalid }
         return try Self.status(of: ticket)
     }
 
     public static func status(of ticket: QueueTicket) throws -> QueueStatus {
         switch ticket.state {
-        case .unknown: throw ApiError.tokenInvalid
-        case .ended: throw ApiError.tokenExpired
+        case .unknown: throw BoxOfficeError.tokenInvalid
+        case .ended: throw BoxOfficeError.tokenExpired
         default:
             return Self.status(token: ticket.token, concertID: ticket.concertID, state: ticket.state)!
         }

@@ -6,7 +6,7 @@ public enum QueueToken {
         var generator = SystemRandomNumberGenerator()
         let high = generator.next() as UInt64
         let low = generator.next() as UInt64
-        return "\(concertID)." + hex(high) + hex(low)
+        return "\(concertID)." + Text.hex(high) + Text.hex(low)
     }
 
     /// The concert id of a well-formed token, nil otherwise.
@@ -17,10 +17,5 @@ public enum QueueToken {
             parts[1].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else { return nil }
         return concertID
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

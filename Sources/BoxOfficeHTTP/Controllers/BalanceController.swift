@@ -14,12 +14,11 @@ struct BalanceController {
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            guard container.contains(.amount) else { throw ApiError.invalidRequest("Missing field 'amount'.") }
-            if let amount = try? container.decode(Int.self, forKey: .amount) {
-                self.amount = amount
-            } else {
-                throw ApiError.invalidAmount("The amount must be a positive integer number of won.")
+            guard container.contains(.amount) else { throw BoxOfficeError.invalidRequest("Missing field 'amount'.") }
+            guard let amount = try? container.decode(Int.self, forKey: .amount) else {
+                throw BoxOfficeError.invalidAmount("The amount must be a positive integer number of won.")
             }
+            self.amount = amount
         }
 
         enum CodingKeys: String, CodingKey { case amount }
@@ -27,35 +26,32 @@ struct BalanceController {
 
     struct History: Encodable { let entries: [LedgerEntry] }
 
-    var endpoints: RouteCollection<AppRequestContext> {
-        RouteCollection(context: AppRequestContext.self)
-            .add(middleware: QueueTokenMiddleware(queue: self.queue, requirement: .live))
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.ticketGroup(queue: self.queue, .live)
             .get(use: self.balance)
             .post("charge", use: self.charge)
             .get("history", use: self.history)
     }
 
-    @Sendable func balance(request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(try await self.balances.balance(userID: try context.requireUser()))
+    @Sendable func balance(request: Request, context: TicketRequestContext) async throws -> Response {
+        try context.json(try await self.balances.balance(userID: context.userID))
     }
 
-    @Sendable func charge(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func charge(request: Request, context: TicketRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(ChargeRequest.self, context: context)
-        return Responses.stored(
-            try await self.balances.charge(
-                userID: try context.requireUser(), amount: body.amount, idempotencyKey: request.headers[.idempotencyKey]
-            )
+        return try context.json(
+            try await self.balances.charge(userID: context.userID, amount: body.amount, idempotencyKey: request.headers[.idempotencyKey])
         )
     }
 
-    @Sendable func history(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func history(request: Request, context: TicketRequestContext) async throws -> Response {
         var limit = 50
         if let text = request.uri.queryParameters.get("limit") {
             guard let value = Int(text), (1...200).contains(value) else {
-                throw ApiError.invalidRequest("limit must be an integer from 1 to 200.")
+                throw BoxOfficeError.invalidRequest("limit must be an integer from 1 to 200.")
             }
             limit = value
         }
-        return try Responses.json(History(entries: try await self.balances.history(userID: try context.requireUser(), limit: limit)))
+        return try context.json(History(entries: try await self.balances.history(userID: context.userID, limit: limit)))
     }
 }

@@ -15,16 +15,16 @@ struct OperationsController {
         let failing: [String]?
     }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("health/live") { _, _ in
-            try Responses.json(Health(status: "ok", instance: self.instanceID, failing: nil))
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.get("health/live") { _, context in
+            try context.json(Health(status: "ok", instance: self.instanceID, failing: nil))
         }
-        router.get("health/ready") { _, _ in try await self.ready() }
-        router.get("metrics") { _, _ in self.metrics() }
+        group.get("health/ready") { _, context in try await self.ready(context) }
+        group.get("metrics") { _, _ in self.metrics() }
     }
 
     /// Both stores are asked at once; 503 names whichever did not answer.
-    func ready() async throws -> Response {
+    func ready(_ context: AppRequestContext) async throws -> Response {
         async let redisOK: Bool = {
             (try? await self.stores.redis.send(["PING"]).checked()) != nil
         }()
@@ -35,9 +35,9 @@ struct OperationsController {
         if !(await postgresOK) { failing.append("postgres") }
         if !(await redisOK) { failing.append("redis") }
         if failing.isEmpty {
-            return try Responses.json(Health(status: "ok", instance: self.instanceID, failing: nil))
+            return try context.json(Health(status: "ok", instance: self.instanceID, failing: nil))
         }
-        return try Responses.json(Health(status: "unavailable", instance: self.instanceID, failing: failing), status: .serviceUnavailable)
+        return try context.json(Health(status: "unavailable", instance: self.instanceID, failing: failing), status: .serviceUnavailable)
     }
 
     /// `boxoffice_pool_connections{pool,state}` and `boxoffice_pool_waiting{pool}`.

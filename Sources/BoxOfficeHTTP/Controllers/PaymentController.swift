@@ -11,23 +11,22 @@ struct PaymentController {
         let reservationId: String
     }
 
-    var endpoints: RouteCollection<AppRequestContext> {
-        RouteCollection(context: AppRequestContext.self)
-            .add(middleware: QueueTokenMiddleware(queue: self.queue, requirement: .activeOrEndedWithIdempotencyKey))
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.ticketGroup(queue: self.queue, .activeOrEndedWithIdempotencyKey)
             .post(use: self.pay)
     }
 
-    @Sendable func pay(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func pay(request: Request, context: TicketRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(PaymentRequest.self, context: context)
-        let ticket = try context.requireTicket()
         let key = request.headers[.idempotencyKey]
-        if case .ended(let userID) = ticket.state {
+        if case .ended = context.ticket.state {
             // Only a completed payment with this key may be replayed on an ended token.
-            guard let key, let stored = try await self.payments.replay(userID: userID, reservationID: body.reservationId, idempotencyKey: key) else {
-                throw ApiError.tokenExpired
+            guard let key, let receipt = try await self.payments.replay(userID: context.userID, reservationID: body.reservationId, idempotencyKey: key) else {
+                throw BoxOfficeError.tokenExpired
             }
-            return Responses.stored(stored)
+            return try context.json(receipt, status: .created)
         }
-        return Responses.stored(try await self.payments.pay(ticket: ticket, reservationID: body.reservationId, idempotencyKey: key))
+        let receipt = try await self.payments.pay(ticket: context.ticket, reservationID: body.reservationId, idempotencyKey: key)
+        return try context.json(receipt, status: .created)
     }
 }

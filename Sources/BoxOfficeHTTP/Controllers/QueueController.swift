@@ -16,33 +16,34 @@ struct QueueController {
         let concertId: Int
     }
 
-    var endpoints: RouteCollection<AppRequestContext> {
-        let protected = RouteCollection(context: AppRequestContext.self)
-            .add(middleware: QueueTokenMiddleware(queue: self.queue, requirement: .live))
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post("tokens", use: self.issue)
+        group.ticketGroup(queue: self.queue, .live)
             .get("status", use: self.status)
             .get("events", use: self.events)
-        let routes = RouteCollection(context: AppRequestContext.self)
-            .post("tokens", use: self.issue)
-        routes.addRoutes(protected)
-        return routes
     }
 
     @Sendable func issue(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(TokenRequest.self, context: context)
-        guard let userID = UUID(uuidString: body.userId) else { throw ApiError.invalidRequest("userId must be a UUID.") }
-        guard body.concertId > 0 else { throw ApiError.concertNotFound }
+        guard let userID = UUID(uuidString: body.userId) else { throw BoxOfficeError.invalidRequest("userId must be a UUID.") }
+        guard body.concertId > 0 else { throw BoxOfficeError.concertNotFound }
         let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId)
-        return Responses.raw(json: status.json, status: isNew ? .created : .ok)
+        return Self.raw(json: status.json, status: isNew ? .created : .ok)
     }
 
-    @Sendable func status(request: Request, context: AppRequestContext) async throws -> Response {
-        Responses.raw(json: try QueueService.status(of: try context.requireTicket()).json, status: .ok)
+    @Sendable func status(request: Request, context: TicketRequestContext) async throws -> Response {
+        Self.raw(json: try QueueService.status(of: context.ticket).json, status: .ok)
+    }
+
+    /// A pre-rendered JSON body (the hand-written queue status).
+    static func raw(json: String, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
     }
 
     /// Server-Sent Events: a `status` event whenever the status changes, a heartbeat comment
     /// regularly, and the end of the stream after ACTIVE (or when the token ends).
-    @Sendable func events(request: Request, context: AppRequestContext) async throws -> Response {
-        let first = try QueueService.status(of: try context.requireTicket())
+    @Sendable func events(request: Request, context: TicketRequestContext) async throws -> Response {
+        let first = try QueueService.status(of: context.ticket)
         let queue = self.queue
         let interval = self.streamInterval
         let heartbeat = self.heartbeatInterval
@@ -57,9 +58,9 @@ struct QueueController {
                 let current: QueueStatus
                 do {
                     current = try await queue.status(token: first.token)
-                } catch let error as ApiError {
+                } catch let error as BoxOfficeError {
                     // The token ended or vanished while waiting: say so and close.
-                    try await writer.write(ByteBuffer(string: "event: ended\ndata: {\"code\":\"\(error.code)\"}\n\n"))
+                    try await writer.write(ByteBuffer(string: "event: ended\ndata: {\"code\":\"\(ApiError(error).code)\"}\n\n"))
                     break
                 } catch {
                     logger.warning("event stream could not read the queue", metadata: ["error": "\(error)"])

@@ -2,6 +2,7 @@ import BoxOfficeDomain
 import Hummingbird
 
 /// POST /v1/reservations (ACTIVE), GET and DELETE /v1/reservations/{id} (owner, live token).
+/// Two sibling groups, so that each request passes exactly one token check.
 struct ReservationController {
     let reservations: ReservationService
     let queue: QueueService
@@ -12,37 +13,29 @@ struct ReservationController {
         let seatNumbers: [Int]
     }
 
-    var endpoints: RouteCollection<AppRequestContext> {
-        let hold = RouteCollection(context: AppRequestContext.self)
-            .add(middleware: QueueTokenMiddleware(queue: self.queue, requirement: .active))
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.ticketGroup(queue: self.queue, .active)
             .post(use: self.hold)
-        let routes = RouteCollection(context: AppRequestContext.self)
-            .add(middleware: QueueTokenMiddleware(queue: self.queue, requirement: .live))
-            .get(":reservationId", use: self.get)
-            .delete(":reservationId", use: self.cancel)
-        routes.addRoutes(hold)
-        return routes
+        group.ticketGroup(":reservationId", queue: self.queue, .live)
+            .get(use: self.get)
+            .delete(use: self.cancel)
     }
 
-    @Sendable func hold(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func hold(request: Request, context: TicketRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(HoldRequest.self, context: context)
-        let ticket = try context.requireTicket(forConcert: body.concertId)
-        guard let date = CalendarDate.parse(body.date) else {
-            throw ApiError.invalidRequest("The date must be a calendar date written YYYY-MM-DD.")
-        }
-        let reservation = try await self.reservations.hold(
-            userID: try context.requireUser(), token: ticket.token, concertID: body.concertId, date: date, seatNumbers: body.seatNumbers
-        )
-        return try Responses.json(reservation, status: .created)
+        try context.requireConcert(body.concertId)
+        guard let date = CalendarDate.parse(body.date) else { throw CalendarDate.invalid }
+        let reservation = try await self.reservations.hold(ticket: context.ticket, date: date, seatNumbers: body.seatNumbers)
+        return try context.json(reservation, status: .created)
     }
 
-    @Sendable func get(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func get(request: Request, context: TicketRequestContext) async throws -> Response {
         let id = context.parameters.get("reservationId") ?? ""
-        return try Responses.json(try await self.reservations.reservation(id: id, userID: try context.requireUser()))
+        return try context.json(try await self.reservations.reservation(id: id, userID: context.userID))
     }
 
-    @Sendable func cancel(request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func cancel(request: Request, context: TicketRequestContext) async throws -> Response {
         let id = context.parameters.get("reservationId") ?? ""
-        return try Responses.json(try await self.reservations.cancel(id: id, userID: try context.requireUser()))
+        return try context.json(try await self.reservations.cancel(id: id, userID: context.userID))
     }
 }

@@ -1,9 +1,11 @@
+import BoxOfficeDomain
 import HTTPTypes
 import Hummingbird
 import Logging
 
 /// Outermost middleware: tags every response, errors included, with the instance and request ids,
-/// and puts the request id into the request's log metadata.
+/// and puts the request id into the request's log metadata. Errors are rendered here (after
+/// `MetricsMiddleware` has counted them) so that they carry the headers too.
 struct InstanceHeadersMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let instanceID: String
@@ -11,24 +13,21 @@ struct InstanceHeadersMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         // Keep a caller's (or the load balancer's) id when it is sane, so logs join up across hops.
-        if let incoming = request.headers[.requestID], (1...128).contains(incoming.utf8.count),
-            incoming.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
-        {
+        if let incoming = request.headers[.requestID], Text.isPrintableToken(incoming) {
             context.requestID = incoming
         } else {
-            context.requestID = Self.newID()
+            var generator = SystemRandomNumberGenerator()
+            context.requestID = Text.hex(generator.next())
         }
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.instanceID] = self.instanceID
         response.headers[.requestID] = context.requestID
         return response
-    }
-
-    static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt64
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

@@ -3,9 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Authenticates a protected route with its queue token (one Redis round trip) and puts the
-/// ticket into the context. Concert matching (WRONG_CONCERT) is the handler's job: only it knows
-/// which concert the request addresses.
+/// Authenticates a route with its queue token (one Redis round trip) and puts the ticket into the
+/// context, for the `TicketRequestContext` group behind it. Concert matching (WRONG_CONCERT) is the
+/// handler's job: only it knows which concert the request addresses.
 struct QueueTokenMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
@@ -25,16 +25,16 @@ struct QueueTokenMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         guard let token = Self.bearerToken(request.headers[.authorization]),
             let ticket = try await self.queue.inspect(token: token)
-        else { throw ApiError.tokenInvalid }
+        else { throw BoxOfficeError.tokenInvalid }
         switch (ticket.state, self.requirement) {
         case (.unknown, _):
-            throw ApiError.tokenInvalid
+            throw BoxOfficeError.tokenInvalid
         case (.ended, .activeOrEndedWithIdempotencyKey) where request.headers[.idempotencyKey] != nil:
             break
         case (.ended, _):
-            throw ApiError.tokenExpired
+            throw BoxOfficeError.tokenExpired
         case (.waiting, .active), (.waiting, .activeOrEndedWithIdempotencyKey):
-            throw ApiError.notAdmitted
+            throw BoxOfficeError.notAdmitted
         case (.waiting, .live), (.active, _):
             break
         }
@@ -50,5 +50,14 @@ struct QueueTokenMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
         return token.isEmpty ? nil : token
+    }
+}
+
+extension RouterMethods<AppRequestContext> {
+    /// A group of routes behind the queue token check, whose handlers get a `TicketRequestContext`.
+    func ticketGroup(_ path: RouterPath = "", queue: QueueService, _ requirement: QueueTokenMiddleware.Requirement) -> RouterGroup<TicketRequestContext> {
+        self.group(path)
+            .add(middleware: QueueTokenMiddleware(queue: queue, requirement: requirement))
+            .group(context: TicketRequestContext.self)
     }
 }

@@ -34,7 +34,7 @@ public struct InvariantChecker: Sendable {
         try await self.database.withConnection { connection in
             try connection.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { try? connection.simple("COMMIT") }
-            func count(_ sql: String) throws -> Int { try connection.query(sql).first!.decode(Int.self, at: 0) }
+            func count(_ query: PostgresQuery) throws -> Int { try connection.query(query).first!.decode(Int.self, at: 0) }
             let doubleSold = try count("""
                 SELECT count(*) FROM (
                     SELECT rs.date_id, rs.seat_number FROM reservation_seats rs

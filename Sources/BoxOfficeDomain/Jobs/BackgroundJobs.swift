@@ -39,16 +39,26 @@ public struct QueuePromotionService: Service {
     }
 
     public func run() async throws {
-        let queue = self.queue
-        let concerts = self.concerts
+        let (queue, concerts, logger) = (self.queue, self.concerts, self.logger)
         await PeriodicJob(name: "queue-promotion", interval: self.interval, logger: self.logger) {
             for concertID in try await concerts.allIDs() {
-                let result = try await queue.promote(concertID: concertID)
+                // One concert's failure must not hold up the others' admissions.
+                let result: PromotionResult
+                do {
+                    result = try await queue.promote(concertID: concertID)
+                } catch {
+                    logger.warning("promotion failed", metadata: ["concert": "\(concertID)", "error": "\(error)"])
+                    continue
+                }
                 let dimensions = [("concert", String(concertID))]
                 Gauge(label: "boxoffice_queue_waiting", dimensions: dimensions).record(result.waiting)
                 Gauge(label: "boxoffice_queue_active", dimensions: dimensions).record(result.active)
-                if result.admitted > 0 {
-                    Counter(label: "boxoffice_queue_admitted_total", dimensions: dimensions).increment(by: result.admitted)
+                for (label, count) in [
+                    ("boxoffice_queue_admitted_total", result.admitted),
+                    ("boxoffice_queue_expired_total", result.expired),  // active windows that ran out
+                    ("boxoffice_queue_dropped_total", result.dropped),  // waiters that stopped polling
+                ] where count > 0 {
+                    Counter(label: label, dimensions: dimensions).increment(by: count)
                 }
             }
         }.run()
@@ -68,15 +78,34 @@ public struct HoldSweeperService: Service {
     }
 
     public func run() async throws {
-        let sweeper = self.sweeper
-        let logger = self.logger
-        await PeriodicJob(name: "hold-sweeper", interval: self.interval, logger: self.logger) {
+        let (sweeper, logger) = (self.sweeper, self.logger)
+        await PeriodicJob(name: "hold-sweeper", interval: self.interval, logger: logger) {
             let (expired, freed) = try await sweeper.sweepOnce()
             if !expired.isEmpty || freed > 0 {
                 Counter(label: "boxoffice_holds_expired_total").increment(by: expired.count)
                 logger.info("swept lapsed holds", metadata: ["reservations": "\(expired.count)", "seats": "\(freed)"])
             }
-            let keys = try await sweeper.expireIdempotencyKeys()
+        }.run()
+    }
+}
+
+/// Deletes idempotency keys past their retention on every instance; a job of its own, so a
+/// failing key sweep never holds up the hold sweeper or the other way round.
+public struct IdempotencyKeySweeperService: Service {
+    let sweeper: IdempotencyKeySweeper
+    let interval: Duration
+    let logger: Logger
+
+    public init(sweeper: IdempotencyKeySweeper, interval: Duration, logger: Logger) {
+        self.sweeper = sweeper
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (sweeper, logger) = (self.sweeper, self.logger)
+        await PeriodicJob(name: "idempotency-key-sweeper", interval: self.interval, logger: logger) {
+            let keys = try await sweeper.sweepOnce()
             if keys > 0 { logger.info("deleted old idempotency keys", metadata: ["keys": "\(keys)"]) }
         }.run()
     }

@@ -1,4 +1,5 @@
-@testable import BoxOfficeDomain
+@testable import BoxOfficeHTTP
+import BoxOfficeDomain
 import Foundation
 import Testing
 

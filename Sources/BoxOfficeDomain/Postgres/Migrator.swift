@@ -19,8 +19,8 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate() async throws -> [Int] {
         let applied = try await self.database.withConnection { connection -> [Int] in
-            try connection.query("SELECT pg_advisory_lock($1)", [Self.advisoryLockKey])
-            defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.advisoryLockKey]) }
+            try connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
+            defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))") }
             try connection.simple("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version     INT PRIMARY KEY,
@@ -34,9 +34,7 @@ public struct Migrator: Sendable {
                 try connection.transaction { connection in
                     try connection.simple(migration.sql)
                     try connection.query(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        [migration.version, migration.name]
-                    )
+                        "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
                 }
                 applied.append(migration.version)
             }

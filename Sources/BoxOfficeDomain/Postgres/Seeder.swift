@@ -34,9 +34,7 @@ public struct Seeder: Sendable {
             var inserted = 0
             for concert in Self.concerts {
                 try connection.query(
-                    "INSERT INTO concerts (id, title, artist) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-                    [concert.id, concert.title, concert.artist]
-                )
+                    "INSERT INTO concerts (id, title, artist) VALUES (\(concert.id), \(concert.title), \(concert.artist)) ON CONFLICT (id) DO NOTHING")
                 for offset in Self.dateOffsets {
                     inserted += try Self.addDate(
                         connection, concertID: concert.id, daysFromToday: offset,
@@ -54,19 +52,15 @@ public struct Seeder: Sendable {
         precondition(prices.count == 50, "a date has 50 seats")
         let rows = try connection.query(
             """
-            INSERT INTO concert_dates (concert_id, date) VALUES ($1, current_date + $2::int)
+            INSERT INTO concert_dates (concert_id, date) VALUES (\(concertID), current_date + \(daysFromToday)::int)
             ON CONFLICT (concert_id, date) DO NOTHING RETURNING id
-            """,
-            [concertID, daysFromToday]
-        )
+            """)
         guard let dateID = try rows.first?.decode(Int.self, at: 0) else { return 0 }
         try connection.query(
             """
             INSERT INTO seats (date_id, number, price)
-            SELECT $1, number, price FROM unnest($2::int[]) WITH ORDINALITY AS p(price, number)
-            """,
-            [dateID, prices]
-        )
+            SELECT \(dateID), number, price FROM unnest(\(prices)::int[]) WITH ORDINALITY AS p(price, number)
+            """)
         return 1
     }
 

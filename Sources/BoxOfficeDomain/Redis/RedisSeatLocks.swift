@@ -3,7 +3,7 @@ import HiredisClient
 /// The Redis fast path in front of seat holds: one `SET NX PX` key per seat whose value is the
 /// reservation id. It only rejects losers early; PostgreSQL still decides (a lost key never
 /// lets a seat be sold twice, the row lock and status check catch it).
-struct SeatLocks: Sendable {
+public struct RedisSeatLocks: SeatLocking {
     /// Takes every key in the given (ascending seat) order, or none: on the first taken key it
     /// deletes the ones it set and returns that key's 1-based index. 0 means all were taken.
     static let acquire = RedisScript(name: "seat-lock-acquire", source: """
@@ -29,13 +29,17 @@ struct SeatLocks: Sendable {
 
     let redis: RedisClient
 
+    public init(redis: RedisClient) {
+        self.redis = redis
+    }
+
     static func keys(concertID: Int, date: String, seats: [Int]) -> [RedisArgument] {
         let keys = QueueKeys(concertID: concertID)
         return seats.sorted().map { RedisArgument(keys.seatLock(date: date, seat: $0)) }
     }
 
     /// True when every seat's key was taken for `owner`.
-    func acquire(concertID: Int, date: String, seats: [Int], owner: String, milliseconds: Int) async throws -> Bool {
+    public func acquire(concertID: Int, date: String, seats: [Int], owner: String, milliseconds: Int) async throws -> Bool {
         let reply = try await self.redis.run(
             Self.acquire,
             keys: Self.keys(concertID: concertID, date: date, seats: seats),
@@ -44,7 +48,7 @@ struct SeatLocks: Sendable {
         return reply.int == 0
     }
 
-    func release(concertID: Int, date: String, seats: [Int], owner: String) async throws {
+    public func release(concertID: Int, date: String, seats: [Int], owner: String) async throws {
         try await self.redis.run(
             Self.release,
             keys: Self.keys(concertID: concertID, date: date, seats: seats),

@@ -104,5 +104,14 @@ public enum Migrations {
             -- The sweeper deletes keys past IDEMPOTENCY_KEY_SECONDS oldest first.
             CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
             """),
+        Migration(version: 3, name: "idempotency keys store results", sql: """
+            -- A key row keeps the operation's result (JSON), not an HTTP status and body: the HTTP
+            -- layer renders a replay as it renders a first answer. Completed rows' bodies already
+            -- were exactly that JSON.
+            ALTER TABLE idempotency_keys ADD COLUMN completed BOOLEAN NOT NULL DEFAULT false;
+            UPDATE idempotency_keys SET completed = (status_code <> 0);
+            ALTER TABLE idempotency_keys DROP COLUMN status_code;
+            ALTER TABLE idempotency_keys RENAME COLUMN response_body TO result;
+            """),
     ]
 }

@@ -1,0 +1,22 @@
+/// Every outcome of a BoxOffice operation that is an answer rather than a failure of the machinery.
+/// The domain throws these and knows nothing of HTTP: BoxOfficeHTTP's `ApiError` gives each its
+/// status, stable `code` and wording (problem+json).
+public enum BoxOfficeError: Error, Equatable, Sendable {
+    case invalidRequest(String)
+    case tokenInvalid
+    case tokenExpired
+    case notAdmitted
+    case wrongConcert
+    case concertNotFound
+    case dateNotFound
+    case invalidSeat(String)
+    case seatUnavailable
+    case holdLimit
+    case reservationNotFound
+    case reservationNotHeld
+    case holdExpired
+    case invalidAmount(String)
+    case balanceLimit
+    case insufficientBalance
+    case idempotencyKeyReused
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// A hold on one to `MAX_SEATS_PER_RESERVATION` seats of one date, as its owner sees it.
+public struct Reservation: Sendable, Codable, Equatable {
+    public let reservationId: String
+    public let concertId: Int
+    public let date: String
+    public let seatNumbers: [Int]
+    public let amount: Int
+    /// HELD, CONFIRMED, EXPIRED or CANCELLED.
+    public let status: String
+    public let expiresAt: String
+
+    public init(reservationId: String, concertId: Int, date: String, seatNumbers: [Int], amount: Int, status: String, expiresAt: String) {
+        self.reservationId = reservationId
+        self.concertId = concertId
+        self.date = date
+        self.seatNumbers = seatNumbers
+        self.amount = amount
+        self.status = status
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What a hold transaction writes.
+public struct HoldRequest: Sendable, Equatable {
+    public let reservationID: String
+    public let userID: String
+    public let concertID: Int
+    public let date: String
+    /// Distinct and ascending.
+    public let seats: [Int]
+    public let holdSeconds: Int
+}
+
+/// Reservations and their seats in the database of record.
+public protocol ReservationStore: Sendable {
+    /// Writes the hold in one transaction, or nothing. Throws `dateNotFound`, `holdLimit` or
+    /// `seatUnavailable` when a rule refuses it.
+    func hold(_ request: HoldRequest) async throws -> Reservation
+    /// The owner's reservation; a lapsed hold reads EXPIRED. Nil when unknown or someone else's.
+    func reservation(id: String, userID: String) async throws -> Reservation?
+    /// Cancels a HELD reservation and frees its seats. Throws `reservationNotFound` or `reservationNotHeld`.
+    func cancel(id: String, userID: String) async throws -> Reservation
+}
+
+/// The fast path in front of holds: one short-lived lock per seat, taken all or none. It only turns
+/// racing losers away early; the database still decides.
+public protocol SeatLocking: Sendable {
+    /// True when every seat's lock was taken for `owner`.
+    func acquire(concertID: Int, date: String, seats: [Int], owner: String, milliseconds: Int) async throws -> Bool
+    /// Releases the locks still held by `owner`.
+    func release(concertID: Int, date: String, seats: [Int], owner: String) async throws
+}
+
+/// The active window of a queue token, as holds and payments need it.
+public protocol ActiveWindow: Sendable {
+    /// Keeps an ACTIVE token active for at least `duration` from now. Nil when it is not ACTIVE any more.
+    func extendActive(token: String, by duration: Duration) async throws -> Date?
+    /// Ends the token at once, freeing its slot for the next in line.
+    func endToken(_ token: String) async throws
+}

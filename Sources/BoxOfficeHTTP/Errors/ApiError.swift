@@ -1,0 +1,85 @@
+import BoxOfficeDomain
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error as a client sees it: an RFC 9457 problem+json response with a stable, machine-readable
+/// `code` (API.md). The status of every code is defined here and nowhere else.
+///
+/// As an `HTTPResponseError` it flows through Hummingbird like any other error: `MetricsMiddleware`
+/// records it under its real status (a 409 is a 409), and it renders itself.
+public struct ApiError: HTTPResponseError, Equatable, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let title: String
+    public let detail: String
+    /// Seconds, sent as `Retry-After` (503s).
+    public let retryAfter: Int?
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ title: String, _ detail: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.retryAfter = retryAfter
+    }
+
+    public static func invalidRequest(_ detail: String) -> ApiError { ApiError(.badRequest, "INVALID_REQUEST", "Invalid request", detail) }
+    public static func notFound(_ detail: String) -> ApiError { ApiError(.notFound, "NOT_FOUND", "Not found", detail) }
+    public static let payloadTooLarge = ApiError(.contentTooLarge, "PAYLOAD_TOO_LARGE", "Request body too large", "The request body exceeds 64 KiB.")
+    public static func serviceUnavailable(_ detail: String) -> ApiError {
+        ApiError(.serviceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", detail, retryAfter: 1)
+    }
+    public static let internalError = ApiError(
+        .internalServerError, "INTERNAL_ERROR", "Internal error", "An unexpected error occurred; it has been logged."
+    )
+
+    /// The contract's answer for each domain outcome.
+    public init(_ error: BoxOfficeError) {
+        switch error {
+        case .invalidRequest(let detail): self = .invalidRequest(detail)
+        case .tokenInvalid: self.init(.unauthorized, "TOKEN_INVALID", "Queue token invalid", "The bearer token is missing, malformed or unknown.")
+        case .tokenExpired: self.init(.unauthorized, "TOKEN_EXPIRED", "Queue token expired", "The queue token has ended or timed out; take a new one.")
+        case .notAdmitted: self.init(.forbidden, "NOT_ADMITTED", "Not admitted yet", "The queue token is still waiting; poll the queue status.")
+        case .wrongConcert: self.init(.forbidden, "WRONG_CONCERT", "Token is for another concert", "The queue token was issued for another concert.")
+        case .concertNotFound: self.init(.notFound, "CONCERT_NOT_FOUND", "Concert not found", "No concert with this id.")
+        case .dateNotFound: self.init(.notFound, "DATE_NOT_FOUND", "Date not found", "The concert has no bookable schedule on this date.")
+        case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
+        case .seatUnavailable:
+            self.init(.conflict, "SEAT_UNAVAILABLE", "Seat unavailable", "At least one of the seats is held or sold; nothing was held.")
+        case .holdLimit:
+            self.init(.conflict, "HOLD_LIMIT", "Hold limit reached", "You already hold seats for this concert; pay or cancel that reservation first.")
+        case .reservationNotFound:
+            self.init(.notFound, "RESERVATION_NOT_FOUND", "Reservation not found", "No reservation with this id belongs to you.")
+        case .reservationNotHeld:
+            self.init(.conflict, "RESERVATION_NOT_HELD", "Reservation not held", "The reservation is no longer held (paid, cancelled or expired).")
+        case .holdExpired: self.init(.gone, "HOLD_EXPIRED", "Hold expired", "The hold lapsed before payment; nothing was charged.")
+        case .invalidAmount(let detail): self.init(.badRequest, "INVALID_AMOUNT", "Invalid amount", detail)
+        case .balanceLimit: self.init(.conflict, "BALANCE_LIMIT", "Balance limit reached", "The charge would take the balance over its limit.")
+        case .insufficientBalance:
+            self.init(HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), "INSUFFICIENT_BALANCE", "Insufficient balance", "The balance does not cover the amount; nothing was charged.")
+        case .idempotencyKeyReused:
+            self.init(.unprocessableContent, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "This Idempotency-Key was used with a different request.")
+        }
+    }
+
+    struct Problem: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String
+        let code: String
+        let instance: String?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let problem = Problem(
+            type: "https://boxoffice.example/problems/" + self.code.lowercased().replacingOccurrences(of: "_", with: "-"),
+            title: self.title, status: self.status.code, detail: self.detail, code: self.code, instance: request.uri.path
+        )
+        var headers: HTTPFields = [.contentType: "application/problem+json"]
+        if let retryAfter = self.retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(problem))))
+    }
+}
