@@ -13,14 +13,13 @@ COPY Sources ./Sources
 # The manifest declares the test targets, so their folders must exist.
 COPY Tests ./Tests
 # .build is a BuildKit cache mount (dependencies and objects survive between
-# builds), so the binary is copied out in the same step. SwiftPM resource
-# bundles (the SQL migrations) must sit next to the binary.
+# builds), so the binary is copied out in the same step. Migrations and Lua
+# scripts are compiled into it; there are no resource bundles to copy.
 RUN --mount=type=cache,target=/src/.build \
     swift build -c release --product boxoffice --static-swift-stdlib \
  && bin="$(swift build -c release --show-bin-path)" \
  && mkdir -p /app \
- && cp "$bin/boxoffice" /app/ \
- && for r in "$bin"/*.resources; do if [ -e "$r" ]; then cp -R "$r" /app/; fi; done
+ && cp "$bin/boxoffice" /app/
 
 # ---- runtime -----------------------------------------------------------------
 FROM debian:bookworm-slim

@@ -9,7 +9,7 @@ its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat
 money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
-scaling series), BENCH_HOLDS (12000), BENCH_PAYMENTS (6000), BOXOFFICE_BIN, LB_PORT (8080),
+scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BOXOFFICE_BIN, LB_PORT (8080),
 plus scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
