@@ -49,7 +49,6 @@ let package = Package(
                 "CHiredis", "ConnectionPool",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // PostgreSQL client over libpq.
@@ -58,7 +57,6 @@ let package = Package(
             dependencies: [
                 "CLibpq", "ConnectionPool",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Queue, catalog, reservations, balance, payments.

@@ -79,16 +79,18 @@ public func buildApplication(
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
     var services: [any Service] = [stores.database, stores.redis]
     if runBackgroundJobs {
-        services.append(QueuePromotionService(
-            queue: dependencies.queue, concerts: dependencies.concerts,
-            interval: .milliseconds(configuration.promoteIntervalMilliseconds), logger: logger
-        ))
         let sweepInterval = Duration.milliseconds(configuration.sweepIntervalMilliseconds)
-        services.append(HoldSweeperService(sweeper: HoldSweeper(database: stores.database), interval: sweepInterval, logger: logger))
-        services.append(IdempotencyKeySweeperService(
-            sweeper: IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.idempotencyKeySeconds),
-            interval: sweepInterval, logger: logger
-        ))
+        services += [
+            PeriodicJob.queuePromotion(
+                queue: dependencies.queue, concerts: dependencies.concerts,
+                interval: .milliseconds(configuration.promoteIntervalMilliseconds), logger: logger
+            ),
+            PeriodicJob.holdSweeping(HoldSweeper(database: stores.database), interval: sweepInterval, logger: logger),
+            PeriodicJob.idempotencyKeySweeping(
+                IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.idempotencyKeySeconds),
+                interval: sweepInterval, logger: logger
+            ),
+        ]
     }
     return Application(
         router: buildRouter(dependencies, registry: registry),

@@ -1,9 +1,8 @@
 import ConnectionPool
 import NIOCore
-import ServiceLifecycle
 
 /// The async face of the Redis client: every call runs on one of the pool's own threads.
-public struct RedisClient: Service, Sendable {
+public struct RedisClient: PooledClient {
     public let pool: BlockingConnectionPool<RedisConnection>
 
     public init(configuration: RedisConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
@@ -29,21 +28,5 @@ public struct RedisClient: Service, Sendable {
     public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> RedisReply {
         script.countRun()
         return try await self.pool.execute(.script(script, keys: keys, arguments: arguments))
-    }
-
-    /// Runs several calls on one connection without a trip through the pool between them.
-    public func withConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (RedisConnection) throws -> Result
-    ) async throws -> Result {
-        try await self.pool.withConnection(body)
-    }
-
-    public func shutdown() {
-        self.pool.shutdown()
-    }
-
-    /// Runs until graceful shutdown, then drains the pool (see `BlockingConnectionPool.run()`).
-    public func run() async throws {
-        try await self.pool.run()
     }
 }

@@ -1,9 +1,8 @@
 import ConnectionPool
 import NIOCore
-import ServiceLifecycle
 
 /// The async face of the PostgreSQL client: every call runs on one of the pool's own threads.
-public struct PostgresClient: Service, Sendable {
+public struct PostgresClient: PooledClient {
     public let pool: BlockingConnectionPool<PostgresConnection>
 
     public init(configuration: PostgresConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
@@ -43,20 +42,5 @@ public struct PostgresClient: Service, Sendable {
                 }
             }
         }
-    }
-
-    public func withConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
-    ) async throws -> Result {
-        try await self.pool.withConnection(body)
-    }
-
-    public func shutdown() {
-        self.pool.shutdown()
-    }
-
-    /// Runs until graceful shutdown, then drains the pool (see `BlockingConnectionPool.run()`).
-    public func run() async throws {
-        try await self.pool.run()
     }
 }

@@ -190,13 +190,3 @@ struct QueueAdmissionTests {
         }
     }
 }
-
-/// A flag shared between a test and its loops.
-final class QueueTestFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value = true
-    var value: Bool {
-        get { self.lock.withLock { self._value } }
-        set { self.lock.withLock { self._value = newValue } }
-    }
-}

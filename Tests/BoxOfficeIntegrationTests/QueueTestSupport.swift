@@ -130,3 +130,13 @@ func queueWithTimeout<T: Sendable>(_ timeout: Duration, _ what: String, _ body: 
         return first
     }
 }
+
+/// A flag shared between a test and its loops.
+final class QueueTestFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value = true
+    var value: Bool {
+        get { self.lock.withLock { self._value } }
+        set { self.lock.withLock { self._value = newValue } }
+    }
+}

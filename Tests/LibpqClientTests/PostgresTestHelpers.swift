@@ -86,3 +86,13 @@ func errorOf(_ body: () async throws -> Void) async -> (any Error)? {
         return error
     }
 }
+
+struct Abort: Error, Equatable {}
+
+/// An Int written on a pool thread and read by the test.
+final class CountBox: @unchecked Sendable {
+    let lock = NSLock()
+    private var stored = 0
+    var value: Int { self.lock.withLock { self.stored } }
+    func set(_ value: Int) { self.lock.withLock { self.stored = value } }
+}

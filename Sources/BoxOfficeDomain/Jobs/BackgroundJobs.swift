@@ -2,15 +2,16 @@ import Logging
 import Metrics
 import ServiceLifecycle
 
-/// Runs `tick` every `interval` until graceful shutdown. Errors are logged and the loop goes on:
-/// a store that is down for a while must not stop the job for good.
-struct PeriodicJob: Sendable {
+/// A background job: runs `tick` every `interval` until graceful shutdown, on every instance.
+/// Errors are logged and the loop goes on: a store that is down for a while must not stop the job
+/// for good. Each job is a service of its own, so one failing never holds up another.
+public struct PeriodicJob: Service {
     let name: String
     let interval: Duration
     let logger: Logger
     let tick: @Sendable () async throws -> Void
 
-    func run() async {
+    public func run() async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await self.tick()
@@ -24,23 +25,11 @@ struct PeriodicJob: Sendable {
     }
 }
 
-/// Admits waiters on every instance; the Lua script's shared tick clock keeps the total rate right.
-public struct QueuePromotionService: Service {
-    let queue: QueueService
-    let concerts: ConcertDirectory
-    let interval: Duration
-    let logger: Logger
-
-    public init(queue: QueueService, concerts: ConcertDirectory, interval: Duration, logger: Logger) {
-        self.queue = queue
-        self.concerts = concerts
-        self.interval = interval
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        let (queue, concerts, logger) = (self.queue, self.concerts, self.logger)
-        await PeriodicJob(name: "queue-promotion", interval: self.interval, logger: self.logger) {
+extension PeriodicJob {
+    /// Admits waiters; the Lua script's shared tick clock keeps the total rate right whatever the
+    /// number of instances.
+    public static func queuePromotion(queue: QueueService, concerts: ConcertDirectory, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "queue-promotion", interval: interval, logger: logger) {
             for concertID in try await concerts.allIDs() {
                 // One concert's failure must not hold up the others' admissions.
                 let result: PromotionResult
@@ -61,52 +50,25 @@ public struct QueuePromotionService: Service {
                     Counter(label: label, dimensions: dimensions).increment(by: count)
                 }
             }
-        }.run()
-    }
-}
-
-/// Expires lapsed holds on every instance (SKIP LOCKED shares the work).
-public struct HoldSweeperService: Service {
-    let sweeper: HoldSweeper
-    let interval: Duration
-    let logger: Logger
-
-    public init(sweeper: HoldSweeper, interval: Duration, logger: Logger) {
-        self.sweeper = sweeper
-        self.interval = interval
-        self.logger = logger
+        }
     }
 
-    public func run() async throws {
-        let (sweeper, logger) = (self.sweeper, self.logger)
-        await PeriodicJob(name: "hold-sweeper", interval: self.interval, logger: logger) {
+    /// Expires lapsed holds (SKIP LOCKED shares the work between instances).
+    public static func holdSweeping(_ sweeper: HoldSweeper, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "hold-sweeper", interval: interval, logger: logger) {
             let (expired, freed) = try await sweeper.sweepOnce()
             if !expired.isEmpty || freed > 0 {
                 Counter(label: "boxoffice_holds_expired_total").increment(by: expired.count)
                 logger.info("swept lapsed holds", metadata: ["reservations": "\(expired.count)", "seats": "\(freed)"])
             }
-        }.run()
-    }
-}
-
-/// Deletes idempotency keys past their retention on every instance; a job of its own, so a
-/// failing key sweep never holds up the hold sweeper or the other way round.
-public struct IdempotencyKeySweeperService: Service {
-    let sweeper: IdempotencyKeySweeper
-    let interval: Duration
-    let logger: Logger
-
-    public init(sweeper: IdempotencyKeySweeper, interval: Duration, logger: Logger) {
-        self.sweeper = sweeper
-        self.interval = interval
-        self.logger = logger
+        }
     }
 
-    public func run() async throws {
-        let (sweeper, logger) = (self.sweeper, self.logger)
-        await PeriodicJob(name: "idempotency-key-sweeper", interval: self.interval, logger: logger) {
+    /// Deletes idempotency keys past their retention.
+    public static func idempotencyKeySweeping(_ sweeper: IdempotencyKeySweeper, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "idempotency-key-sweeper", interval: interval, logger: logger) {
             let keys = try await sweeper.sweepOnce()
             if keys > 0 { logger.info("deleted old idempotency keys", metadata: ["keys": "\(keys)"]) }
-        }.run()
+        }
     }
 }
