@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A connection of a blocking C client library (hiredis, libpq).
 ///
@@ -163,7 +164,7 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Servi
 ///
 /// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
 /// counters, `generation`, `isShutDown`, `reaper`, `drainWaiters`) is only touched under
-/// `condition`; each connection object lives in exactly one worker thread's local variable and
+/// `condition` (`jobIDs` is atomic); each connection object lives in exactly one worker thread's local variable and
 /// never crosses threads.
 private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendable {
     let configuration: PoolConfiguration
@@ -173,7 +174,6 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     private var busy = 0
     private var completed = 0
     private var connects = 0
-    private var jobIDs = 0
     private var liveThreads: Int
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     private var isShutDown = false
@@ -181,6 +181,8 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     /// job, so a restarted server costs one failed call rather than one per pooled connection.
     private var generation = 0
     private var reaper: RepeatedTask?
+    /// Ids for cancellation; atomic, so a call takes the pool's lock once, to queue its job.
+    private let jobIDs = Atomic<Int>(0)
 
     init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
@@ -195,10 +197,7 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     }
 
     func nextJobID() -> Int {
-        self.locked {
-            self.jobIDs += 1
-            return self.jobIDs
-        }
+        self.jobIDs.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// Starts the timer that enforces the acquire timeout.

@@ -15,8 +15,8 @@ struct MoneyRetentionTests {
         for (key, age) in [("old", 2 * 86_400), ("recent", 60)] {
             try await database.query(
                 """
-                INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, completed, result, created_at)
-                VALUES (\(user), 'charge', \(key), 'amount=1', true, '{}', now() - make_interval(secs => \(age)))
+                INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, result, created_at)
+                VALUES (\(user), 'charge', \(key), 'amount=1', '{}', now() - make_interval(secs => \(age)))
                 """)
         }
         // Two sweepers at once (as on two instances): SKIP LOCKED splits the work, nothing fails.

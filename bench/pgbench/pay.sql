@@ -1,10 +1,10 @@
--- The SQL of one payment (PaymentService.payTransaction with an Idempotency-Key), statement for
+-- The SQL of one payment (PostgresPaymentStore.pay with an Idempotency-Key), statement for
 -- statement, each time on a distinct pre-held reservation from bench_pay_targets.
 SELECT nextval('bench_pay_seq') AS n \gset
 SELECT reservation_id AS rid, user_id AS uid FROM bench_pay_targets WHERE n = :n \gset
 BEGIN;
-INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, completed, result)
-  VALUES (:uid::uuid, 'payment', 'pgbench-' || :n::text, 'reservationId=' || :rid::text, false, '') ON CONFLICT DO NOTHING;
+INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, result)
+  VALUES (:uid::uuid, 'payment', 'pgbench-' || :n::text, 'reservationId=' || :rid::text, '') ON CONFLICT DO NOTHING;
 SELECT user_id::text, concert_id, status, expires_at <= now(), amount,
        (SELECT count(*) FROM reservation_seats WHERE reservation_id = :rid::uuid)
   FROM reservations WHERE id = :rid::uuid FOR UPDATE;
@@ -17,5 +17,5 @@ INSERT INTO balance_ledger (user_id, type, amount, balance_after, reference)
 INSERT INTO payments (id, reservation_id, user_id, amount) VALUES (md5('p' || :n::text)::uuid, :rid::uuid, :uid::uuid, 10000) RETURNING paid_at;
 UPDATE seats SET status = 'SOLD', held_until = NULL WHERE reservation_id = :rid::uuid AND status = 'HELD';
 UPDATE reservations SET status = 'CONFIRMED', updated_at = now() WHERE id = :rid::uuid;
-UPDATE idempotency_keys SET completed = true, result = '{}' WHERE user_id = :uid::uuid AND operation = 'payment' AND key = 'pgbench-' || :n::text;
+UPDATE idempotency_keys SET result = '{}' WHERE user_id = :uid::uuid AND operation = 'payment' AND key = 'pgbench-' || :n::text;
 COMMIT;

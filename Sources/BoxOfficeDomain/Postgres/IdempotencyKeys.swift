@@ -15,35 +15,36 @@ enum IdempotencyKeys {
     ) throws -> Result {
         guard let key else { return try body() }
         let claimed = try connection.query("""
-            INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, completed, result)
-            VALUES (\(userID), \(operation), \(key), \(fingerprint), false, '') ON CONFLICT DO NOTHING
+            INSERT INTO idempotency_keys (user_id, operation, key, fingerprint, result)
+            VALUES (\(userID), \(operation), \(key), \(fingerprint), '') ON CONFLICT DO NOTHING
             """).affectedRows == 1
         if !claimed {
+            // The INSERT waited for the claiming transaction and it committed: its row is complete.
             guard let stored = try self.lookup(connection, Result.self, userID: userID, operation: operation, key: key, fingerprint: fingerprint) else {
-                throw PostgresError.decoding("idempotency key \(key) is claimed but has no result")
+                throw PostgresError.decoding("idempotency key \(key) vanished")
             }
             return stored
         }
         let result = try body()
         try connection.query("""
-            UPDATE idempotency_keys SET completed = true, result = \(try JSON.encode(result))
+            UPDATE idempotency_keys SET result = \(try JSON.encode(result))
             WHERE user_id = \(userID) AND operation = \(operation) AND key = \(key)
             """)
         return result
     }
 
-    /// The stored result of a completed key, nil when the key is unknown or still in flight;
-    /// `idempotencyKeyReused` when the key was used with another request.
+    /// The stored result of a key, nil when the key is unknown (a key row is only ever seen by
+    /// others once its transaction committed it with its result); `idempotencyKeyReused` when the
+    /// key was used with another request.
     static func lookup<Result: Decodable>(
         _ connection: PostgresConnection, _ type: Result.Type, userID: String, operation: String, key: String, fingerprint: String
     ) throws -> Result? {
         guard let row = try connection.query("""
-            SELECT fingerprint, completed, result FROM idempotency_keys
+            SELECT fingerprint, result FROM idempotency_keys
             WHERE user_id = \(userID) AND operation = \(operation) AND key = \(key)
             """).first
         else { return nil }
         guard try row.decode(String.self, at: 0) == fingerprint else { throw BoxOfficeError.idempotencyKeyReused }
-        guard try row.decode(Bool.self, at: 1) else { return nil }
-        return try JSON.decode(Result.self, from: try row.decode(String.self, at: 2))
+        return try JSON.decode(Result.self, from: try row.decode(String.self, at: 1))
     }
 }

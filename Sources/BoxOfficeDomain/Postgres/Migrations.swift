@@ -106,10 +106,9 @@ public enum Migrations {
             """),
         Migration(version: 3, name: "idempotency keys store results", sql: """
             -- A key row keeps the operation's result (JSON), not an HTTP status and body: the HTTP
-            -- layer renders a replay as it renders a first answer. Completed rows' bodies already
-            -- were exactly that JSON.
-            ALTER TABLE idempotency_keys ADD COLUMN completed BOOLEAN NOT NULL DEFAULT false;
-            UPDATE idempotency_keys SET completed = (status_code <> 0);
+            -- layer renders a replay as it renders a first answer. A committed row's body already
+            -- was exactly that JSON (the key is written in its money transaction, so no other
+            -- transaction ever sees a row without its result).
             ALTER TABLE idempotency_keys DROP COLUMN status_code;
             ALTER TABLE idempotency_keys RENAME COLUMN response_body TO result;
             """),

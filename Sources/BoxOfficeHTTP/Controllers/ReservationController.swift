@@ -7,7 +7,7 @@ struct ReservationController {
     let reservations: ReservationService
     let queue: QueueService
 
-    struct HoldRequest: Decodable {
+    struct HoldBody: Decodable {
         let concertId: Int
         let date: String
         let seatNumbers: [Int]
@@ -22,7 +22,7 @@ struct ReservationController {
     }
 
     @Sendable func hold(request: Request, context: TicketRequestContext) async throws -> Response {
-        let body = try await request.decodeJSON(HoldRequest.self, context: context)
+        let body = try await request.decodeJSON(HoldBody.self, context: context)
         try context.requireConcert(body.concertId)
         guard let date = CalendarDate.parse(body.date) else { throw CalendarDate.invalid }
         let reservation = try await self.reservations.hold(ticket: context.ticket, date: date, seatNumbers: body.seatNumbers)

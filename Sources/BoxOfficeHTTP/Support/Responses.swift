@@ -13,12 +13,8 @@ extension HTTPField.Name {
 /// Reading request bodies and parameters; every failure is a typed 400/413, never a 500.
 extension Request {
     func decodeJSON<Value: Decodable>(_ type: Value.Type, context: some BoxOfficeRequestContext) async throws -> Value {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await self.body.collect(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw ApiError.payloadTooLarge
-        }
+        // Over the limit, `collect` throws NIOTooManyBytesError, which ErrorMappingMiddleware maps to 413.
+        let buffer = try await self.body.collect(upTo: context.maxUploadSize)
         do {
             return try JSONDecoder().decode(Value.self, from: Data(buffer.readableBytesView))
         } catch let error as BoxOfficeError {
