@@ -11,14 +11,19 @@ log()  { printf '[%s] %s\n' "$_bo_prog" "$*"; }
 warn() { printf '[%s] warning: %s\n' "$_bo_prog" "$*" >&2; }
 die()  { printf '[%s] error: %s\n' "$_bo_prog" "$*" >&2; exit 1; }
 
-# stack_ports STACK -> sets STACK_PG_PORT / STACK_REDIS_PORT (PG_PORT / REDIS_PORT override).
+# stack_ports STACK -> sets STACK_PG_PORT / STACK_REDIS_PORT (PG_PORT / REDIS_PORT override;
+# the scratch stack requires both).
 stack_ports() {
   local pg redis
   case "$1" in
     run)   pg=55432; redis=56379 ;;
     test)  pg=55433; redis=56380 ;;
     bench) pg=55434; redis=56381 ;;
-    *) die "unknown stack '$1' (expected run, test or bench)" ;;
+    scratch)
+      # A throwaway stack for one test: its caller picks the ports and the directory.
+      [[ -n "${PG_PORT:-}" && -n "${REDIS_PORT:-}" ]] || die "stack 'scratch' needs PG_PORT and REDIS_PORT"
+      pg=$PG_PORT; redis=$REDIS_PORT ;;
+    *) die "unknown stack '$1' (expected run, test, bench or scratch)" ;;
   esac
   STACK_PG_PORT="${PG_PORT:-$pg}"
   STACK_REDIS_PORT="${REDIS_PORT:-$redis}"

@@ -2,8 +2,8 @@
 # Manage the native PostgreSQL 15 and Redis processes of a local BoxOffice stack.
 #
 #   scripts/services.sh STACK ACTION [SERVICE]
-#     STACK   run | test | bench
-#     ACTION  start | stop | restart | status
+#     STACK   run | test | bench | scratch
+#     ACTION  start | stop | restart | status | destroy (scratch only)
 #     SERVICE postgres | redis | all (default: all)
 #
 # Ports (override with PG_PORT / REDIS_PORT):
@@ -15,32 +15,45 @@
 # 127.0.0.1 only and PostgreSQL uses trust auth: a local dev/test stack, not a
 # deployment. start/stop are idempotent; restart keeps the data.
 #
+# The scratch stack is a throwaway one for a test that stops, restarts or
+# reconfigures its servers: the caller gives PG_PORT, REDIS_PORT and SCRATCH_DIR
+# (an absolute path where the data goes), and ends it with `destroy` (stop, then
+# delete the data). Like test, it trades durability for speed.
+#
 # Other environment: PG_BIN_DIR (default /usr/lib/postgresql/15/bin),
-# SERVICES_TIMEOUT (seconds to wait for start/stop, default 60).
+# SERVICES_TIMEOUT (seconds to wait for start/stop, default 60),
+# REDIS_EXTRA_CONFIG (lines appended to redis.conf, e.g. "requirepass s3cret").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 [[ $# -ge 2 && $# -le 3 ]] || usage
 STACK="$1"; ACTION="$2"; SERVICE="${3:-all}"
-case "$STACK" in run|test|bench) ;; *) usage ;; esac
-case "$ACTION" in start|stop|restart|status) ;; *) usage ;; esac
+case "$STACK" in run|test|bench|scratch) ;; *) usage ;; esac
+case "$ACTION" in start|stop|restart|status|destroy) ;; *) usage ;; esac
+[[ "$ACTION" != destroy || "$STACK" == scratch ]] || die "only the scratch stack can be destroyed"
 case "$SERVICE" in postgres|redis|all) ;; *) usage ;; esac
 
 stack_ports "$STACK"
 PG_BIN="${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
 TIMEOUT="${SERVICES_TIMEOUT:-60}"
 STACK_DIR="$BOXOFFICE_DATA/$STACK"
+if [[ "$STACK" == scratch ]]; then
+  [[ "${SCRATCH_DIR:-}" == /* ]] || die "stack 'scratch' needs SCRATCH_DIR, an absolute path"
+  STACK_DIR="$SCRATCH_DIR"
+fi
+# Durable settings for run and bench; test and scratch trade durability for speed.
+FAST=0; [[ "$STACK" == test || "$STACK" == scratch ]] && FAST=1
 REDIS_DIR="$STACK_DIR/redis"
 IS_ROOT=0; [[ $EUID -eq 0 ]] && IS_ROOT=1
 
-if [[ ! -d "$STACK_DIR" && ( "$ACTION" == stop || "$ACTION" == status ) ]]; then
+if [[ ! -d "$STACK_DIR" && ( "$ACTION" == stop || "$ACTION" == status || "$ACTION" == destroy ) ]]; then
   # Never started: nothing to stop, nothing runs.
-  [[ "$ACTION" == stop ]] && { log "$STACK stack has no data in $STACK_DIR; nothing to stop"; exit 0; }
+  [[ "$ACTION" != status ]] && { log "$STACK stack has no data in $STACK_DIR; nothing to stop"; exit 0; }
   echo "postgres ($STACK): stopped (never started)"
   echo "redis    ($STACK): stopped (never started)"
   exit 3
@@ -126,8 +139,8 @@ EOF
     echo "pg_stat_statements.track = top"
     echo "track_io_timing = on"
     echo "log_line_prefix = '%m [%p] %q%u@%d '"
-    if [[ "$STACK" == test ]]; then
-      echo "# test stack: speed over durability"
+    if (( FAST )); then
+      echo "# $STACK stack: speed over durability"
       echo "fsync = off"
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
@@ -142,7 +155,8 @@ pg_init() {
   log "initialising PostgreSQL cluster in $PGDATA_DIR"
   [[ -x "$PG_BIN/initdb" ]] || die "$PG_BIN/initdb not found; run scripts/deps.sh"
   rm -rf "$PGDATA_DIR"
-  if ! as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C \
+  local sync=(); (( FAST )) && sync=(--no-sync)
+  if ! as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C "${sync[@]}" \
       >"$PG_ROOT/initdb.log" 2>&1; then
     cat "$PG_ROOT/initdb.log" >&2
     die "initdb failed"
@@ -231,7 +245,8 @@ REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 
 redis_cli() { redis-cli -h 127.0.0.1 -p "$STACK_REDIS_PORT" "$@"; }
 redis_pid() { pid_alive "$REDIS_PIDFILE" redis-server; }
-redis_ready() { [[ "$(redis_cli ping 2>/dev/null)" == PONG ]]; }
+# PONG, or NOAUTH when REDIS_EXTRA_CONFIG sets a password: either way it serves.
+redis_ready() { [[ "$(redis_cli ping 2>/dev/null)" =~ ^(PONG|NOAUTH) ]]; }
 
 redis_write_config() {
   {
@@ -251,6 +266,10 @@ redis_write_config() {
       echo "# $STACK stack: no persistence"
       echo 'save ""'
       echo "appendonly no"
+    fi
+    if [[ -n "${REDIS_EXTRA_CONFIG:-}" ]]; then
+      echo "# REDIS_EXTRA_CONFIG"
+      printf '%s\n' "$REDIS_EXTRA_CONFIG"
     fi
   } >"$REDIS_DIR/redis.conf"
 }
@@ -290,15 +309,12 @@ redis_stop() {
     return 0
   fi
   log "stopping redis ($STACK, pid $pid)"
-  if [[ "$STACK" == run ]]; then
-    redis_cli shutdown >/dev/null 2>&1 || true
-  else
-    redis_cli shutdown nosave >/dev/null 2>&1 || true
-  fi
+  # SIGTERM is what redis-cli shutdown does, without needing the password.
+  kill -TERM "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" 10; then
-    warn "redis did not shut down; sending SIGTERM"
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }
+    warn "redis did not shut down; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 5 || true
   fi
   rm -f "$REDIS_PIDFILE"
 }
@@ -334,6 +350,12 @@ for svc in "${services[@]}"; do
     stop)    "${fn}_stop" ;;
     restart) "${fn}_stop"; "${fn}_start" ;;
     status)  "${fn}_status" || rc=3 ;;
+    destroy) "${fn}_stop" ;;
   esac
 done
+if [[ "$ACTION" == destroy && "$SERVICE" == all ]]; then
+  # The cluster may live behind a symlink (see pg_resolve_root): delete both.
+  [[ -L "$STACK_DIR/postgres" ]] && rm -rf "$(readlink -f "$STACK_DIR/postgres")"
+  rm -rf "$STACK_DIR"
+fi
 exit "$rc"

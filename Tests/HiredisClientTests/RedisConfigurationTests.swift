@@ -58,21 +58,21 @@ struct RedisConfigurationTests {
 
     @Test(.timeLimit(.minutes(1)))
     func authWithRightPasswordWorksAndWrongPasswordFailsToConnect() async throws {
-        try await PrivateRedisServer.with(arguments: ["--requirepass", "s3cret"]) { server in
+        try await ScratchStack.with([.redis], redisConfig: ["requirepass s3cret"]) { server in
             // Password only, and default user + password (Redis 6 ACL form).
-            for url in ["redis://:s3cret@127.0.0.1:\(server.port)/0", "redis://default:s3cret@127.0.0.1:\(server.port)/5"] {
+            for url in ["redis://:s3cret@127.0.0.1:\(server.redisPort)/0", "redis://default:s3cret@127.0.0.1:\(server.redisPort)/5"] {
                 let client = RedisClient(configuration: try RedisConfiguration(url: url), poolSize: 1, acquireTimeout: .seconds(2))
                 defer { client.shutdown() }
                 #expect(try await client.send(["PING"]) == .status("PONG"), "\(url)")
             }
             // The database in the URL is SELECTed after AUTH.
             let selected = RedisClient(
-                configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.port)/5"), poolSize: 1,
+                configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.redisPort)/5"), poolSize: 1,
                 acquireTimeout: .seconds(2))
             defer { selected.shutdown() }
             try await selected.send(["SET", "in-db-5", "1"]).checked()
             let defaultDatabase = RedisClient(
-                configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.port)/0"), poolSize: 1,
+                configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.redisPort)/0"), poolSize: 1,
                 acquireTimeout: .seconds(2))
             defer { defaultDatabase.shutdown() }
             #expect(try await defaultDatabase.send(["EXISTS", "in-db-5"]) == .integer(0))
@@ -88,7 +88,7 @@ struct RedisConfigurationTests {
             }
 
             // A wrong password: connecting fails, and never yields a usable connection.
-            let wrong = try RedisConfiguration(url: "redis://:wrong@127.0.0.1:\(server.port)/0")
+            let wrong = try RedisConfiguration(url: "redis://:wrong@127.0.0.1:\(server.redisPort)/0")
             var thrown: RedisError?
             do {
                 _ = try RedisConnection(configuration: wrong)

@@ -34,7 +34,7 @@ struct RedisPoolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func callsRecoverAfterServerRestartAndOutageErrorsAreConnectionOrPoolErrors() async throws {
-        try await PrivateRedisServer.with { server in
+        try await ScratchStack.with([.redis]) { server in
             let client = privateClient(server, poolSize: 4, acquireTimeout: .seconds(2))
             defer { client.shutdown() }
             let recorder = OutageRecorder()
@@ -60,9 +60,9 @@ struct RedisPoolTests {
                 }
 
                 try await recorder.waitForSuccesses(20, within: .seconds(5))
-                await server.stop()
+                try await server.stop(.redis)
                 try await Task.sleep(for: .milliseconds(400))
-                try await server.start()
+                try await server.start(.redis)
                 let restarted = ContinuousClock.now
                 await recorder.markRestart()
                 try await recorder.waitForSuccesses(40, within: .seconds(5))
@@ -83,7 +83,7 @@ struct RedisPoolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func connectingToClosedPortFailsQuicklyWithConnectionError() async throws {
-        let port = try freeTCPPort()
+        let port = try await freeTCPPort()
         let configuration = RedisConfiguration(host: "127.0.0.1", port: port, connectTimeout: .seconds(2))
         let start = ContinuousClock.now
         do {

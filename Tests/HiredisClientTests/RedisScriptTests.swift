@@ -8,7 +8,7 @@ import TestSupport
 struct RedisScriptTests {
     @Test(.timeLimit(.minutes(1)))
     func scriptRunsByEVALSHAAndIsReloadedAfterSCRIPTFLUSH() async throws {
-        try await PrivateRedisServer.with { server in
+        try await ScratchStack.with([.redis]) { server in
             let client = privateClient(server, poolSize: 1)
             defer { client.shutdown() }
             let script = RedisScript(

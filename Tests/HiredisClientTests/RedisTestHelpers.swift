@@ -33,16 +33,16 @@ private func deleteKeys(_ client: RedisClient, prefix: String) async throws {
     if !arguments.isEmpty { try await client.send(["DEL"] + arguments).checked() }
 }
 
-/// A client for a private server.
+/// A client for a scratch stack's Redis.
 func privateClient(
-    _ server: PrivateRedisServer,
+    _ server: ScratchStack,
     poolSize: Int = 2,
     acquireTimeout: TimeAmount = .seconds(2),
     password: String? = nil
 ) -> RedisClient {
     let configuration = RedisConfiguration(
         host: "127.0.0.1",
-        port: server.port,
+        port: server.redisPort,
         password: password,
         connectTimeout: .milliseconds(500),
         commandTimeout: .seconds(2)

@@ -45,8 +45,8 @@ struct PostgresPoolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func queriesRecoverAfterPostgresRestart() async throws {
-        try await PrivatePostgresServer.with { server in
-            let configuration = PostgresConfiguration(url: server.url, connectTimeoutSeconds: 2)
+        try await ScratchStack.with([.postgres]) { server in
+            let configuration = PostgresConfiguration(url: server.databaseURL, connectTimeoutSeconds: 2)
             let client = PostgresClient(configuration: configuration, poolSize: 4, acquireTimeout: .seconds(3))
             defer { client.shutdown() }
             try await client.query("CREATE TABLE hits (worker int PRIMARY KEY, n int NOT NULL)")
@@ -76,9 +76,9 @@ struct PostgresPoolTests {
                     }
                 }
                 try await recorder.waitForSuccesses(20, within: .seconds(10))
-                try await server.stop()
+                try await server.stop(.postgres)
                 try await Task.sleep(for: .milliseconds(300))
-                try await server.start()
+                try await server.start(.postgres)
                 let restarted = ContinuousClock.now
                 await recorder.markRestart()
                 try await recorder.waitForSuccesses(40, within: .seconds(10))
@@ -95,7 +95,7 @@ struct PostgresPoolTests {
             #expect(total >= summary.successes)
 
             // pg_ctl restart (no outage window) is also survived.
-            try await server.restart()
+            try await server.restart(.postgres)
             var recovered = false
             let deadline = ContinuousClock.now + .seconds(5)
             while !recovered && ContinuousClock.now < deadline {
@@ -108,7 +108,7 @@ struct PostgresPoolTests {
 
     @Test(.timeLimit(.minutes(1)))
     func connectingToClosedPortFailsQuicklyWithConnectionError() async throws {
-        let port = try freeTCPPort()
+        let port = try await freeTCPPort()
         let configuration = PostgresConfiguration(url: "postgres://boxoffice@127.0.0.1:\(port)/boxoffice", connectTimeoutSeconds: 2)
         let start = ContinuousClock.now
         do {

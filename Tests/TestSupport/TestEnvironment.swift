@@ -4,8 +4,7 @@ import Foundation
 ///
 /// Many suites use these servers at the same time, so tests must isolate themselves: random key
 /// prefixes in Redis (never FLUSHALL, FLUSHDB or SCRIPT FLUSH) and temporary or uniquely named
-/// tables in PostgreSQL. Tests that restart a server use `PrivateRedisServer` /
-/// `PrivatePostgresServer` instead.
+/// tables in PostgreSQL. Tests that stop, restart or reconfigure a server use a `ScratchStack`.
 public enum TestEnvironment {
     public static let defaultRedisURL = "redis://127.0.0.1:56380/0"
     public static let defaultDatabaseURL = "postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice"
