@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "HiredisClient",
                 "LibpqClient",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +78,7 @@ let package = Package(
             name: "BoxOfficeHTTP",
             dependencies: [
                 "BoxOfficeDomain",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

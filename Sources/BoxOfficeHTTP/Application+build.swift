@@ -22,15 +22,15 @@ public struct AppDependencies: Sendable {
         self.configuration = configuration
         self.stores = stores
         self.concerts = ConcertDirectory(store: catalogStore)
-        self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: .init(configuration))
+        self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: configuration.queue)
         self.catalog = CatalogService(store: catalogStore)
         self.reservations = ReservationService(
             store: PostgresReservationStore(database: database), seatLocks: RedisSeatLocks(redis: stores.redis), window: self.queue,
-            settings: .init(holdSeconds: configuration.holdSeconds, maxSeatsPerReservation: configuration.maxSeatsPerReservation)
+            settings: configuration.reservations
         )
         self.balances = BalanceService(
             store: PostgresBalanceStore(database: database),
-            settings: .init(maxCharge: configuration.maxCharge, maxBalance: configuration.maxBalance)
+            settings: configuration.balances
         )
         self.payments = PaymentService(store: PostgresPaymentStore(database: database), window: self.queue, logger: logger)
     }
@@ -79,15 +79,15 @@ public func buildApplication(
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
     var services: [any Service] = [stores.database, stores.redis]
     if runBackgroundJobs {
-        let sweepInterval = Duration.milliseconds(configuration.sweepIntervalMilliseconds)
+        let sweepInterval = configuration.jobs.sweepInterval
         services += [
             PeriodicJob.queuePromotion(
                 queue: dependencies.queue, concerts: dependencies.concerts,
-                interval: .milliseconds(configuration.promoteIntervalMilliseconds), logger: logger
+                interval: configuration.jobs.promoteInterval, logger: logger
             ),
             PeriodicJob.holdSweeping(HoldSweeper(database: stores.database), interval: sweepInterval, logger: logger),
             PeriodicJob.idempotencyKeySweeping(
-                IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.idempotencyKeySeconds),
+                IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.jobs.idempotencyKeySeconds),
                 interval: sweepInterval, logger: logger
             ),
         ]

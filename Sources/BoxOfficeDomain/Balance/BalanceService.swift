@@ -10,6 +10,14 @@ public struct BalanceService: Sendable {
             self.maxCharge = maxCharge
             self.maxBalance = maxBalance
         }
+
+        /// `MAX_CHARGE`, `MAX_BALANCE`.
+        public init(_ reader: SettingsReader) throws {
+            self.init(
+                maxCharge: try reader.int("max.charge", default: 10_000_000, in: 1...Int(Int32.max) * 1000),
+                maxBalance: try reader.int("max.balance", default: 1_000_000_000, in: 1...Int.max / 4)
+            )
+        }
     }
 
     let store: any BalanceStore

@@ -25,6 +25,20 @@ public struct PeriodicJob: Service {
     }
 }
 
+/// How often the background jobs run and how long idempotency keys are kept:
+/// `PROMOTE_INTERVAL_MS`, `SWEEP_INTERVAL_MS`, `IDEMPOTENCY_KEY_SECONDS`.
+public struct JobSettings: Sendable {
+    public var promoteInterval: Duration
+    public var sweepInterval: Duration
+    public var idempotencyKeySeconds: Int
+
+    public init(_ reader: SettingsReader) throws {
+        self.promoteInterval = .milliseconds(try reader.int("promote.interval.ms", default: 250, in: 10...60_000))
+        self.sweepInterval = .milliseconds(try reader.int("sweep.interval.ms", default: 1_000, in: 10...600_000))
+        self.idempotencyKeySeconds = try reader.int("idempotency.key.seconds", default: 86_400, in: 60...365 * 86_400)
+    }
+}
+
 extension PeriodicJob {
     /// Admits waiters; the Lua script's shared tick clock keeps the total rate right whatever the
     /// number of instances.

@@ -19,13 +19,14 @@ public struct QueueService: ActiveWindow {
             self.endedTokenSeconds = endedTokenSeconds
         }
 
-        public init(_ configuration: AppConfiguration) {
+        /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`.
+        public init(_ reader: SettingsReader) throws {
             self.init(
-                activeCapacity: configuration.activeCapacity,
-                admitPerSecond: configuration.admitPerSecond,
-                activeSeconds: configuration.activeSeconds,
-                waitingIdleSeconds: configuration.waitingIdleSeconds,
-                endedTokenSeconds: configuration.endedTokenSeconds
+                activeCapacity: try reader.int("active.capacity", default: 6_000, in: 1...10_000_000),
+                admitPerSecond: try reader.double("admit.per.second", default: 100, in: 0.001...1_000_000),
+                activeSeconds: try reader.int("active.seconds", default: 300, in: 1...86_400),
+                waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: 1...86_400),
+                endedTokenSeconds: try reader.int("ended.token.seconds", default: 86_400, in: 1...30 * 86_400)
             )
         }
     }

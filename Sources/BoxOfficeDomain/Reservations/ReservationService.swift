@@ -13,6 +13,14 @@ public struct ReservationService: Sendable {
             self.holdSeconds = holdSeconds
             self.maxSeatsPerReservation = maxSeatsPerReservation
         }
+
+        /// `HOLD_SECONDS`, `MAX_SEATS_PER_RESERVATION`.
+        public init(_ reader: SettingsReader) throws {
+            self.init(
+                holdSeconds: try reader.int("hold.seconds", default: 300, in: 1...86_400),
+                maxSeatsPerReservation: try reader.int("max.seats.per.reservation", default: 4, in: 1...50)
+            )
+        }
     }
 
     /// How much longer than the hold the token's active window is kept: covers clock skew between

@@ -12,22 +12,22 @@ public struct Stores: Sendable {
         self.redis = redis
     }
 
-    public init(configuration: AppConfiguration) throws {
-        let acquireTimeout = TimeAmount.milliseconds(Int64(configuration.poolTimeoutMilliseconds))
+    public init(settings: StoreSettings, applicationName: String) throws {
+        let acquireTimeout = TimeAmount.milliseconds(Int64(settings.poolTimeoutMilliseconds))
         self.database = PostgresClient(
             configuration: PostgresConfiguration(
-                url: configuration.databaseURL,
-                statementTimeoutMilliseconds: configuration.statementTimeoutMilliseconds,
-                lockTimeoutMilliseconds: configuration.lockTimeoutMilliseconds,
-                applicationName: "boxoffice-\(configuration.instanceID)"
+                url: settings.databaseURL,
+                statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
+                lockTimeoutMilliseconds: settings.lockTimeoutMilliseconds,
+                applicationName: applicationName
             ),
-            poolSize: configuration.databasePoolSize,
+            poolSize: settings.databasePoolSize,
             acquireTimeout: acquireTimeout
         )
-        let redisTimeout = Duration.milliseconds(configuration.redisTimeoutMilliseconds)
+        let redisTimeout = Duration.milliseconds(settings.redisTimeoutMilliseconds)
         self.redis = RedisClient(
-            configuration: try RedisConfiguration(url: configuration.redisURL, connectTimeout: redisTimeout, commandTimeout: redisTimeout),
-            poolSize: configuration.redisPoolSize,
+            configuration: try RedisConfiguration(url: settings.redisURL, connectTimeout: redisTimeout, commandTimeout: redisTimeout),
+            poolSize: settings.redisPoolSize,
             acquireTimeout: acquireTimeout
         )
     }
@@ -35,5 +35,32 @@ public struct Stores: Sendable {
     public func shutdown() {
         self.database.shutdown()
         self.redis.shutdown()
+    }
+}
+
+/// Where the stores are and how their pools behave: `DATABASE_URL`, `DB_*`, `REDIS_*`, `POOL_TIMEOUT_MS`.
+public struct StoreSettings: Sendable {
+    public var databaseURL: String
+    public var redisURL: String
+    public var databasePoolSize: Int
+    public var redisPoolSize: Int
+    public var poolTimeoutMilliseconds: Int
+    public var statementTimeoutMilliseconds: Int
+    public var lockTimeoutMilliseconds: Int
+    public var redisTimeoutMilliseconds: Int
+
+    public init(_ reader: SettingsReader) throws {
+        // URLs may carry passwords.
+        self.databaseURL = reader.string(
+            "database.url", default: "postgres://boxoffice:boxoffice@127.0.0.1:55432/boxoffice", secret: true)
+        self.poolTimeoutMilliseconds = try reader.int("pool.timeout.ms", default: 3_000, in: 1...600_000)
+        let database = reader.scoped(to: "db")
+        self.databasePoolSize = try database.int("pool.size", default: 8, in: 1...256)
+        self.statementTimeoutMilliseconds = try database.int("statement.timeout.ms", default: 5_000, in: 1...600_000)
+        self.lockTimeoutMilliseconds = try database.int("lock.timeout.ms", default: 2_000, in: 1...600_000)
+        let redis = reader.scoped(to: "redis")
+        self.redisURL = redis.string("url", default: "redis://127.0.0.1:56379/0", secret: true)
+        self.redisPoolSize = try redis.int("pool.size", default: 2, in: 1...256)
+        self.redisTimeoutMilliseconds = try redis.int("timeout.ms", default: 2_000, in: 1...600_000)
     }
 }

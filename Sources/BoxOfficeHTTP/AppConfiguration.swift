@@ -1,0 +1,57 @@
+import BoxOfficeDomain
+import Configuration
+import Foundation
+
+/// Every setting of an instance (defaults in the README), read once at start through
+/// swift-configuration, each area from its own scope. A malformed value stops the instance with a
+/// message naming the variable.
+public struct AppConfiguration: Sendable {
+    /// `HOST`, `PORT`.
+    public var host: String
+    public var port: Int
+    /// `INSTANCE_ID`: in response headers, logs and PostgreSQL's application_name.
+    public var instanceID: String
+    /// `LOG_LEVEL`, `LOG_FORMAT` (json or text).
+    public var logLevel: String
+    public var logFormat: String
+    public var stores: StoreSettings
+    public var queue: QueueService.Settings
+    public var reservations: ReservationService.Settings
+    public var balances: BalanceService.Settings
+    public var jobs: JobSettings
+
+    /// Variables whose values never reach a log or a description.
+    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL"]
+
+    public init(config: ConfigReader) throws {
+        let reader = SettingsReader(config)
+        self.host = reader.string("host", default: "0.0.0.0")
+        self.port = try reader.int("port", default: 8080, in: 0...65535)
+        self.instanceID = reader.string("instance.id", default: "\(ProcessInfo.processInfo.hostName)-\(getpid())")
+        let log = reader.scoped(to: "log")
+        self.logLevel = log.string("level", default: "info")
+        self.logFormat = log.string("format", default: "json")
+        self.stores = try StoreSettings(reader)
+        self.queue = try QueueService.Settings(reader)
+        self.reservations = try ReservationService.Settings(reader)
+        self.balances = try BalanceService.Settings(reader)
+        self.jobs = try JobSettings(reader)
+    }
+
+    /// From environment variables: the process's own, or a given set (tests).
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        try self.init(config: ConfigReader(provider: Self.environmentProvider(environment)))
+    }
+
+    /// The environment as a configuration provider that redacts the secret variables.
+    public static func environmentProvider(_ environment: [String: String]) -> EnvironmentVariablesProvider {
+        EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(Self.secretVariables))
+    }
+}
+
+extension Stores {
+    /// The store clients of an instance, named after it in PostgreSQL's pg_stat_activity.
+    public init(configuration: AppConfiguration) throws {
+        try self.init(settings: configuration.stores, applicationName: "boxoffice-\(configuration.instanceID)")
+    }
+}
