@@ -37,42 +37,23 @@ struct RedisPoolTests {
         try await ScratchStack.with([.redis]) { server in
             let client = privateClient(server, poolSize: 4, acquireTimeout: .seconds(2))
             defer { client.shutdown() }
-            let recorder = OutageRecorder()
-
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<4 {
-                    group.addTask {
-                        while await !recorder.isStopped {
-                            do {
-                                let reply = try await client.send(["INCR", RedisArgument("worker-\(worker)")])
-                                if reply.int != nil { await recorder.success() } else { await recorder.failure("reply \(reply)") }
-                            } catch let error as RedisError {
-                                if case .connection = error { await recorder.expectedFailure() } else { await recorder.failure("\(error)") }
-                                try await Task.sleep(for: .milliseconds(20))
-                            } catch is PoolError {
-                                await recorder.expectedFailure()
-                                try await Task.sleep(for: .milliseconds(20))
-                            } catch {
-                                await recorder.failure("\(type(of: error)): \(error)")
-                            }
-                        }
-                    }
+            let summary = try await OutageRecorder.measure(
+                within: .seconds(5),
+                call: { worker in
+                    let reply = try await client.send(["INCR", RedisArgument("worker-\(worker)")])
+                    guard reply.int != nil else { throw TestServerError("reply \(reply)") }
+                },
+                isExpected: { error in
+                    if case .connection? = error as? RedisError { return true }
+                    return error is PoolError
+                },
+                outage: {
+                    try await server.stop(.redis)
+                    try await Task.sleep(for: .milliseconds(400))
+                    try await server.start(.redis)
                 }
-
-                try await recorder.waitForSuccesses(20, within: .seconds(5))
-                try await server.stop(.redis)
-                try await Task.sleep(for: .milliseconds(400))
-                try await server.start(.redis)
-                let restarted = ContinuousClock.now
-                await recorder.markRestart()
-                try await recorder.waitForSuccesses(40, within: .seconds(5))
-                let recovery = ContinuousClock.now - restarted
-                await recorder.stop()
-                try await group.waitForAll()
-                #expect(recovery < .seconds(5))
-            }
-
-            let summary = await recorder.summary
+            )
+            #expect(summary.recovery < .seconds(5))
             #expect(summary.unexpected.isEmpty, "unexpected errors: \(summary.unexpected.prefix(5))")
             #expect(summary.expectedFailures > 0, "the outage was not observed")
             #expect(summary.successesAfterRestart >= 40)

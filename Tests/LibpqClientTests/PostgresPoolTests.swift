@@ -50,44 +50,25 @@ struct PostgresPoolTests {
             let client = PostgresClient(configuration: configuration, poolSize: 4, acquireTimeout: .seconds(3))
             defer { client.shutdown() }
             try await client.query("CREATE TABLE hits (worker int PRIMARY KEY, n int NOT NULL)")
-            let recorder = OutageRecorder()
-
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<4 {
-                    group.addTask {
-                        while await !recorder.isStopped {
-                            do {
-                                try await client.query(
-                                    "INSERT INTO hits VALUES (\(worker), 1) ON CONFLICT (worker) DO UPDATE SET n = hits.n + 1")
-                                await recorder.success()
-                            } catch let error as PostgresError {
-                                switch error {
-                                case .connection, .server(kind: .adminShutdown, _, _): await recorder.expectedFailure()
-                                default: await recorder.failure("\(error)")
-                                }
-                                try await Task.sleep(for: .milliseconds(20))
-                            } catch is PoolError {
-                                await recorder.expectedFailure()
-                                try await Task.sleep(for: .milliseconds(20))
-                            } catch {
-                                await recorder.failure("\(type(of: error)): \(error)")
-                            }
-                        }
+            let summary = try await OutageRecorder.measure(
+                within: .seconds(10),
+                call: { worker in
+                    try await client.query(
+                        "INSERT INTO hits VALUES (\(worker), 1) ON CONFLICT (worker) DO UPDATE SET n = hits.n + 1")
+                },
+                isExpected: { error in
+                    switch error as? PostgresError {
+                    case .connection?, .server(kind: .adminShutdown, _, _)?: return true
+                    default: return error is PoolError
                     }
+                },
+                outage: {
+                    try await server.stop(.postgres)
+                    try await Task.sleep(for: .milliseconds(300))
+                    try await server.start(.postgres)
                 }
-                try await recorder.waitForSuccesses(20, within: .seconds(10))
-                try await server.stop(.postgres)
-                try await Task.sleep(for: .milliseconds(300))
-                try await server.start(.postgres)
-                let restarted = ContinuousClock.now
-                await recorder.markRestart()
-                try await recorder.waitForSuccesses(40, within: .seconds(10))
-                let recovery = ContinuousClock.now - restarted
-                await recorder.stop()
-                try await group.waitForAll()
-                #expect(recovery < .seconds(5), "recovered after \(recovery)")
-            }
-            let summary = await recorder.summary
+            )
+            #expect(summary.recovery < .seconds(5), "recovered after \(summary.recovery)")
             #expect(summary.unexpected.isEmpty, "unexpected errors: \(summary.unexpected.prefix(5))")
             #expect(summary.expectedFailures > 0, "the outage was not observed")
             // Data written before the restart survived it (pg_ctl keeps the data directory).
