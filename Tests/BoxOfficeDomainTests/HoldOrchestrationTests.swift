@@ -26,7 +26,9 @@ struct HoldOrchestrationTests {
         #expect(reservation.seatNumbers == [7, 8])
         #expect(parts.locks.state.withLockedValue { $0.calls } == ["acquire [7, 8]"])
         #expect(parts.window.state.withLockedValue { $0.extended } == ["1.t"])
+        #expect(parts.window.state.withLockedValue { $0.givenBack }.isEmpty)
         #expect(parts.store.written.withLockedValue { $0.map(\.seats) } == [[7, 8]])
+        #expect(parts.store.written.withLockedValue { $0.map(\.holdSeconds) } == [300])
         #expect(parts.held == ["2030-01-01:7": reservation.reservationId, "2030-01-01:8": reservation.reservationId])
     }
 
@@ -62,6 +64,34 @@ struct HoldOrchestrationTests {
         await #expect(throws: refusal) { try await parts.service.hold(ticket: Self.ticket, date: "2030-01-01", seatNumbers: [7]) }
         #expect(parts.held.isEmpty)
         #expect(parts.locks.state.withLockedValue { $0.calls } == ["acquire [7]", "release [7]"])
+        // A refused hold keeps nobody ACTIVE longer: the extension is given back.
+        #expect(parts.window.state.withLockedValue { $0.givenBack } == ["1.t"])
+    }
+
+    @Test("near the window's cap a hold is shortened to end inside the window; with under a second left, 401 and nothing held")
+    func holdInsideTheCappedWindow() async throws {
+        let parts = Parts()
+        parts.window.state.withLockedValue { $0.cappedAt = Date() + 60 }
+        _ = try await parts.service.hold(ticket: Self.ticket, date: "2030-01-01", seatNumbers: [7])
+        let written = try #require(parts.store.written.withLockedValue { $0.first })
+        // 60 s of window, less the clock margin; a second of slack for the time the test takes.
+        #expect((53...55).contains(written.holdSeconds), "\(written.holdSeconds)")
+
+        let late = Parts()
+        late.window.state.withLockedValue { $0.cappedAt = Date() + Double(ReservationService.activeWindowMarginSeconds) + 0.5 }
+        await #expect(throws: BoxOfficeError.tokenExpired) {
+            try await late.service.hold(ticket: Self.ticket, date: "2030-01-01", seatNumbers: [7])
+        }
+        #expect(late.store.written.withLockedValue { $0 }.isEmpty)
+        #expect(late.held.isEmpty)
+        #expect(late.window.state.withLockedValue { $0.givenBack } == ["1.t"])
+    }
+
+    @Test("seat locks last at most seatLockSeconds, so a lock left by a dead instance frees the seat soon")
+    func shortSeatLocks() async throws {
+        let parts = Parts()
+        _ = try await parts.service.hold(ticket: Self.ticket, date: "2030-01-01", seatNumbers: [7])
+        #expect(parts.locks.state.withLockedValue { $0.milliseconds } == [ReservationService.seatLockSeconds * 1000])
     }
 
     @Test("invalid seats are refused before any lock is taken")

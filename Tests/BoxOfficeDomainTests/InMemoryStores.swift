@@ -5,12 +5,13 @@ import NIOConcurrencyHelpers
 /// In-memory stand-ins for the stores, recording what the services asked of them. They test the
 /// orchestration (lock, extend, write, release; pay, end token) on top of the real-server suites.
 final class FakeSeatLocks: SeatLocking {
-    struct State { var held: [String: String] = [:]; var calls: [String] = [] }
+    struct State { var held: [String: String] = [:]; var calls: [String] = []; var milliseconds: [Int] = [] }
     let state = NIOLockedValueBox(State())
 
     func acquire(concertID: Int, date: String, seats: [Int], owner: String, milliseconds: Int) async throws -> Bool {
         self.state.withLockedValue { state in
             state.calls.append("acquire \(seats)")
+            state.milliseconds.append(milliseconds)
             let keys = seats.map { "\(date):\($0)" }
             guard keys.allSatisfy({ state.held[$0] == nil }) else { return false }
             for key in keys { state.held[key] = owner }
@@ -27,16 +28,31 @@ final class FakeSeatLocks: SeatLocking {
 }
 
 final class FakeWindow: ActiveWindow {
-    struct State { var active: Set<String> = []; var extended: [String] = []; var ended: [String] = []; var failEnd = false }
+    struct State {
+        var active: Set<String> = []
+        var extended: [String] = []
+        var givenBack: [String] = []
+        var ended: [String] = []
+        var failEnd = false
+        /// Where the window's cap leaves the window, when it is nearer than the extension asked for.
+        var cappedAt: Date?
+    }
     let state = NIOLockedValueBox(State())
 
     init(active: Set<String>) { self.state.withLockedValue { $0.active = active } }
 
-    func extendActive(token: String, by duration: Duration) async throws -> Date? {
+    func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
         self.state.withLockedValue { state in
             state.extended.append(token)
-            return state.active.contains(token) ? Date() + 300 : nil
+            let now = Int(Date().timeIntervalSince1970 * 1000)
+            var until = now + Int(duration.components.seconds) * 1000
+            if let cap = state.cappedAt { until = min(until, Int(cap.timeIntervalSince1970 * 1000)) }
+            return state.active.contains(token) ? WindowExtension(previousMilliseconds: now, untilMilliseconds: until) : nil
         }
+    }
+
+    func giveBack(_ extension: WindowExtension, token: String) async throws {
+        self.state.withLockedValue { $0.givenBack.append(token) }
     }
 
     func endToken(_ token: String) async throws {

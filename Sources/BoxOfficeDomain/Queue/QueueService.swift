@@ -93,7 +93,7 @@ public struct QueueService: ActiveWindow {
     /// Keeps an ACTIVE token alive for at least `duration` from now (a hold must stay payable for its
     /// lifetime). Returns the new end of the window, or nil when the token is no longer ACTIVE.
     @discardableResult
-    public func extendActive(token: String, by duration: Duration) async throws -> Date? {
+    public func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
         guard let concertID = QueueToken.concertID(of: token) else { return nil }
         let keys = QueueKeys(concertID: concertID)
         let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
@@ -102,8 +102,23 @@ public struct QueueService: ActiveWindow {
             keys: [keys.routingKey],
             arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(milliseconds)]
         ).checked()
-        guard let until = reply.int, until > 0 else { return nil }
-        return Date(timeIntervalSince1970: Double(until) / 1000)
+        guard let values = reply.array, values.count == 2, let until = values[0].int, let previous = values[1].int, until > 0 else {
+            return nil
+        }
+        return WindowExtension(previousMilliseconds: previous, untilMilliseconds: until)
+    }
+
+    public func giveBack(_ extension: WindowExtension, token: String) async throws {
+        guard let concertID = QueueToken.concertID(of: token) else { return }
+        let keys = QueueKeys(concertID: concertID)
+        try await self.redis.run(
+            QueueScripts.giveBack,
+            keys: [keys.routingKey],
+            arguments: [
+                RedisArgument(keys.prefix), RedisArgument(token),
+                RedisArgument(`extension`.untilMilliseconds), RedisArgument(`extension`.previousMilliseconds),
+            ]
+        ).checked()
     }
 
     /// Ends a token at once and frees its active slot (called after a payment).

@@ -4,7 +4,7 @@ import HiredisClient
 /// (`TIME`) so instances with skewed clocks agree on every deadline.
 public enum QueueScripts {
     /// Every queue script, for tools that run them outside the app (the benchmark's redis-benchmark baseline).
-    public static var all: [RedisScript] { [issue, status, promote, extend, end] }
+    public static var all: [RedisScript] { [issue, status, promote, extend, giveBack, end] }
 
     /// Shared helpers prepended to every script.
     private static let library = """
@@ -127,7 +127,8 @@ public enum QueueScripts {
               redis.call('ZREM', prefix .. 'waiting', token)
               redis.call('ZREM', prefix .. 'seen', token)
               redis.call('ZADD', prefix .. 'active', expiry, token)
-              redis.call('HSET', prefix .. 'token:' .. token, 'status', 'ACTIVE', 'activeUntil', expiry)
+              -- admittedUntil bounds every later extension (see queue-extend).
+              redis.call('HSET', prefix .. 'token:' .. token, 'status', 'ACTIVE', 'activeUntil', expiry, 'admittedUntil', expiry)
             end
             admitted = #tokens
             credit = credit - admitted
@@ -142,23 +143,41 @@ public enum QueueScripts {
         return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active')}
         """)
 
-    /// Keeps an ACTIVE token alive for at least ARGV[3] more milliseconds (from Redis TIME).
-    /// ARGV: prefix, token, milliseconds. Returns the token's active-until (ms), or 0 when it is
+    /// Keeps an ACTIVE token alive for ARGV[3] more milliseconds (from Redis TIME), but never past
+    /// the end of its admission window plus ARGV[3]: whatever a user sends, a slot is kept at most
+    /// one hold longer than the admission gave (API.md, Reservations). ARGV: prefix, token,
+    /// milliseconds. Returns {activeUntil, activeUntil before} in ms, or {0, 0} when the token is
     /// not ACTIVE any more.
     static let extend = RedisScript(name: "queue-extend", source: library + """
-        local prefix, token = ARGV[1], ARGV[2]
+        local prefix, token, ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local tkey = prefix .. 'token:' .. token
-        if redis.call('HGET', tkey, 'status') ~= 'ACTIVE' then return 0 end
+        local h = redis.call('HMGET', tkey, 'status', 'admittedUntil')
+        if h[1] ~= 'ACTIVE' then return {0, 0} end
         local now = now_ms()
         local current = tonumber(redis.call('ZSCORE', prefix .. 'active', token))
-        if not current or current <= now then return 0 end
-        local target = now + tonumber(ARGV[3])
+        if not current or current <= now then return {0, 0} end
+        local target = now + ms
+        local admitted_until = tonumber(h[2])
+        if admitted_until and target > admitted_until + ms then target = admitted_until + ms end
         if target > current then
           redis.call('ZADD', prefix .. 'active', target, token)
           redis.call('HSET', tkey, 'activeUntil', target)
-          return target
+          return {target, current}
         end
-        return current
+        return {current, current}
+        """)
+
+    /// Takes back an extension whose hold was refused: the window returns to ARGV[4] if it is
+    /// still ARGV[3] (what queue-extend set; a later extension stays). ARGV: prefix, token,
+    /// extended until ms, previous until ms.
+    static let giveBack = RedisScript(name: "queue-give-back", source: library + """
+        local prefix, token = ARGV[1], ARGV[2]
+        local extended, previous = tonumber(ARGV[3]), tonumber(ARGV[4])
+        if extended ~= previous and tonumber(redis.call('ZSCORE', prefix .. 'active', token)) == extended then
+          redis.call('ZADD', prefix .. 'active', 'XX', previous, token)
+          redis.call('HSET', prefix .. 'token:' .. token, 'activeUntil', previous)
+        end
+        return 1
         """)
 
     /// Ends a token at once (after payment). ARGV: prefix, token, ended-token ttl s.

@@ -54,9 +54,26 @@ public protocol SeatLocking: Sendable {
 }
 
 /// The active window of a queue token, as holds and payments need it.
+/// An extension of a token's active window, as made: what it was before and what it is now
+/// (milliseconds on the queue's clock), so that it can be given back exactly.
+public struct WindowExtension: Sendable, Equatable {
+    public let previousMilliseconds: Int
+    public let untilMilliseconds: Int
+
+    public init(previousMilliseconds: Int, untilMilliseconds: Int) {
+        self.previousMilliseconds = previousMilliseconds
+        self.untilMilliseconds = untilMilliseconds
+    }
+
+    public var until: Date { Date(timeIntervalSince1970: Double(self.untilMilliseconds) / 1000) }
+}
+
 public protocol ActiveWindow: Sendable {
-    /// Keeps an ACTIVE token active for at least `duration` from now. Nil when it is not ACTIVE any more.
-    func extendActive(token: String, by duration: Duration) async throws -> Date?
+    /// Keeps an ACTIVE token active for `duration` from now, but never past the end of its
+    /// admission window plus `duration`. Nil when it is not ACTIVE any more.
+    func extendActive(token: String, by duration: Duration) async throws -> WindowExtension?
+    /// Undoes `extension` (its hold was refused), unless the window has moved since.
+    func giveBack(_ extension: WindowExtension, token: String) async throws
     /// Ends the token at once, freeing its slot for the next in line.
     func endToken(_ token: String) async throws
 }

@@ -25,7 +25,10 @@ public struct ReservationService: Sendable {
 
     /// How much longer than the hold the token's active window is kept: covers clock skew between
     /// Redis (the window) and PostgreSQL (the hold's expiry).
-    static let activeWindowMarginSeconds = 5
+    public static let activeWindowMarginSeconds = 5
+
+    /// How long a seat lock lasts at most (a hold shorter than this uses its own length).
+    public static let seatLockSeconds = 10
 
     let store: any ReservationStore
     let seatLocks: any SeatLocking
@@ -54,30 +57,40 @@ public struct ReservationService: Sendable {
     public func hold(ticket: QueueTicket, date: String, seatNumbers: [Int]) async throws -> Reservation {
         guard let userID = ticket.userID else { throw BoxOfficeError.tokenInvalid }
         let seats = try Self.validateSeats(seatNumbers, max: self.settings.maxSeatsPerReservation)
-        let request = HoldRequest(
-            reservationID: UUID().uuidString.lowercased(), userID: userID, concertID: ticket.concertID, date: date, seats: seats,
-            holdSeconds: self.settings.holdSeconds
-        )
+        let reservationID = UUID().uuidString.lowercased()
+        // The lock only has to last until the transaction has decided; kept short, a lock left by
+        // an instance that died before committing frees the seat within seconds.
+        let lockMilliseconds = min(self.settings.holdSeconds, Self.seatLockSeconds) * 1000
         guard try await self.seatLocks.acquire(
-            concertID: request.concertID, date: date, seats: seats, owner: request.reservationID, milliseconds: request.holdSeconds * 1000
+            concertID: ticket.concertID, date: date, seats: seats, owner: reservationID, milliseconds: lockMilliseconds
         ) else {
             self.rejectedByLock.increment()
             throw BoxOfficeError.seatUnavailable
         }
+        var extended: WindowExtension?
         do {
             // The token must outlive the hold, so it is extended before anything is written: a token
             // that ended meanwhile gets 401 here, never a hold it could not pay. (After the lock, so
-            // the losers of a race cost one round trip less.)
-            let extension_ = Duration.seconds(request.holdSeconds + Self.activeWindowMarginSeconds)
-            guard try await self.window.extendActive(token: ticket.token, by: extension_) != nil else {
+            // the losers of a race cost one round trip less.) A refused hold gives the extension back.
+            let margin = Self.activeWindowMarginSeconds
+            guard let window = try await self.window.extendActive(token: ticket.token, by: .seconds(self.settings.holdSeconds + margin)) else {
                 throw BoxOfficeError.tokenExpired
             }
+            extended = window
+            // Near the end of the longest window the rules allow, the hold is shortened to end
+            // inside it; with less than a second left there is nothing to hold.
+            let holdSeconds = min(self.settings.holdSeconds, Int(window.until.timeIntervalSinceNow.rounded()) - margin)
+            guard holdSeconds >= 1 else { throw BoxOfficeError.tokenExpired }
+            let request = HoldRequest(
+                reservationID: reservationID, userID: userID, concertID: ticket.concertID, date: date, seats: seats, holdSeconds: holdSeconds
+            )
             let reservation = try await self.store.hold(request)
             self.holds.increment()
             return reservation
         } catch {
-            // Our locks must not outlive a hold that does not exist.
-            try? await self.seatLocks.release(concertID: request.concertID, date: date, seats: seats, owner: request.reservationID)
+            // Neither the extension nor our locks may outlive a hold that does not exist.
+            if let extended { try? await self.window.giveBack(extended, token: ticket.token) }
+            try? await self.seatLocks.release(concertID: ticket.concertID, date: date, seats: seats, owner: reservationID)
             if case BoxOfficeError.seatUnavailable = error { self.rejectedByDatabase.increment() }
             throw error
         }
