@@ -130,7 +130,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "BoxOfficeHTTPTests", dependencies: ["BoxOfficeHTTP", "BoxOfficeDomain"]),
+        .testTarget(name: "BoxOfficeHTTPTests", dependencies: ["BoxOfficeHTTP", "BoxOfficeDomain", "ConnectionPool", "HiredisClient", "LibpqClient"]),
         .testTarget(
             name: "BoxOfficeIntegrationTests",
             dependencies: [

@@ -260,6 +260,10 @@ redis_write_config() {
     echo "dir $REDIS_DIR"
     echo "databases 16"
     if [[ "$STACK" == run ]]; then
+      # The queue lives only here: with AOF a crash loses at most the last second of places
+      # and active windows (RDB alone lost everything since the last snapshot).
+      echo "appendonly yes"
+      echo "appendfsync everysec"
       echo "save 3600 1 300 100 60 10000"
       echo "dbfilename dump.rdb"
     else

@@ -51,6 +51,25 @@ public enum RedisError: Error, Equatable, CustomStringConvertible {
     /// A reply did not have the shape the caller expected.
     case unexpectedReply(String)
 
+    /// Error replies that say the server cannot serve now, not that the request was wrong:
+    /// out of memory, loading its data, persistence failing, busy with a script, a read-only
+    /// replica, a replica cut off from its master, a cluster that is down or resharding.
+    public static let unavailableReplyPrefixes: Set<String> = [
+        "OOM", "LOADING", "MISCONF", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS",
+    ]
+
+    /// True when retrying later may succeed: the connection failed, or the server said it cannot
+    /// serve now (`unavailableReplyPrefixes`).
+    public var isUnavailable: Bool {
+        switch self {
+        case .connection: return true
+        case .server(let message):
+            let code = message.prefix { $0 != " " }
+            return Self.unavailableReplyPrefixes.contains(String(code))
+        case .invalidURL, .unexpectedReply: return false
+        }
+    }
+
     public var description: String {
         switch self {
         case .connection(let message): "redis connection error: \(message)"

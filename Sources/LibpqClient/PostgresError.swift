@@ -13,6 +13,18 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// True when the server cannot serve now and a later retry may succeed: the connection
+    /// failed, the server is shutting down or starting, is read-only (a standby, or
+    /// `default_transaction_read_only`), is out of connections or resources, timed out a
+    /// statement or a lock wait, or kept failing a transaction on deadlocks or serialization.
+    public var isUnavailable: Bool {
+        switch self {
+        case .connection: return true
+        case .server(let kind, _, _): return kind.isUnavailable
+        case .decoding: return false
+        }
+    }
+
     /// The server error kind, or nil for client-side errors.
     public var kind: ServerErrorKind? {
         if case .server(let kind, _, _) = self { return kind }
@@ -32,6 +44,9 @@ public enum ServerErrorKind: Sendable, Equatable {
     case invalidTextRepresentation
     case undefinedTable
     case adminShutdown
+    case readOnlyTransaction
+    case connectionException
+    case insufficientResources
     case other
 
     public init(sqlState: String) {
@@ -47,7 +62,24 @@ public enum ServerErrorKind: Sendable, Equatable {
         case "22P02": self = .invalidTextRepresentation
         case "42P01": self = .undefinedTable
         case "57P01", "57P02", "57P03": self = .adminShutdown
-        default: self = .other
+        case "25006": self = .readOnlyTransaction
+        default:
+            switch sqlState.prefix(2) {
+            case "08": self = .connectionException
+            case "53": self = .insufficientResources  // disk full, out of memory, too many connections
+            default: self = .other
+            }
+        }
+    }
+
+    /// The server cannot serve now; see `PostgresError.isUnavailable`.
+    public var isUnavailable: Bool {
+        switch self {
+        case .adminShutdown, .readOnlyTransaction, .connectionException, .insufficientResources,
+            .queryCanceled, .lockNotAvailable, .serializationFailure, .deadlockDetected:
+            return true
+        default:
+            return false
         }
     }
 

@@ -72,6 +72,17 @@ public final class ScratchStack: Sendable {
     /// Stop, then start on the same port with the same data. Clients see their connections drop.
     public func restart(_ server: Server) async throws { try await self.services("restart", server) }
 
+    /// `kill -9` of the Redis server, as a crash: no shutdown, no final save.
+    public func crashRedis() async throws {
+        let pidFile = self.directory + "/redis/redis.pid"
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw TestServerError("no redis pid in \(pidFile)") }
+        kill(pid, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while kill(pid, 0) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
     /// Stops both servers and deletes the directory.
     public func destroy() async {
         try? await self.services("destroy", nil)

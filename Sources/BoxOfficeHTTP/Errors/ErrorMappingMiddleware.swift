@@ -42,16 +42,10 @@ struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
             return .payloadTooLarge
         case is PoolError:
             return .serviceUnavailable("The service is saturated; retry shortly.")
-        case let error as RedisError:
-            if case .connection = error { return .serviceUnavailable("Redis is unavailable; retry shortly.") }
-            return .internalError
-        case let error as PostgresError:
-            switch error {
-            case .connection: return .serviceUnavailable("PostgreSQL is unavailable; retry shortly.")
-            case .server(let kind, _, _) where kind == .queryCanceled || kind == .adminShutdown || kind == .lockNotAvailable:
-                return .serviceUnavailable("The database is busy; retry shortly.")
-            default: return .internalError
-            }
+        case let error as RedisError where error.isUnavailable:
+            return .serviceUnavailable("Redis is unavailable; retry shortly.")
+        case let error as PostgresError where error.isUnavailable:
+            return .serviceUnavailable("PostgreSQL is unavailable or busy; retry shortly.")
         default:
             return .internalError
         }
