@@ -69,6 +69,10 @@ final class FakeReservationStore: ReservationStore {
     let refusal = NIOLockedValueBox<BoxOfficeError?>(nil)
     let written = NIOLockedValueBox<[HoldRequest]>([])
 
+    func replayHold(userID: String, idempotencyKey: String, fingerprint: String) async throws -> Reservation? { nil }
+
+    func reservations(userID: String, concertID: Int) async throws -> [Reservation] { [] }
+
     func hold(_ request: HoldRequest) async throws -> Reservation {
         if let refusal = self.refusal.withLockedValue({ $0 }) { throw refusal }
         self.written.withLockedValue { $0.append(request) }

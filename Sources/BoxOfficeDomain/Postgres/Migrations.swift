@@ -112,5 +112,9 @@ public enum Migrations {
             ALTER TABLE idempotency_keys DROP COLUMN status_code;
             ALTER TABLE idempotency_keys RENAME COLUMN response_body TO result;
             """),
+        Migration(version: 4, name: "a user's reservations by concert", sql: """
+            -- GET /v1/reservations: one user's reservations for one concert, newest first.
+            CREATE INDEX reservations_user_concert ON reservations (user_id, concert_id, created_at DESC);
+            """),
     ]
 }

@@ -16,7 +16,11 @@ public struct PostgresReservationStore: ReservationStore {
     public func hold(_ request: HoldRequest) async throws -> Reservation {
         do {
             return try await self.database.transaction(maxAttempts: 3) { connection in
-                try Self.hold(request, on: connection)
+                try IdempotencyKeys.once(
+                    connection, userID: request.userID, operation: "hold", key: request.idempotencyKey, fingerprint: request.fingerprint
+                ) {
+                    try Self.hold(request, on: connection)
+                }
             }
         } catch let error as PostgresError {
             switch error.kind {
@@ -77,9 +81,22 @@ public struct PostgresReservationStore: ReservationStore {
         )
     }
 
+    public func replayHold(userID: String, idempotencyKey: String, fingerprint: String) async throws -> Reservation? {
+        try await self.database.withConnection { connection in
+            try IdempotencyKeys.lookup(
+                connection, Reservation.self, userID: userID, operation: "hold", key: idempotencyKey, fingerprint: fingerprint)
+        }
+    }
+
     public func reservation(id: String, userID: String) async throws -> Reservation? {
         try await self.database.withConnection { connection in
             try Self.load(connection, id: id, userID: userID)
+        }
+    }
+
+    public func reservations(userID: String, concertID: Int) async throws -> [Reservation] {
+        try await self.database.withConnection { connection in
+            try Self.load(connection, userID: userID, concertID: concertID)
         }
     }
 
@@ -111,6 +128,11 @@ public struct PostgresReservationStore: ReservationStore {
 
     /// A reservation as its owner sees it; a lapsed hold reads EXPIRED at once.
     static func load(_ connection: PostgresConnection, id: String, userID: String) throws -> Reservation? {
+        try self.load(connection, userID: userID, id: id).first
+    }
+
+    /// The owner's reservations, one (`id`) or all of a concert's (`concertID`), newest first.
+    static func load(_ connection: PostgresConnection, userID: String, id: String? = nil, concertID: Int? = nil) throws -> [Reservation] {
         try connection.query("""
             SELECT r.id::text, r.concert_id, d.date::text, r.amount,
                    CASE WHEN r.status = 'HELD' AND r.expires_at <= now() THEN 'EXPIRED' ELSE r.status END,
@@ -118,9 +140,13 @@ public struct PostgresReservationStore: ReservationStore {
             FROM reservations r
             JOIN concert_dates d ON d.id = r.date_id
             JOIN reservation_seats rs ON rs.reservation_id = r.id
-            WHERE r.id = \(id) AND r.user_id = \(userID)
+            WHERE r.user_id = \(userID)
+              AND (\(id)::uuid IS NULL OR r.id = \(id)::uuid)
+              AND (\(concertID)::bigint IS NULL OR r.concert_id = \(concertID)::bigint)
             GROUP BY r.id, d.date
-            """).first.map { row in
+            ORDER BY r.created_at DESC, r.id
+            LIMIT 100
+            """).rows.map { row in
             Reservation(
                 reservationId: try row.decode(at: 0), concertId: try row.decode(at: 1), date: try row.decode(at: 2),
                 seatNumbers: try row.decode([Int].self, at: 6), amount: try row.decode(at: 3), status: try row.decode(at: 4),

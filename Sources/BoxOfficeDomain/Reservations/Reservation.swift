@@ -31,6 +31,15 @@ public struct HoldRequest: Sendable, Equatable {
     /// Distinct and ascending.
     public let seats: [Int]
     public let holdSeconds: Int
+    /// A client's Idempotency-Key: a retry with it gets this hold's answer again.
+    public let idempotencyKey: String?
+
+    /// What a retry with the same Idempotency-Key must ask for again.
+    public var fingerprint: String { Self.fingerprint(concertID: self.concertID, date: self.date, seats: self.seats) }
+
+    static func fingerprint(concertID: Int, date: String, seats: [Int]) -> String {
+        "\(concertID)|\(date)|\(seats.map(String.init).joined(separator: ","))"
+    }
 }
 
 /// Reservations and their seats in the database of record.
@@ -38,6 +47,11 @@ public protocol ReservationStore: Sendable {
     /// Writes the hold in one transaction, or nothing. Throws `dateNotFound`, `holdLimit` or
     /// `seatUnavailable` when a rule refuses it.
     func hold(_ request: HoldRequest) async throws -> Reservation
+    /// The answer a hold with this Idempotency-Key got, nil when the key is unknown. Throws
+    /// `idempotencyKeyReused` when the key was used for another selection.
+    func replayHold(userID: String, idempotencyKey: String, fingerprint: String) async throws -> Reservation?
+    /// The user's reservations for a concert, newest first.
+    func reservations(userID: String, concertID: Int) async throws -> [Reservation]
     /// The owner's reservation; a lapsed hold reads EXPIRED. Nil when unknown or someone else's.
     func reservation(id: String, userID: String) async throws -> Reservation?
     /// Cancels a HELD reservation and frees its seats. Throws `reservationNotFound` or `reservationNotHeld`.

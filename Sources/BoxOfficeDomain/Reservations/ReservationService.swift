@@ -54,9 +54,18 @@ public struct ReservationService: Sendable {
         return seats.sorted()
     }
 
-    public func hold(ticket: QueueTicket, date: String, seatNumbers: [Int]) async throws -> Reservation {
+    /// Holds the seats for the ticket's user. With an Idempotency-Key, a retry (a response lost to
+    /// a timeout) gets the first answer again instead of 409 HOLD_LIMIT.
+    public func hold(ticket: QueueTicket, date: String, seatNumbers: [Int], idempotencyKey: String? = nil) async throws -> Reservation {
         guard let userID = ticket.userID else { throw BoxOfficeError.tokenInvalid }
         let seats = try Self.validateSeats(seatNumbers, max: self.settings.maxSeatsPerReservation)
+        let key = try IdempotencyKey.validate(idempotencyKey)
+        let replay = { () async throws -> Reservation? in
+            guard let key else { return nil }
+            let fingerprint = HoldRequest.fingerprint(concertID: ticket.concertID, date: date, seats: seats)
+            return try await self.store.replayHold(userID: userID, idempotencyKey: key, fingerprint: fingerprint)
+        }
+        if let earlier = try await replay() { return earlier }
         let reservationID = UUID().uuidString.lowercased()
         // The lock only has to last until the transaction has decided; kept short, a lock left by
         // an instance that died before committing frees the seat within seconds.
@@ -64,6 +73,9 @@ public struct ReservationService: Sendable {
         guard try await self.seatLocks.acquire(
             concertID: ticket.concertID, date: date, seats: seats, owner: reservationID, milliseconds: lockMilliseconds
         ) else {
+            // A duplicate of a request still in flight lost the lock to it; if that one has
+            // committed by now, its answer is this one's too.
+            if let earlier = try await replay() { return earlier }
             self.rejectedByLock.increment()
             throw BoxOfficeError.seatUnavailable
         }
@@ -82,7 +94,8 @@ public struct ReservationService: Sendable {
             let holdSeconds = min(self.settings.holdSeconds, Int(window.until.timeIntervalSinceNow.rounded()) - margin)
             guard holdSeconds >= 1 else { throw BoxOfficeError.tokenExpired }
             let request = HoldRequest(
-                reservationID: reservationID, userID: userID, concertID: ticket.concertID, date: date, seats: seats, holdSeconds: holdSeconds
+                reservationID: reservationID, userID: userID, concertID: ticket.concertID, date: date, seats: seats,
+                holdSeconds: holdSeconds, idempotencyKey: key
             )
             let reservation = try await self.store.hold(request)
             self.holds.increment()
@@ -101,6 +114,11 @@ public struct ReservationService: Sendable {
             throw BoxOfficeError.reservationNotFound
         }
         return reservation
+    }
+
+    /// The user's reservations for one concert, newest first (at most 100).
+    public func reservations(userID: String, concertID: Int) async throws -> [Reservation] {
+        try await self.store.reservations(userID: userID, concertID: concertID)
     }
 
     /// Cancels a HELD reservation; its seats are free at once.

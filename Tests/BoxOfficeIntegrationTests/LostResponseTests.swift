@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// API.md, Reservations: a client whose hold response was lost can retry with its
+/// Idempotency-Key and get the original 201, or find the hold in GET /v1/reservations.
+@Suite("Lost responses: Idempotency-Key on holds and the list of one's reservations")
+struct LostResponseTests {
+    typealias Kit = HoldsTestKit
+
+    static func hold(
+        _ http: TestHTTPClient, _ base: String, _ user: Kit.User, concertID: Int, date: String, seats: [Int], key: String?
+    ) async throws -> TestHTTPClient.Reply {
+        try await http.request(
+            .POST, "\(base)/v1/reservations", token: user.token, headers: key.map { [("Idempotency-Key", $0)] } ?? [],
+            json: ["concertId": concertID, "date": date, "seatNumbers": seats])
+    }
+
+    @Test("a retry with the same key gets the original 201 (also from another instance); another selection with it is 422; without a key, 409 HOLD_LIMIT")
+    func idempotentHold() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        let date = concert.dates[0]
+        try await TestStack.withInstances(2) { bases in
+            try await TestHTTPClient.with { http in
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                let key = "hold-\(UUID().uuidString)"
+                let first = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [4, 5], key: key)
+                #expect(first.status == 201, "\(first.text)")
+                let retry = try await Self.hold(http, bases[1], user, concertID: concert.id, date: date, seats: [5, 4], key: key)
+                #expect(retry.status == 201, "\(retry.text)")
+                #expect(retry.body == first.body, "a replay is byte-identical")
+
+                let reused = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: key)
+                Kit.expectProblem(reused, 422, "IDEMPOTENCY_KEY_REUSED")
+                let noKey = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: nil)
+                Kit.expectProblem(noKey, 409, "HOLD_LIMIT")
+                let badKey = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: String(repeating: "k", count: 129))
+                Kit.expectProblem(badKey, 400, "INVALID_REQUEST")
+
+                let list = try await http.request(.GET, "\(bases[1])/v1/reservations", token: user.token)
+                #expect((list.json["reservations"] as? [Any])?.count == 1, "one hold, however many retries: \(list.text)")
+            }
+        }
+    }
+
+    @Test("20 concurrent duplicates with one key: one hold, and every answer that is a 201 is that hold")
+    func concurrentDuplicates() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        try await TestStack.withInstances(2) { bases in
+            try await TestHTTPClient.with { http in
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                let key = "dup-\(UUID().uuidString)"
+                let replies = try await withThrowingTaskGroup(of: TestHTTPClient.Reply.self) { group in
+                    for index in 0..<20 {
+                        group.addTask {
+                            try await Self.hold(http, bases[index % 2], user, concertID: concert.id, date: concert.dates[0], seats: [7], key: key)
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                let created = replies.filter { $0.status == 201 }
+                #expect(!created.isEmpty)
+                #expect(Set(created.compactMap { $0.json["reservationId"] as? String }).count == 1)
+                // The others raced the first one's lock before it committed: a later retry replays.
+                for reply in replies where reply.status != 201 {
+                    Kit.expectProblem(reply, 409, "SEAT_UNAVAILABLE")
+                }
+                let retry = try await Self.hold(http, bases[1], user, concertID: concert.id, date: concert.dates[0], seats: [7], key: key)
+                #expect(retry.status == 201 && retry.body == created[0].body, "\(retry.text)")
+                try await Kit.withDatabase { (database) async throws in
+                    let count = try await database.query(
+                        "SELECT count(*)::int FROM reservations WHERE concert_id = \(concert.id)").first?.decode(Int.self, at: 0)
+                    #expect(count == 1)
+                }
+            }
+        }
+    }
+
+    @Test("GET /v1/reservations: the token's user's reservations for the token's concert, newest first, any live token")
+    func listOwnReservations() async throws {
+        let concert = try await Fixtures.concert(dates: 2)
+        let other = try await Fixtures.concert(dates: 1)
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                let base = bases[0]
+                let users = try await Kit.activeUsers(http, [base], concertID: concert.id, count: 2)
+                let (owner, stranger) = (users[0], users[1])
+                let empty = try await http.request(.GET, "\(base)/v1/reservations", token: owner.token)
+                #expect(empty.status == 200 && (empty.json["reservations"] as? [Any])?.isEmpty == true, "\(empty.text)")
+
+                let first = try await Kit.hold(http, base, owner, concertID: concert.id, date: concert.dates[0], seats: [1])
+                let firstID = try #require(first.json["reservationId"] as? String)
+                _ = try await http.request(.DELETE, "\(base)/v1/reservations/\(firstID)", token: owner.token)
+                let second = try await Kit.hold(http, base, owner, concertID: concert.id, date: concert.dates[1], seats: [2, 3])
+                let secondID = try #require(second.json["reservationId"] as? String)
+                _ = try await Kit.hold(http, base, stranger, concertID: concert.id, date: concert.dates[0], seats: [9])
+                // The same user's hold for another concert is not in this concert's list.
+                let elsewhere = try await http.takeToken(base, concertID: other.id, userID: owner.userID)
+                try await http.waitUntilActive(base, token: elsewhere.token)
+                let otherHold = try await Kit.hold(http, base, elsewhere, concertID: other.id, date: other.dates[0], seats: [1])
+                #expect(otherHold.status == 201, "\(otherHold.text)")
+
+                let list = try await http.request(.GET, "\(base)/v1/reservations", token: owner.token)
+                #expect(list.status == 200, "\(list.text)")
+                let entries = try #require(list.json["reservations"] as? [[String: Any]])
+                #expect(entries.compactMap { $0["reservationId"] as? String } == [secondID, firstID])
+                #expect(entries.compactMap { $0["status"] as? String } == ["HELD", "CANCELLED"])
+                #expect(entries.first?["seatNumbers"] as? [Int] == [2, 3])
+
+                let unauthenticated = try await http.request(.GET, "\(base)/v1/reservations")
+                Kit.expectProblem(unauthenticated, 401, "TOKEN_INVALID")
+            }
+        }
+    }
+}
