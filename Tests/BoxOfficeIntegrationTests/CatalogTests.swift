@@ -124,6 +124,21 @@ struct CatalogTests {
         }
     }
 
+    @Test("prices beyond 32 bits (3,000,000,000 won and up) are stored, listed and held as they are")
+    func largePrices() async throws {
+        let concert = try await Fixtures.concert(dates: 1, price: { 3_000_000_000 + $0 })
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                let map = try await Kit.seatMap(http, bases[0], user, concertID: concert.id, date: concert.dates[0])
+                #expect(map.map(\.price) == (1...50).map { 3_000_000_000 + $0 })
+                let hold = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: concert.dates[0], seats: [1, 2])
+                #expect(hold.status == 201, "\(hold.text)")
+                #expect(hold.json["amount"] as? Int == 6_000_000_003)
+            }
+        }
+    }
+
     @Test("seat map: all 50 seats in order with price and status; a lapsed hold reads AVAILABLE at once")
     func seatMap() async throws {
         let concert = try await Fixtures.concert()

@@ -161,3 +161,30 @@ struct RedisDurabilityTests {
         }
     }
 }
+
+@Suite("PostgreSQL down: the queue, which lives in Redis, keeps going")
+struct QueueWithoutPostgresTests {
+    @Test("with PostgreSQL stopped past the concert cache's age, tokens are still issued and admitted")
+    func admissionsContinue() async throws {
+        try await ScratchStack.with([.postgres, .redis]) { stack in
+            let database = PostgresClient(configuration: PostgresConfiguration(url: stack.databaseURL), poolSize: 1, acquireTimeout: .seconds(5))
+            try await Migrator(database: database, logger: Logger(label: "test")).migrate()
+            try await Seeder(database: database, logger: Logger(label: "test")).seed()
+            database.shutdown()
+            let environment = ["DATABASE_URL": stack.databaseURL, "REDIS_URL": stack.redisURL]
+            try await TestStack.withInstances(1, environment: environment) { bases in
+                try await TestHTTPClient.with { http in
+                    _ = try await http.activeToken(bases[0], concertID: 1)
+                    try await stack.stop(.postgres)
+                    // Past the directory's 5 s cache: every read of the concert list now fails.
+                    try await Task.sleep(for: .seconds(6))
+                    let late = try await http.request(
+                        .POST, "\(bases[0])/v1/queue/tokens", json: ["userId": UUID().uuidString.lowercased(), "concertId": 1])
+                    #expect(late.status == 201, "\(late.text)")
+                    let token = try #require(late.json["token"] as? String)
+                    try await http.waitUntilActive(bases[0], token: token, timeout: .seconds(5))
+                }
+            }
+        }
+    }
+}

@@ -17,13 +17,25 @@ public final class ConcertDirectory: Sendable {
         if ids.contains(concertID), let loadedAt, loadedAt.duration(to: .now) < self.maxAge { return true }
         // A miss may be a concert added since the last load: reload, at most once a second.
         if let loadedAt, loadedAt.duration(to: .now) < .seconds(1) { return ids.contains(concertID) }
-        return try await self.reload().contains(concertID)
+        do {
+            return try await self.reload().contains(concertID)
+        } catch where ids.contains(concertID) {
+            // PostgreSQL is down: a concert known a moment ago still exists (concerts are not
+            // deleted), so people can still join its queue.
+            return true
+        }
     }
 
     public func allIDs() async throws -> Set<Int> {
         let (ids, loadedAt) = self.state.withLockedValue { ($0.ids, $0.loadedAt) }
         if let loadedAt, loadedAt.duration(to: .now) < self.maxAge { return ids }
-        return try await self.reload()
+        do {
+            return try await self.reload()
+        } catch where loadedAt != nil {
+            // Admission lives in Redis: while PostgreSQL is down, the last known concerts keep
+            // admitting.
+            return ids
+        }
     }
 
     @discardableResult

@@ -59,7 +59,7 @@ public struct Seeder: Sendable {
         try connection.query(
             """
             INSERT INTO seats (date_id, number, price)
-            SELECT \(dateID), number, price FROM unnest(\(prices)::int[]) WITH ORDINALITY AS p(price, number)
+            SELECT \(dateID), number, price FROM unnest(\(prices)::bigint[]) WITH ORDINALITY AS p(price, number)
             """)
         return 1
     }
