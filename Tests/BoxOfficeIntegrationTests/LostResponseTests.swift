@@ -112,4 +112,31 @@ struct LostResponseTests {
             }
         }
     }
+
+    @Test("a payment retried with its key on the user's newer token replays the receipt and leaves the newer token ACTIVE")
+    func paymentReplayKeepsTheNewToken() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        try await TestStack.withInstances(2) { bases in
+            try await TestHTTPClient.with { http in
+                let first = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                let charge = try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: first.token, json: ["amount": 100_000])
+                #expect(charge.status == 200, "\(charge.text)")
+                let hold = try await Kit.hold(http, bases[0], first, concertID: concert.id, date: concert.dates[0], seats: [3])
+                let reservation = try #require(hold.json["reservationId"] as? String)
+                let key = "pay-\(UUID().uuidString)"
+                let paid = try await http.request(
+                    .POST, "\(bases[0])/v1/payments", token: first.token, headers: [("Idempotency-Key", key)], json: ["reservationId": reservation])
+                #expect(paid.status == 201, "\(paid.text)")
+
+                // The same user queues again and is admitted with a new token.
+                let second = try await http.takeToken(bases[1], concertID: concert.id, userID: first.userID)
+                try await http.waitUntilActive(bases[1], token: second.token)
+                let retry = try await http.request(
+                    .POST, "\(bases[1])/v1/payments", token: second.token, headers: [("Idempotency-Key", key)], json: ["reservationId": reservation])
+                #expect(retry.status == 201 && retry.body == paid.body, "\(retry.text)")
+                let status = try await http.request(.GET, "\(bases[0])/v1/queue/status", token: second.token)
+                #expect(status.status == 200 && status.json["status"] as? String == "ACTIVE", "the newer token ended: \(status.text)")
+            }
+        }
+    }
 }
