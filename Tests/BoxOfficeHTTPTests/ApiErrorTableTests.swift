@@ -26,6 +26,7 @@ struct ApiErrorTableTests {
         (ApiError(.insufficientBalance), "INSUFFICIENT_BALANCE", 402),
         (ApiError(.idempotencyKeyReused), "IDEMPOTENCY_KEY_REUSED", 422),
         (.serviceUnavailable("x"), "SERVICE_UNAVAILABLE", 503),
+        (ApiError(.queueFull), "QUEUE_FULL", 503),
         (.internalError, "INTERNAL_ERROR", 500),
     ]
 

@@ -26,7 +26,7 @@ struct AppConfigurationTests {
             "DB_POOL_SIZE": "3", "DB_STATEMENT_TIMEOUT_MS": "700", "DB_LOCK_TIMEOUT_MS": "300",
             "REDIS_POOL_SIZE": "5", "REDIS_TIMEOUT_MS": "900", "POOL_TIMEOUT_MS": "1200",
             "ACTIVE_CAPACITY": "7", "ADMIT_PER_SECOND": "2.5", "ACTIVE_SECONDS": "30",
-            "WAITING_IDLE_SECONDS": "20", "ENDED_TOKEN_SECONDS": "40",
+            "WAITING_IDLE_SECONDS": "20", "ENDED_TOKEN_SECONDS": "40", "MAX_WAITING": "0",
             "HOLD_SECONDS": "60", "MAX_SEATS_PER_RESERVATION": "2", "MAX_CHARGE": "500", "MAX_BALANCE": "900",
             "PROMOTE_INTERVAL_MS": "50", "SWEEP_INTERVAL_MS": "75", "IDEMPOTENCY_KEY_SECONDS": "120",
         ])
@@ -38,7 +38,7 @@ struct AppConfigurationTests {
         #expect(stores.redisPoolSize == 5 && stores.redisTimeoutMilliseconds == 900 && stores.poolTimeoutMilliseconds == 1200)
         let queue = configuration.queue
         #expect(queue.activeCapacity == 7 && queue.admitPerSecond == 2.5 && queue.activeSeconds == 30)
-        #expect(queue.waitingIdleSeconds == 20 && queue.endedTokenSeconds == 40)
+        #expect(queue.waitingIdleSeconds == 20 && queue.endedTokenSeconds == 40 && queue.maxWaiting == 0)
         #expect(configuration.reservations.holdSeconds == 60 && configuration.reservations.maxSeatsPerReservation == 2)
         #expect(configuration.balances.maxCharge == 500 && configuration.balances.maxBalance == 900)
         #expect(configuration.jobs.promoteInterval == .milliseconds(50) && configuration.jobs.sweepInterval == .milliseconds(75))

@@ -23,6 +23,34 @@ struct QueueAPITests {
         (0..<32).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
     }
 
+    @Test("a full line (maxWaiting) answers 503 QUEUE_FULL with Retry-After; users already in line keep their token")
+    func queueFull() async throws {
+        try await QueueRig.with(settings: ["paused": "1", "maxWaiting": "3"]) { rig in
+            try await TestStack.withInstances(2, environment: QueueRig.instanceEnvironment) { bases in
+                try await TestHTTPClient.with { http in
+                    var users: [String] = []
+                    for index in 0..<3 {
+                        let user = UUID().uuidString.lowercased()
+                        _ = try await http.takeToken(bases[index % 2], concertID: rig.concertID, userID: user)
+                        users.append(user)
+                    }
+                    let full = try await http.request(
+                        .POST, "\(bases[0])/v1/queue/tokens", json: ["userId": UUID().uuidString, "concertId": rig.concertID])
+                    Self.expectProblem(full, 503, "QUEUE_FULL", "fourth arrival")
+                    #expect(full.headers.first(name: "retry-after") != nil)
+                    let again = try await http.request(.POST, "\(bases[1])/v1/queue/tokens", json: ["userId": users[0], "concertId": rig.concertID])
+                    #expect(again.status == 200, "a waiter asking again keeps its place: \(again.text)")
+                    #expect(try await rig.zcard(rig.keys.waiting) == 3)
+                    // Raising the limit live lets the next one in.
+                    try await rig.set(["maxWaiting": "4"])
+                    let admitted = try await http.request(
+                        .POST, "\(bases[0])/v1/queue/tokens", json: ["userId": UUID().uuidString, "concertId": rig.concertID])
+                    #expect(admitted.status == 201, "\(admitted.text)")
+                }
+            }
+        }
+    }
+
     @Test("every queue error code, with problem+json")
     func errorCodes() async throws {
         try await QueueRig.with(settings: ["activeCapacity": "1000", "admitPerSecond": "1000"]) { open in

@@ -8,6 +8,8 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case notAdmitted
     case wrongConcert
     case concertNotFound
+    /// The concert's line already holds its `maxWaiting` waiters.
+    case queueFull
     case dateNotFound
     case invalidSeat(String)
     case seatUnavailable

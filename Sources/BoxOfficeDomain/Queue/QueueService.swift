@@ -10,6 +10,8 @@ public struct QueueService: ActiveWindow {
         public var activeSeconds: Int
         public var waitingIdleSeconds: Int
         public var endedTokenSeconds: Int
+        /// The most waiters a concert's line takes (0: no limit); the settings hash may override.
+        public var maxWaiting: Int = 100_000
 
         public init(activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int) {
             self.activeCapacity = activeCapacity
@@ -19,7 +21,7 @@ public struct QueueService: ActiveWindow {
             self.endedTokenSeconds = endedTokenSeconds
         }
 
-        /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`.
+        /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`.
         public init(_ reader: SettingsReader) throws {
             self.init(
                 activeCapacity: try reader.int("active.capacity", default: 6_000, in: 1...10_000_000),
@@ -28,6 +30,7 @@ public struct QueueService: ActiveWindow {
                 waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: 1...86_400),
                 endedTokenSeconds: try reader.int("ended.token.seconds", default: 86_400, in: 1...30 * 86_400)
             )
+            self.maxWaiting = try reader.int("max.waiting", default: 100_000, in: 0...100_000_000)
         }
     }
 
@@ -49,8 +52,12 @@ public struct QueueService: ActiveWindow {
         let reply = try await self.redis.run(
             QueueScripts.issue,
             keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID))]
+            arguments: [
+                RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID)),
+                RedisArgument(self.settings.maxWaiting),
+            ]
         ).checked()
+        if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
         guard let fields = reply.array, fields.count == 8, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }

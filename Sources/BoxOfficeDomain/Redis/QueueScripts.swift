@@ -52,7 +52,9 @@ public enum QueueScripts {
 
         """
 
-    /// ARGV: prefix, userId, candidate token. Returns {token, isNew, describe...}.
+    /// ARGV: prefix, userId, candidate token, default maxWaiting (0: no limit; the concert's
+    /// settings hash overrides it). Returns {token, isNew, describe...}, or {'', -1} when the line
+    /// is full (the user had no live token).
     static let issue = RedisScript(name: "queue-issue", source: library + """
         local prefix, user, candidate = ARGV[1], ARGV[2], ARGV[3]
         local now = now_ms()
@@ -64,6 +66,8 @@ public enum QueueScripts {
             return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6]}
           end
         end
+        local max_waiting = tonumber(redis.call('HGET', prefix .. 'settings', 'maxWaiting')) or tonumber(ARGV[4]) or 0
+        if max_waiting > 0 and redis.call('ZCARD', prefix .. 'waiting') >= max_waiting then return {'', -1} end
         local seq = redis.call('INCR', prefix .. 'seq')
         redis.call('HSET', prefix .. 'token:' .. candidate, 'user', user, 'status', 'WAITING', 'seq', seq, 'issued', now)
         redis.call('ZADD', prefix .. 'waiting', seq, candidate)

@@ -44,6 +44,8 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
         case .notAdmitted: self.init(.forbidden, "NOT_ADMITTED", "Not admitted yet", "The queue token is still waiting; poll the queue status.")
         case .wrongConcert: self.init(.forbidden, "WRONG_CONCERT", "Token is for another concert", "The queue token was issued for another concert.")
         case .concertNotFound: self.init(.notFound, "CONCERT_NOT_FOUND", "Concert not found", "No concert with this id.")
+        case .queueFull:
+            self.init(.serviceUnavailable, "QUEUE_FULL", "Queue full", "The line for this concert is full; try again later.", retryAfter: 30)
         case .dateNotFound: self.init(.notFound, "DATE_NOT_FOUND", "Date not found", "The concert has no bookable schedule on this date.")
         case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
         case .seatUnavailable:
