@@ -138,6 +138,7 @@ let package = Package(
                 "BoxOfficeDomain",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
     ],

@@ -100,9 +100,11 @@ render_haproxy_cfg() {
   done
   local tmpl="$BOXOFFICE_ROOT/deploy/haproxy.cfg.tmpl"
   [[ -f "$tmpl" ]] || die "missing $tmpl"
-  SERVERS="$servers" awk -v lbhost="$LB_HOST" -v lbport="$LB_PORT" -v stats="$LB_STATS_PORT" -v sock="$HAPROXY_SOCK" '
+  SERVERS="$servers" awk -v lbhost="$LB_HOST" -v lbport="$LB_PORT" -v stats="$LB_STATS_PORT" -v sock="$HAPROXY_SOCK" \
+      -v tokens="${TOKEN_RATE_LIMIT:-100}" '
     $0 == "@SERVERS@" { printf "%s", ENVIRON["SERVERS"]; next }
-    { gsub(/@LB_HOST@/, lbhost); gsub(/@LB_PORT@/, lbport); gsub(/@STATS_PORT@/, stats); gsub(/@STATS_SOCKET@/, sock); print }
+    { gsub(/@LB_HOST@/, lbhost); gsub(/@LB_PORT@/, lbport); gsub(/@STATS_PORT@/, stats); gsub(/@STATS_SOCKET@/, sock)
+      gsub(/@TOKEN_RATE_LIMIT@/, tokens); print }
   ' "$tmpl" >"$HAPROXY_CFG"
 }
 
