@@ -3,7 +3,7 @@
 #
 #   scripts/services.sh STACK ACTION [SERVICE]
 #     STACK   run | test | bench | scratch
-#     ACTION  start | stop | restart | status | destroy (scratch only)
+#     ACTION  start | stop | restart | status | destroy (test and scratch only)
 #     SERVICE postgres | redis | all (default: all)
 #
 # Ports (override with PG_PORT / REDIS_PORT):
@@ -35,7 +35,7 @@ usage() {
 STACK="$1"; ACTION="$2"; SERVICE="${3:-all}"
 case "$STACK" in run|test|bench|scratch) ;; *) usage ;; esac
 case "$ACTION" in start|stop|restart|status|destroy) ;; *) usage ;; esac
-[[ "$ACTION" != destroy || "$STACK" == scratch ]] || die "only the scratch stack can be destroyed"
+[[ "$ACTION" != destroy || "$STACK" == scratch || "$STACK" == test ]] || die "only the test and scratch stacks can be destroyed"
 case "$SERVICE" in postgres|redis|all) ;; *) usage ;; esac
 
 stack_ports "$STACK"

@@ -29,6 +29,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Every run starts from empty servers: data left by earlier runs (hundreds of fixture concerts,
+# each promoted on every tick) would make later runs slower and their timing tests flaky.
+"$SERVICES" test destroy
 "$SERVICES" test start
 
 stack_ports test
