@@ -58,6 +58,32 @@ struct HoldsLifecycleTests {
         }
     }
 
+    @Test("a seat lock with no hold behind it (its instance died before committing) frees the seat within seatLockSeconds")
+    func orphanSeatLock() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        let date = concert.dates[0]
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                // The lock exactly as an instance takes it before its transaction, then nothing.
+                let taken = try await Kit.withRedis { (redis) async throws in
+                    try await RedisSeatLocks(redis: redis).acquire(
+                        concertID: concert.id, date: date, seats: [11], owner: UUID().uuidString.lowercased(),
+                        milliseconds: ReservationService.seatLockSeconds * 1000)
+                }
+                #expect(taken)
+                let blocked = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [11])
+                Kit.expectProblem(blocked, 409, "SEAT_UNAVAILABLE", "while the orphan lock lives")
+                let start = ContinuousClock.now
+                let freed = try await Kit.eventually(timeout: .seconds(ReservationService.seatLockSeconds + 3)) {
+                    try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [11]).status == 201
+                }
+                #expect(freed, "the seat stayed locked")
+                #expect(ContinuousClock.now - start <= .seconds(ReservationService.seatLockSeconds + 1))
+            }
+        }
+    }
+
     @Test("two HoldSweeper.sweepOnce() at once never process the same reservation")
     func concurrentSweepers() async throws {
         let concert = try await Fixtures.concert(dates: 2)
