@@ -93,10 +93,11 @@ enum HoldsTestKit {
     }
 
     static func hold(
-        _ http: TestHTTPClient, _ base: String, _ user: User, concertID: Int, date: String, seats: [Int]
+        _ http: TestHTTPClient, _ base: String, _ user: User, concertID: Int, date: String, seats: [Int], idempotencyKey: String? = nil
     ) async throws -> TestHTTPClient.Reply {
         try await http.request(
-            .POST, "\(base)/v1/reservations", token: user.token, json: ["concertId": concertID, "date": date, "seatNumbers": seats]
+            .POST, "\(base)/v1/reservations", token: user.token, headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [],
+            json: ["concertId": concertID, "date": date, "seatNumbers": seats]
         )
     }
 

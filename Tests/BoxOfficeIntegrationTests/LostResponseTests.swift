@@ -8,14 +8,6 @@ import TestSupport
 struct LostResponseTests {
     typealias Kit = HoldsTestKit
 
-    static func hold(
-        _ http: TestHTTPClient, _ base: String, _ user: Kit.User, concertID: Int, date: String, seats: [Int], key: String?
-    ) async throws -> TestHTTPClient.Reply {
-        try await http.request(
-            .POST, "\(base)/v1/reservations", token: user.token, headers: key.map { [("Idempotency-Key", $0)] } ?? [],
-            json: ["concertId": concertID, "date": date, "seatNumbers": seats])
-    }
-
     @Test("a retry with the same key gets the original 201 (also from another instance); another selection with it is 422; without a key, 409 HOLD_LIMIT")
     func idempotentHold() async throws {
         let concert = try await Fixtures.concert(dates: 1)
@@ -24,17 +16,17 @@ struct LostResponseTests {
             try await TestHTTPClient.with { http in
                 let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
                 let key = "hold-\(UUID().uuidString)"
-                let first = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [4, 5], key: key)
+                let first = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [4, 5], idempotencyKey: key)
                 #expect(first.status == 201, "\(first.text)")
-                let retry = try await Self.hold(http, bases[1], user, concertID: concert.id, date: date, seats: [5, 4], key: key)
+                let retry = try await Kit.hold(http, bases[1], user, concertID: concert.id, date: date, seats: [5, 4], idempotencyKey: key)
                 #expect(retry.status == 201, "\(retry.text)")
                 #expect(retry.body == first.body, "a replay is byte-identical")
 
-                let reused = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: key)
+                let reused = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], idempotencyKey: key)
                 Kit.expectProblem(reused, 422, "IDEMPOTENCY_KEY_REUSED")
-                let noKey = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: nil)
+                let noKey = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6])
                 Kit.expectProblem(noKey, 409, "HOLD_LIMIT")
-                let badKey = try await Self.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], key: String(repeating: "k", count: 129))
+                let badKey = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: date, seats: [6], idempotencyKey: String(repeating: "k", count: 129))
                 Kit.expectProblem(badKey, 400, "INVALID_REQUEST")
 
                 let list = try await http.request(.GET, "\(bases[1])/v1/reservations", token: user.token)
@@ -53,7 +45,7 @@ struct LostResponseTests {
                 let replies = try await withThrowingTaskGroup(of: TestHTTPClient.Reply.self) { group in
                     for index in 0..<20 {
                         group.addTask {
-                            try await Self.hold(http, bases[index % 2], user, concertID: concert.id, date: concert.dates[0], seats: [7], key: key)
+                            try await Kit.hold(http, bases[index % 2], user, concertID: concert.id, date: concert.dates[0], seats: [7], idempotencyKey: key)
                         }
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
@@ -65,7 +57,7 @@ struct LostResponseTests {
                 for reply in replies where reply.status != 201 {
                     Kit.expectProblem(reply, 409, "SEAT_UNAVAILABLE")
                 }
-                let retry = try await Self.hold(http, bases[1], user, concertID: concert.id, date: concert.dates[0], seats: [7], key: key)
+                let retry = try await Kit.hold(http, bases[1], user, concertID: concert.id, date: concert.dates[0], seats: [7], idempotencyKey: key)
                 #expect(retry.status == 201 && retry.body == created[0].body, "\(retry.text)")
                 try await Kit.withDatabase { (database) async throws in
                     let count = try await database.query(

@@ -96,10 +96,7 @@ struct StoreFaultTests {
             let superuser = "postgres://postgres@127.0.0.1:\(stack.postgresPort)/boxoffice"
             let admin = PostgresClient(configuration: PostgresConfiguration(url: superuser), poolSize: 1, acquireTimeout: .seconds(5))
             defer { admin.shutdown() }
-            let database = PostgresClient(configuration: PostgresConfiguration(url: stack.databaseURL), poolSize: 1, acquireTimeout: .seconds(5))
-            try await Migrator(database: database, logger: Logger(label: "test")).migrate()
-            try await Seeder(database: database, logger: Logger(label: "test")).seed()
-            database.shutdown()
+            try await stack.migrateAndSeed()
 
             // Read-only: reads still work (a token for a known concert), every write is refused.
             try await admin.query("ALTER DATABASE boxoffice SET default_transaction_read_only = on")
@@ -167,10 +164,7 @@ struct QueueWithoutPostgresTests {
     @Test("with PostgreSQL stopped past the concert cache's age, tokens are still issued and admitted")
     func admissionsContinue() async throws {
         try await ScratchStack.with([.postgres, .redis]) { stack in
-            let database = PostgresClient(configuration: PostgresConfiguration(url: stack.databaseURL), poolSize: 1, acquireTimeout: .seconds(5))
-            try await Migrator(database: database, logger: Logger(label: "test")).migrate()
-            try await Seeder(database: database, logger: Logger(label: "test")).seed()
-            database.shutdown()
+            try await stack.migrateAndSeed()
             let environment = ["DATABASE_URL": stack.databaseURL, "REDIS_URL": stack.redisURL]
             try await TestStack.withInstances(1, environment: environment) { bases in
                 try await TestHTTPClient.with { http in
@@ -186,5 +180,15 @@ struct QueueWithoutPostgresTests {
                 }
             }
         }
+    }
+}
+
+extension ScratchStack {
+    /// The schema and the demo concerts in the scratch PostgreSQL, as `make run` has them.
+    func migrateAndSeed() async throws {
+        let database = PostgresClient(configuration: PostgresConfiguration(url: self.databaseURL), poolSize: 1, acquireTimeout: .seconds(5))
+        defer { database.shutdown() }
+        try await Migrator(database: database, logger: Logger(label: "test")).migrate()
+        try await Seeder(database: database, logger: Logger(label: "test")).seed()
     }
 }

@@ -11,9 +11,13 @@ public struct QueueService: ActiveWindow {
         public var waitingIdleSeconds: Int
         public var endedTokenSeconds: Int
         /// The most waiters a concert's line takes (0: no limit); the settings hash may override.
-        public var maxWaiting: Int = 100_000
+        public var maxWaiting: Int
 
-        public init(activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int) {
+        public init(
+            activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int,
+            maxWaiting: Int = 0
+        ) {
+            self.maxWaiting = maxWaiting
             self.activeCapacity = activeCapacity
             self.admitPerSecond = admitPerSecond
             self.activeSeconds = activeSeconds
@@ -28,9 +32,9 @@ public struct QueueService: ActiveWindow {
                 admitPerSecond: try reader.double("admit.per.second", default: 100, in: 0.001...1_000_000),
                 activeSeconds: try reader.int("active.seconds", default: 300, in: 1...86_400),
                 waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: 1...86_400),
-                endedTokenSeconds: try reader.int("ended.token.seconds", default: 86_400, in: 1...30 * 86_400)
+                endedTokenSeconds: try reader.int("ended.token.seconds", default: 86_400, in: 1...30 * 86_400),
+                maxWaiting: try reader.int("max.waiting", default: 100_000, in: 0...100_000_000)
             )
-            self.maxWaiting = try reader.int("max.waiting", default: 100_000, in: 0...100_000_000)
         }
     }
 
@@ -97,9 +101,9 @@ public struct QueueService: ActiveWindow {
         }
     }
 
-    /// Keeps an ACTIVE token alive for at least `duration` from now (a hold must stay payable for its
-    /// lifetime). Returns the new end of the window, or nil when the token is no longer ACTIVE.
-    @discardableResult
+    /// Keeps an ACTIVE token alive for `duration` from now (a hold must stay payable for its
+    /// lifetime), capped by queue-extend at the end of its admission window plus `duration`.
+    /// Returns the extension as made, or nil when the token is no longer ACTIVE.
     public func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
         guard let concertID = QueueToken.concertID(of: token) else { return nil }
         let keys = QueueKeys(concertID: concertID)

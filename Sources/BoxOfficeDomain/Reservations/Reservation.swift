@@ -67,7 +67,6 @@ public protocol SeatLocking: Sendable {
     func release(concertID: Int, date: String, seats: [Int], owner: String) async throws
 }
 
-/// The active window of a queue token, as holds and payments need it.
 /// An extension of a token's active window, as made: what it was before and what it is now
 /// (milliseconds on the queue's clock), so that it can be given back exactly.
 public struct WindowExtension: Sendable, Equatable {
@@ -82,6 +81,7 @@ public struct WindowExtension: Sendable, Equatable {
     public var until: Date { Date(timeIntervalSince1970: Double(self.untilMilliseconds) / 1000) }
 }
 
+/// The active window of a queue token, as holds and payments need it.
 public protocol ActiveWindow: Sendable {
     /// Keeps an ACTIVE token active for `duration` from now, but never past the end of its
     /// admission window plus `duration`. Nil when it is not ACTIVE any more.
