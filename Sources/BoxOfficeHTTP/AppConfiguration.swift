@@ -14,6 +14,8 @@ public struct AppConfiguration: Sendable {
     /// `LOG_LEVEL`, `LOG_FORMAT` (json or text).
     public var logLevel: String
     public var logFormat: String
+    /// `EVENT_HEARTBEAT_SECONDS`: the longest silence on a queue event stream (API.md: at most 15 s).
+    public var eventHeartbeatSeconds: Int
     public var stores: StoreSettings
     public var queue: QueueService.Settings
     public var reservations: ReservationService.Settings
@@ -31,6 +33,7 @@ public struct AppConfiguration: Sendable {
         let log = reader.scoped(to: "log")
         self.logLevel = log.string("level", default: "info")
         self.logFormat = log.string("format", default: "json")
+        self.eventHeartbeatSeconds = try reader.int("event.heartbeat.seconds", default: 10, in: 1...15)
         self.stores = try StoreSettings(reader)
         self.queue = try QueueService.Settings(reader)
         self.reservations = try ReservationService.Settings(reader)

@@ -38,16 +38,16 @@ public struct AppDependencies: Sendable {
 
 /// The routes and middleware of an instance.
 ///
-/// Middleware, outermost first: instance/request ids (and rendering of errors, so they carry
+/// Middleware, outermost first: the event stream's `?token=` moved into a header (before any log
+/// sees it), instance/request ids (and rendering of errors, so they carry
 /// the ids too), metrics (which see every error with its real status), the mapping of every
 /// error to an `ApiError`, request logging. Each controller adds its routes to its own group.
 public func buildRouter(
     _ dependencies: AppDependencies,
-    registry: PrometheusCollectorRegistry,
-    streamInterval: Duration = .seconds(1),
-    heartbeatInterval: Duration = .seconds(10)
+    registry: PrometheusCollectorRegistry
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: EventStreamQueryTokenMiddleware())
     router.add(middleware: InstanceHeadersMiddleware(instanceID: dependencies.configuration.instanceID))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ErrorMappingMiddleware())
@@ -56,7 +56,7 @@ public func buildRouter(
     let queue = dependencies.queue
     OperationsController(stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry)
         .addRoutes(to: router.group())
-    QueueController(queue: queue, streamInterval: streamInterval, heartbeatInterval: heartbeatInterval)
+    QueueController(queue: queue, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
         .addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))

@@ -86,6 +86,24 @@ public struct QueueService: ActiveWindow {
         return QueueTicket(token: token, concertID: concertID, state: try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond))
     }
 
+    /// One look at a live token for its event stream `streamID`. `claim` makes that stream the
+    /// token's only one; an older stream (on any instance) then gets nil at its next look and
+    /// ends. Throws TOKEN_INVALID / TOKEN_EXPIRED like `status(token:)`.
+    public func watch(token: String, streamID: String, claim: Bool) async throws -> QueueStatus? {
+        guard let concertID = QueueToken.concertID(of: token) else { throw BoxOfficeError.tokenInvalid }
+        let keys = QueueKeys(concertID: concertID)
+        let reply = try await self.redis.run(
+            QueueScripts.status,
+            keys: [keys.routingKey],
+            arguments: [RedisArgument(keys.prefix), RedisArgument(token), "1", RedisArgument(streamID), claim ? "1" : "0"]
+        ).checked()
+        guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
+        let superseded = fields.count == 7 && fields.removeLast().int == 1
+        let ticket = QueueTicket(token: token, concertID: concertID, state: try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond))
+        let status = try Self.status(of: ticket)
+        return superseded ? nil : status
+    }
+
     /// The status shape for a live token; throws TOKEN_INVALID / TOKEN_EXPIRED otherwise.
     public func status(token: String) async throws -> QueueStatus {
         guard let ticket = try await self.inspect(token: token) else { throw BoxOfficeError.tokenInvalid }

@@ -77,9 +77,22 @@ public enum QueueScripts {
         return {candidate, 1, d[1], d[2], d[3], d[4], d[5], d[6]}
         """)
 
-    /// ARGV: prefix, token, touch (1/0). Returns describe's array.
+    /// ARGV: prefix, token, touch (1/0), and for an event stream its id and claim (1/0). Returns
+    /// describe's array; for a stream a seventh element, 1 when another stream has claimed the
+    /// live token since (one stream per token, whichever instance serves it).
     static let status = RedisScript(name: "queue-status", source: library + """
-        return describe(ARGV[1], ARGV[2], now_ms(), ARGV[3] == '1')
+        local prefix, token, stream = ARGV[1], ARGV[2], ARGV[4]
+        local d = describe(prefix, token, now_ms(), ARGV[3] == '1')
+        if stream and (d[1] == 'WAITING' or d[1] == 'ACTIVE') then
+          local tkey = prefix .. 'token:' .. token
+          if ARGV[5] == '1' then
+            redis.call('HSET', tkey, 'stream', stream)
+            d[7] = 0
+          else
+            d[7] = (redis.call('HGET', tkey, 'stream') == stream) and 0 or 1
+          end
+        end
+        return d
         """)
 
     /// One promotion tick. ARGV: prefix, default capacity, default admissions/s, idle ms, active ms,

@@ -7,9 +7,8 @@ import NIOCore
 /// POST /v1/queue/tokens, GET /v1/queue/status, GET /v1/queue/events.
 struct QueueController {
     let queue: QueueService
-    /// Server-side check interval of an event stream, and its heartbeat interval.
-    let streamInterval: Duration
-    let heartbeatInterval: Duration
+    /// The longest silence on an event stream (a heartbeat comment ends it).
+    let heartbeat: Duration
 
     struct TokenRequest: Decodable {
         let userId: String
@@ -40,51 +39,15 @@ struct QueueController {
         Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
     }
 
-    /// Server-Sent Events: a `status` event whenever the status changes, a heartbeat comment
-    /// regularly, and the end of the stream after ACTIVE (or when the token ends).
+    /// Server-Sent Events, see `QueueEventStream`. The stream claims the token first, so errors
+    /// (an ended token) still come as problem+json.
     @Sendable func events(request: Request, context: TicketRequestContext) async throws -> Response {
-        let first = try QueueService.status(of: context.ticket)
-        let queue = self.queue
-        let interval = self.streamInterval
-        let heartbeat = self.heartbeatInterval
-        let logger = context.logger
-        let body = ResponseBody { writer in
-            var last = first
-            try await writer.write(ByteBuffer(string: Self.event(first)))
-            var sinceHeartbeat = Duration.zero
-            while last.status != .active && !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                sinceHeartbeat += interval
-                let current: QueueStatus
-                do {
-                    current = try await queue.status(token: first.token)
-                } catch let error as BoxOfficeError {
-                    // The token ended or vanished while waiting: say so and close.
-                    try await writer.write(ByteBuffer(string: "event: ended\ndata: {\"code\":\"\(ApiError(error).code)\"}\n\n"))
-                    break
-                } catch {
-                    logger.warning("event stream could not read the queue", metadata: ["error": "\(error)"])
-                    continue
-                }
-                if current != last {
-                    try await writer.write(ByteBuffer(string: Self.event(current)))
-                    last = current
-                    sinceHeartbeat = .zero
-                } else if sinceHeartbeat >= heartbeat {
-                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                    sinceHeartbeat = .zero
-                }
-            }
-            try await writer.finish(nil)
-        }
+        let (streamID, first) = try await QueueEventStream.start(queue: self.queue, token: context.ticket.token)
+        let stream = QueueEventStream(queue: self.queue, heartbeat: self.heartbeat, logger: context.logger)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body
+            body: ResponseBody { writer in try await stream.run(streamID: streamID, first: first, writer: &writer) }
         )
-    }
-
-    static func event(_ status: QueueStatus) -> String {
-        "event: status\ndata: \(status.json)\n\n"
     }
 }

@@ -1,0 +1,91 @@
+import BoxOfficeDomain
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import ServiceLifecycle
+
+/// The body of `GET /v1/queue/events` (API.md, Queue): a `status` event whenever the waiter's
+/// status changes, a heartbeat comment at least every `heartbeat`, and the end of the stream after
+/// ACTIVE, when the token ends, when a newer stream claims the token, or when the instance shuts
+/// down (so a rolling restart never waits for open streams; EventSource reconnects elsewhere).
+///
+/// Cost: the status is read about every `pollAfterSeconds` of the last status, as often as a
+/// polling client would ask, and not at all between reads; a failed read is retried at the same
+/// pace while heartbeats go on.
+struct QueueEventStream: Sendable {
+    let queue: QueueService
+    let heartbeat: Duration
+    let logger: Logger
+
+    /// Why a stream ended before ACTIVE, sent as `event: ended` with this `code`.
+    enum EndCode: String {
+        /// A newer stream for the same token took over (one stream per token).
+        case streamReplaced = "STREAM_REPLACED"
+    }
+
+    static let open = Meter(label: "boxoffice_event_streams_open")
+
+    /// Claims the token for a new stream and returns its first status; throws like `status`.
+    static func start(queue: QueueService, token: String) async throws -> (streamID: String, first: QueueStatus) {
+        let streamID = UUID().uuidString
+        guard let first = try await queue.watch(token: token, streamID: streamID, claim: true) else {
+            throw BoxOfficeError.tokenInvalid  // unreachable: a claim is never superseded
+        }
+        return (streamID, first)
+    }
+
+    func run(streamID: String, first: QueueStatus, writer: inout any ResponseBodyWriter) async throws {
+        Self.open.increment()
+        defer { Self.open.decrement() }
+        let clock = ContinuousClock()
+        var last = first
+        try await writer.write(ByteBuffer(string: Self.event(first)))
+        var nextRead = clock.now + .seconds(first.pollAfterSeconds)
+        var nextHeartbeat = clock.now + self.heartbeat
+        while last.status != .active {
+            let wake = min(nextRead, nextHeartbeat)
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) }
+            } catch {
+                // Graceful shutdown (or the client went away): end the stream now.
+                break
+            }
+            if clock.now >= nextRead {
+                do {
+                    guard let current = try await self.queue.watch(token: first.token, streamID: streamID, claim: false) else {
+                        try await writer.write(ByteBuffer(string: Self.ended(EndCode.streamReplaced.rawValue)))
+                        break
+                    }
+                    if current != last {
+                        try await writer.write(ByteBuffer(string: Self.event(current)))
+                        last = current
+                        nextHeartbeat = clock.now + self.heartbeat
+                    }
+                } catch let error as BoxOfficeError {
+                    // The token ended or vanished while waiting: say so and close.
+                    try await writer.write(ByteBuffer(string: Self.ended(ApiError(error).code)))
+                    break
+                } catch {
+                    // A store is down: keep the stream (heartbeats go on) and look again later.
+                    self.logger.warning("event stream could not read the queue", metadata: ["error": "\(error)"])
+                }
+                nextRead = clock.now + .seconds(last.pollAfterSeconds)
+            }
+            if clock.now >= nextHeartbeat {
+                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                nextHeartbeat = clock.now + self.heartbeat
+            }
+        }
+        try await writer.finish(nil)
+    }
+
+    static func event(_ status: QueueStatus) -> String {
+        "event: status\ndata: \(status.json)\n\n"
+    }
+
+    static func ended(_ code: String) -> String {
+        "event: ended\ndata: {\"code\":\"\(code)\"}\n\n"
+    }
+}
