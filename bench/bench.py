@@ -4,12 +4,13 @@
 Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
 Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
 for statement. Scenarios: queue_enter, queue_poll, hold_distinct, hold_uncontended, payment
-(wrk through haproxy), hot_seat_1000 and rush (k6). Prints a table with each scenario's ratio to
+(wrk through haproxy), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
+streams on one instance: Redis commands/s and other users' poll p99 with and without them). Prints a table with each scenario's ratio to
 its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
 money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
-scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BOXOFFICE_BIN, LB_PORT (8080),
+scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BOXOFFICE_BIN, LB_PORT (8080),
 plus scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
@@ -321,6 +322,116 @@ def scenario_rush():
 
 # --- orchestration ------------------------------------------------------------------------------
 
+STREAMS = int(os.environ.get("BENCH_STREAMS", "2000"))
+API_BASE_PORT = int(os.environ.get("API_BASE_PORT", "8081"))
+
+
+def redis_calls():
+    """(scripts run, commands run): EVALSHA/EVAL calls, and every command including those the
+    scripts run inside (a queue-status script is about 8)."""
+    info = run(["redis-cli", "-p", REDIS_PORT, "INFO", "all"], capture=True).stdout
+    scripts = sum(int(m) for m in re.findall(r"cmdstat_(?:evalsha|eval):calls=(\d+)", info))
+    return scripts, int(re.search(r"total_commands_processed:(\d+)", info).group(1))
+
+
+def redis_rate(seconds):
+    """Redis scripts and commands per second over an idle window (only the promoters and the open
+    streams run)."""
+    before, start = redis_calls(), time.monotonic()
+    time.sleep(seconds)
+    after, elapsed = redis_calls(), time.monotonic() - start
+    return {"scripts_per_s": round((after[0] - before[0]) / elapsed, 1), "commands_per_s": round((after[1] - before[1]) / elapsed, 1)}
+
+
+class EventStreams:
+    """STREAMS open `GET /v1/queue/events` connections to api-1 (not through haproxy: one
+    instance carries them all), read on one asyncio loop in a thread; counts what arrives."""
+
+    def __init__(self, tokens):
+        import asyncio
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, len(tokens) + 1024)), hard))
+        self.tokens, self.asyncio = tokens, asyncio
+        self.opened = self.events = self.heartbeats = self.ended = 0
+        self.loop = asyncio.new_event_loop()
+        self.stop = None
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.main(),), daemon=True)
+
+    async def one(self, token):
+        reader, writer = await self.asyncio.open_connection("127.0.0.1", API_BASE_PORT)
+        writer.write(f"GET /v1/queue/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        first = True
+        try:
+            while not self.stop.is_set():
+                line = await reader.readline()
+                if not line:
+                    self.ended += 1
+                    break
+                if line.startswith(b"event: status"):
+                    self.events += 1
+                    if first:
+                        first = False
+                        self.opened += 1
+                elif line.startswith(b": heartbeat"):
+                    self.heartbeats += 1
+        finally:
+            writer.close()
+
+    async def main(self):
+        self.stop = self.asyncio.Event()
+        tasks = []
+        for token in self.tokens:
+            tasks.append(self.asyncio.create_task(self.one(token)))
+            await self.asyncio.sleep(0)
+        await self.stop.wait()
+        for task in tasks:
+            task.cancel()
+        await self.asyncio.gather(*tasks, return_exceptions=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while self.opened < len(self.tokens) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self.opened < len(self.tokens):
+            raise SystemExit(f"only {self.opened} of {len(self.tokens)} event streams opened")
+        return self
+
+    def __exit__(self, *exc):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(30)
+
+
+def scenario_event_streams():
+    """Redis commands/s and other users' poll p99, without and then with STREAMS open event
+    streams on one instance. The streams wait in a paused line at 50 admissions/s (a real
+    on-sale pace), so each is told a pollAfterSeconds by its position; `polling_equivalent` is
+    what the same waiters would cost Redis polling at that pace (one script per poll)."""
+    concert = bench_concert(1)
+    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1", "admitPerSecond", "50"], capture=True)
+    bodies = parallel(lambda _: call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert})[1], range(STREAMS))
+    polling_equivalent = sum(1 / body["pollAfterSeconds"] for body in bodies)
+    poller_concert = bench_concert(1)
+    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{poller_concert}}}:settings", "paused", "1"], capture=True)
+    pollers = parallel(lambda _: take_token(poller_concert), range(2000))
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(pollers))
+    poll = lambda: wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": handle.name})
+
+    result = {"streams": STREAMS, "polling_equivalent_scripts_per_s": round(polling_equivalent, 1)}
+    result["without"] = {"redis": redis_rate(SECONDS), "poll": poll()}
+    with EventStreams([body["token"] for body in bodies]) as streams:
+        result["with"] = {"redis": redis_rate(SECONDS), "poll": poll()}
+        result["stream_items"] = {"events": streams.events, "heartbeats": streams.heartbeats, "ended": streams.ended}
+    without, with_ = result["without"], result["with"]
+    log(f"  event streams: Redis scripts {without['redis']['scripts_per_s']}/s without, {with_['redis']['scripts_per_s']}/s with "
+        f"{STREAMS} streams (polling them would be {polling_equivalent:.0f}/s); poll p99 "
+        f"{without['poll']['p99_ms']:.2f} -> {with_['poll']['p99_ms']:.2f} ms")
+    return result
+
+
 def start_stack(instances):
     log(f"starting the stack with {instances} instance(s)")
     run([os.path.join(ROOT, "scripts", "run.sh"), "start"],
@@ -409,6 +520,7 @@ def main():
         log(f"  {name}: {result['rps']:.0f}/s p99 {result['p99_ms']:.2f} ms cores {result.get('cpu', {})}")
 
     series = {}
+    event_streams = None
     for instances in INSTANCE_SERIES:
         if instances != INSTANCE_SERIES[0]:
             start_stack(instances)
@@ -442,6 +554,13 @@ def main():
             rows.append(hot_row)
         if wanted("rush"):
             rows.append(row("rush", scenario_rush(), None, None))
+        if wanted("event_streams") and instances == INSTANCE_SERIES[0]:
+            streams = scenario_event_streams()
+            event_streams = streams
+            with_streams = row("poll_with_streams", streams["with"]["poll"], "poll without streams", streams["without"]["poll"])
+            with_streams.update(redis_with_streams=streams["with"]["redis"], redis_without_streams=streams["without"]["redis"],
+                                polling_equivalent_scripts_per_s=streams["polling_equivalent_scripts_per_s"])
+            rows.append(with_streams)
         series[instances] = rows
         print_table(f"{instances} instance(s)", rows)
 
@@ -456,6 +575,7 @@ def main():
         "instances": main_instances,
         "baselines": {name: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for name, r in baselines.items()},
         "scaling": {str(n): rows for n, rows in series.items()},
+        "event_streams": event_streams,
         "profile": profiles(),
         "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},

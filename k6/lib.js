@@ -6,10 +6,13 @@
 //   CONCERT_ID          concert to use (default: the first one from GET /v1/concerts)
 //   MAX_WAIT_SECONDS    bound on waiting in the queue for ACTIVE (default 120)
 //   REQUEST_TIMEOUT     per-request timeout (default 30s)
+//   USER_ASSERTION_KEY  the instances' HS256 user-assertion secret: when set, every
+//                       token request carries a JWT signed with it (sub = the user)
 
 import http from 'k6/http';
 import { sleep, fail } from 'k6';
-import { randomBytes } from 'k6/crypto';
+import { randomBytes, hmac } from 'k6/crypto';
+import encoding from 'k6/encoding';
 import { Counter } from 'k6/metrics';
 
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
@@ -179,11 +182,29 @@ export function pickConcertId() {
   return concerts[0].id;
 }
 
+// The site's signed word that the caller is `userId` (API.md, Queue: "Who may
+// speak for a user"), as an HS256 JWT when USER_ASSERTION_KEY is set; {} in demo mode.
+const USER_ASSERTION_KEY = __ENV.USER_ASSERTION_KEY || '';
+
+export function userAssertionHeaders(userId) {
+  if (!USER_ASSERTION_KEY) return {};
+  const part = (object) => encoding.b64encode(JSON.stringify(object), 'rawurl');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({
+    sub: userId, aud: 'boxoffice', exp: Math.floor(Date.now() / 1000) + 600,
+  })}`;
+  return { Authorization: `Bearer ${unsigned}.${hmac('sha256', USER_ASSERTION_KEY, unsigned, 'base64rawurl')}` };
+}
+
+function tokenRequestParams(userId) {
+  return params('POST /v1/queue/tokens', Object.assign({}, JSON_HEADERS, userAssertionHeaders(userId)));
+}
+
 // POST /v1/queue/tokens. Returns { res, status } where status is the queue
 // status shape (or null on an error answer).
 export function takeToken(concertId, userId) {
-  const body = JSON.stringify({ userId: userId || uuidv4(), concertId });
-  const res = track(http.post(`${BASE_URL}/v1/queue/tokens`, body, params('POST /v1/queue/tokens')));
+  const user = userId || uuidv4();
+  const body = JSON.stringify({ userId: user, concertId });
+  const res = track(http.post(`${BASE_URL}/v1/queue/tokens`, body, tokenRequestParams(user)));
   const status = res.status === 200 || res.status === 201 ? jsonBody(res) : null;
   return { res, status };
 }
@@ -196,11 +217,12 @@ export function takeTokens(concertId, count, chunk) {
   for (let i = 0; i < count; i += size) {
     const reqs = [];
     for (let j = i; j < Math.min(count, i + size); j++) {
+      const user = uuidv4();
       reqs.push([
         'POST',
         `${BASE_URL}/v1/queue/tokens`,
-        JSON.stringify({ userId: uuidv4(), concertId }),
-        params('POST /v1/queue/tokens'),
+        JSON.stringify({ userId: user, concertId }),
+        tokenRequestParams(user),
       ]);
     }
     for (const res of http.batch(reqs)) {

@@ -21,9 +21,11 @@ public struct AppConfiguration: Sendable {
     public var reservations: ReservationService.Settings
     public var balances: BalanceService.Settings
     public var jobs: JobSettings
+    /// `USER_ASSERTION_KEY` / `USER_ASSERTION_JWKS`: who may speak for a user (unset: demo mode).
+    public var userAssertions: UserAssertionSettings
 
     /// Variables whose values never reach a log or a description.
-    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL"]
+    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY"]
 
     public init(config: ConfigReader) throws {
         let reader = SettingsReader(config)
@@ -39,6 +41,7 @@ public struct AppConfiguration: Sendable {
         self.reservations = try ReservationService.Settings(reader)
         self.balances = try BalanceService.Settings(reader)
         self.jobs = try JobSettings(reader)
+        self.userAssertions = try UserAssertionSettings(reader)
     }
 
     /// From environment variables: the process's own, or a given set (tests).

@@ -44,7 +44,8 @@ public struct AppDependencies: Sendable {
 /// error to an `ApiError`, request logging. Each controller adds its routes to its own group.
 public func buildRouter(
     _ dependencies: AppDependencies,
-    registry: PrometheusCollectorRegistry
+    registry: PrometheusCollectorRegistry,
+    userAssertions: UserAssertionVerifier?
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: EventStreamQueryTokenMiddleware())
@@ -56,7 +57,7 @@ public func buildRouter(
     let queue = dependencies.queue
     OperationsController(stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry)
         .addRoutes(to: router.group())
-    QueueController(queue: queue, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
+    QueueController(queue: queue, userAssertions: userAssertions, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
         .addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
@@ -73,7 +74,8 @@ public func buildApplication(
     registry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry,
     runBackgroundJobs: Bool = true,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-) throws -> some ApplicationProtocol {
+) async throws -> some ApplicationProtocol {
+    let userAssertions = try await UserAssertionVerifier.make(configuration.userAssertions)
     let stores = try Stores(configuration: configuration)
     let dependencies = AppDependencies(configuration: configuration, stores: stores, logger: logger)
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
@@ -93,7 +95,7 @@ public func buildApplication(
         ]
     }
     return Application(
-        router: buildRouter(dependencies, registry: registry),
+        router: buildRouter(dependencies, registry: registry, userAssertions: userAssertions),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "boxoffice"

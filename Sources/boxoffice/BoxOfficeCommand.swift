@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Bootstrap.logger(configuration, label: "boxoffice")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let app = try buildApplication(configuration: configuration, logger: logger, registry: registry)
+        let app = try await buildApplication(configuration: configuration, logger: logger, registry: registry)
         logger.info("starting", metadata: ["port": "\(configuration.port)"])
         try await app.runService()
     }

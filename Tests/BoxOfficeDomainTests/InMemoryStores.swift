@@ -90,7 +90,7 @@ final class FakeReservationStore: ReservationStore {
 final class FakePaymentStore: PaymentStore {
     let refusal = NIOLockedValueBox<BoxOfficeError?>(nil)
 
-    func pay(userID: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
+    func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
         if let refusal = self.refusal.withLockedValue({ $0 }) { throw refusal }
         return PaymentReceipt(paymentId: "p", reservationId: reservationID, amount: 1, balance: 0, status: "PAID", paidAt: "now")
     }

@@ -54,7 +54,7 @@ public enum TestStack {
             var logger = Logger(label: "test-\(index)")
             // Readiness tests run instances against dead stores on purpose: keep their retries quiet.
             logger.logLevel = .error
-            services.append(try buildApplication(
+            services.append(try await buildApplication(
                 configuration: configuration, logger: logger, registry: TestMetrics.registry
             ) { channel in
                 await ports.add(channel.localAddress?.port ?? 0, index: index)

@@ -26,7 +26,7 @@ public struct PaymentService: Sendable {
             return earlier
         }
         let receipt = try await self.store.pay(
-            userID: userID, concertID: ticket.concertID, reservationID: reservationID.lowercased(), idempotencyKey: key
+            userID: userID, token: ticket.token, concertID: ticket.concertID, reservationID: reservationID.lowercased(), idempotencyKey: key
         )
         self.payments.increment()
         do {

@@ -116,5 +116,12 @@ public enum Migrations {
             -- GET /v1/reservations: one user's reservations for one concert, newest first.
             CREATE INDEX reservations_user_concert ON reservations (user_id, concert_id, created_at DESC);
             """),
+        Migration(version: 5, name: "payments remember the queue token that paid", sql: """
+            -- A payment ends its queue token, in Redis, after it commits. A hold made with that
+            -- token in between must not succeed (it could never be paid): the hold transaction
+            -- looks for a payment by its token in the same statement that checks HOLD_LIMIT.
+            ALTER TABLE payments ADD COLUMN queue_token TEXT;
+            CREATE INDEX payments_queue_token ON payments (queue_token) WHERE queue_token IS NOT NULL;
+            """),
     ]
 }

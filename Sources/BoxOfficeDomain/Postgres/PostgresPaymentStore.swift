@@ -12,13 +12,13 @@ public struct PostgresPaymentStore: PaymentStore {
 
     static func fingerprint(reservationID: String) -> String { "reservationId=\(reservationID)" }
 
-    public func pay(userID: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
+    public func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
         try await self.database.transaction(maxAttempts: 3) { connection in
             try IdempotencyKeys.once(
                 connection, userID: userID, operation: "payment", key: idempotencyKey,
                 fingerprint: Self.fingerprint(reservationID: reservationID)
             ) {
-                try Self.pay(connection, userID: userID, concertID: concertID, reservationID: reservationID)
+                try Self.pay(connection, userID: userID, token: token, concertID: concertID, reservationID: reservationID)
             }
         }
     }
@@ -32,7 +32,7 @@ public struct PostgresPaymentStore: PaymentStore {
         }
     }
 
-    static func pay(_ connection: PostgresConnection, userID: String, concertID: Int, reservationID: String) throws -> PaymentReceipt {
+    static func pay(_ connection: PostgresConnection, userID: String, token: String, concertID: Int, reservationID: String) throws -> PaymentReceipt {
         guard let row = try connection.query("""
             SELECT user_id::text, concert_id, status, expires_at <= now(), amount,
                    (SELECT count(*) FROM reservation_seats WHERE reservation_id = \(reservationID))
@@ -62,7 +62,8 @@ public struct PostgresPaymentStore: PaymentStore {
             connection, userID: userID, type: "PAYMENT", amount: amount, balanceAfter: balance - amount, reference: "payment:" + paymentID
         )
         let paidAt = try connection.query("""
-            INSERT INTO payments (id, reservation_id, user_id, amount) VALUES (\(paymentID), \(reservationID), \(userID), \(amount))
+            INSERT INTO payments (id, reservation_id, user_id, amount, queue_token)
+            VALUES (\(paymentID), \(reservationID), \(userID), \(amount), \(token))
             RETURNING paid_at
             """).first!.decode(Date.self, at: 0)
         try connection.query("UPDATE seats SET status = 'SOLD', held_until = NULL WHERE reservation_id = \(reservationID) AND status = 'HELD'")

@@ -43,10 +43,19 @@ public struct PostgresReservationStore: ReservationStore {
             UPDATE reservations SET status = 'EXPIRED', updated_at = now()
             WHERE user_id = \(userID) AND concert_id = \(concertID) AND status = 'HELD' AND expires_at <= now()
             """)
-        guard try connection.query("""
-            SELECT 1 FROM reservations WHERE user_id = \(userID) AND concert_id = \(concertID) AND status = 'HELD'
-            """).rows.isEmpty
-        else { throw BoxOfficeError.holdLimit }
+        // HOLD_LIMIT, and the payment race: a payment ends its token in Redis only after its commit,
+        // so a hold with that token can get here in between. One statement, one snapshot: it sees
+        // the paid reservation still HELD (HOLD_LIMIT) or the payment made with this token (the
+        // token is spent), never neither, so no hold outlives the token it could be paid with.
+        switch try connection.query("""
+            (SELECT 'HELD' FROM reservations WHERE user_id = \(userID) AND concert_id = \(concertID) AND status = 'HELD' LIMIT 1)
+            UNION ALL
+            (SELECT 'SPENT' FROM payments WHERE queue_token = \(request.token) LIMIT 1)
+            """).rows.map({ try $0.decode(String.self, at: 0) }).sorted().last {
+        case "SPENT": throw BoxOfficeError.tokenExpired
+        case "HELD": throw BoxOfficeError.holdLimit
+        default: break
+        }
 
         let rows = try connection.query("""
             SELECT number, price, status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= now())

@@ -26,6 +26,8 @@ public struct Reservation: Sendable, Codable, Equatable {
 public struct HoldRequest: Sendable, Equatable {
     public let reservationID: String
     public let userID: String
+    /// The queue token the hold is made with; a payment already made with it refuses the hold.
+    public let token: String
     public let concertID: Int
     public let date: String
     /// Distinct and ascending.
@@ -45,7 +47,8 @@ public struct HoldRequest: Sendable, Equatable {
 /// Reservations and their seats in the database of record.
 public protocol ReservationStore: Sendable {
     /// Writes the hold in one transaction, or nothing. Throws `dateNotFound`, `holdLimit` or
-    /// `seatUnavailable` when a rule refuses it.
+    /// `seatUnavailable` when a rule refuses it, `tokenExpired` when a payment was already made
+    /// with the request's token (the payment is about to end it).
     func hold(_ request: HoldRequest) async throws -> Reservation
     /// The answer a hold with this Idempotency-Key got, nil when the key is unknown. Throws
     /// `idempotencyKeyReused` when the key was used for another selection.

@@ -94,7 +94,7 @@ public struct ReservationService: Sendable {
             let holdSeconds = min(self.settings.holdSeconds, Int(window.until.timeIntervalSinceNow.rounded()) - margin)
             guard holdSeconds >= 1 else { throw BoxOfficeError.tokenExpired }
             let request = HoldRequest(
-                reservationID: reservationID, userID: userID, concertID: ticket.concertID, date: date, seats: seats,
+                reservationID: reservationID, userID: userID, token: ticket.token, concertID: ticket.concertID, date: date, seats: seats,
                 holdSeconds: holdSeconds, idempotencyKey: key
             )
             let reservation = try await self.store.hold(request)

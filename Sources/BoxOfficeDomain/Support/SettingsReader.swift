@@ -61,4 +61,8 @@ public struct SettingsReader: Sendable {
 
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }

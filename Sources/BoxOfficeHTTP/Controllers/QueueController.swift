@@ -7,11 +7,14 @@ import NIOCore
 /// POST /v1/queue/tokens, GET /v1/queue/status, GET /v1/queue/events.
 struct QueueController {
     let queue: QueueService
+    /// nil in demo mode: the body's userId is trusted.
+    let userAssertions: UserAssertionVerifier?
     /// The longest silence on an event stream (a heartbeat comment ends it).
     let heartbeat: Duration
 
     struct TokenRequest: Decodable {
-        let userId: String
+        /// Required in demo mode; with user assertions optional, and the assertion's user if given.
+        let userId: String?
         let concertId: Int
     }
 
@@ -24,7 +27,14 @@ struct QueueController {
 
     @Sendable func issue(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(TokenRequest.self, context: context)
-        guard let userID = UUID(uuidString: body.userId) else { throw BoxOfficeError.invalidRequest("userId must be a UUID.") }
+        let userID: UUID
+        if let userAssertions = self.userAssertions {
+            userID = try await userAssertions.user(authorization: request.headers[.authorization])
+            if let given = body.userId, UUID(uuidString: given) != userID { throw ApiError.userUnauthorized }
+        } else {
+            guard let given = body.userId.flatMap(UUID.init(uuidString:)) else { throw BoxOfficeError.invalidRequest("userId must be a UUID.") }
+            userID = given
+        }
         guard body.concertId > 0 else { throw BoxOfficeError.concertNotFound }
         let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId)
         return Self.raw(json: status.json, status: isNew ? .created : .ok)

@@ -27,6 +27,10 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
 
     public static func invalidRequest(_ detail: String) -> ApiError { ApiError(.badRequest, "INVALID_REQUEST", "Invalid request", detail) }
     public static func notFound(_ detail: String) -> ApiError { ApiError(.notFound, "NOT_FOUND", "Not found", detail) }
+    public static let userUnauthorized = ApiError(
+        .unauthorized, "USER_UNAUTHORIZED", "User not vouched for",
+        "This token request needs the site's signed user assertion (Authorization: Bearer <JWT>) naming this user."
+    )
     public static let payloadTooLarge = ApiError(.contentTooLarge, "PAYLOAD_TOO_LARGE", "Request body too large", "The request body exceeds 64 KiB.")
     public static func serviceUnavailable(_ detail: String) -> ApiError {
         ApiError(.serviceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", detail, retryAfter: 1)

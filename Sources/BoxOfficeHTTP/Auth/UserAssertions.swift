@@ -1,0 +1,94 @@
+import BoxOfficeDomain
+import Foundation
+import JWTKit
+
+/// Who may speak for a user (API.md, Queue): with `USER_ASSERTION_KEY` (an HS256 secret shared
+/// with the site's login) or `USER_ASSERTION_JWKS` (a file with the site's public keys) set,
+/// `POST /v1/queue/tokens` needs a JWT signed by the site whose `sub` is the user. Without either
+/// the instance runs in demo mode and trusts the body's userId.
+public struct UserAssertionSettings: Sendable {
+    public enum Key: Sendable, Equatable {
+        /// `USER_ASSERTION_KEY`: the shared HS256 secret.
+        case sharedSecret(String)
+        /// `USER_ASSERTION_JWKS`: the JSON of a JWK set, read from the file at start.
+        case keySet(json: String)
+    }
+
+    /// nil: demo mode.
+    public var key: Key?
+
+    public init(key: Key?) {
+        self.key = key
+    }
+
+    public init(_ reader: SettingsReader) throws {
+        let scope = reader.scoped(to: "user.assertion")
+        let secret = scope.string("key", default: "", secret: true)
+        let path = scope.string("jwks", default: "")
+        switch (secret.isEmpty, path.isEmpty) {
+        case (true, true):
+            self.key = nil
+        case (false, true):
+            // RFC 7518 3.2: an HS256 key at least as long as the hash (jwt-kit asserts it too).
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(description: "USER_ASSERTION_KEY must be at least 32 bytes (HS256)")
+            }
+            self.key = .sharedSecret(secret)
+        case (true, false):
+            guard let json = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(description: "USER_ASSERTION_JWKS=\(path) is not a readable file")
+            }
+            self.key = .keySet(json: json)
+        case (false, false):
+            throw ConfigurationError(description: "set USER_ASSERTION_KEY or USER_ASSERTION_JWKS, not both")
+        }
+    }
+}
+
+/// The claims BoxOffice reads from a user assertion, checked on every verification.
+struct UserAssertion: JWTPayload {
+    static let audience = "boxoffice"
+
+    let sub: SubjectClaim
+    let aud: AudienceClaim
+    let exp: ExpirationClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try self.exp.verifyNotExpired()
+        try self.aud.verifyIntendedAudience(includes: Self.audience)
+    }
+}
+
+/// Verifies user assertions against the site's key(s). Built once at start; a JWK set that does
+/// not parse stops the instance there, not at the first fan's request.
+public struct UserAssertionVerifier: Sendable {
+    let keys: JWTKeyCollection
+
+    /// nil in demo mode.
+    public static func make(_ settings: UserAssertionSettings) async throws -> UserAssertionVerifier? {
+        let keys = JWTKeyCollection()
+        switch settings.key {
+        case nil:
+            return nil
+        case .sharedSecret(let secret):
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        case .keySet(let json):
+            do {
+                try await keys.add(jwksJSON: json)
+            } catch {
+                throw ConfigurationError(description: "USER_ASSERTION_JWKS does not hold a usable JWK set: \(error)")
+            }
+        }
+        return UserAssertionVerifier(keys: keys)
+    }
+
+    /// The user an `Authorization: Bearer <JWT>` header speaks for, or USER_UNAUTHORIZED when it is
+    /// missing, forged, expired, for another audience, or names something that is not a user id.
+    func user(authorization: String?) async throws -> UUID {
+        guard let jwt = QueueTokenMiddleware.bearerToken(authorization),
+            let assertion = try? await self.keys.verify(jwt, as: UserAssertion.self),
+            let user = UUID(uuidString: assertion.sub.value)
+        else { throw ApiError.userUnauthorized }
+        return user
+    }
+}
