@@ -581,10 +581,12 @@ def main():
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},
     }
     restore_redis(saved)
-    with open(os.path.join(BENCH, "results.json"), "w") as handle:
+    # A partial run (BENCH_SCENARIOS) does not replace the full run's figures.
+    output = os.path.join(BENCH, "results.partial.json" if ONLY else "results.json")
+    with open(output, "w") as handle:
         json.dump(results, handle, indent=2)
     print(f"\ncorrectness: double_sold={correctness['double_sold']} money_conserved={correctness['money_conserved']}")
-    print(f"wrote {os.path.join(BENCH, 'results.json')}")
+    print(f"wrote {output}")
     if check.returncode != 0:
         raise SystemExit("invariant check failed")
 

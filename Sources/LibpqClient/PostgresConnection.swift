@@ -6,17 +6,31 @@ import Foundation
 ///
 /// Not thread-safe: `BlockingConnectionPool` confines each instance to one worker thread.
 /// Every query is parameterised: statements are prepared once per connection (keyed by their SQL
-/// text) and run with `PQexecPrepared`, so user data never becomes part of SQL text.
+/// text) and run as prepared statements, so user data never becomes part of SQL text.
+///
+/// Every call is sent with libpq's asynchronous API and its reply awaited with `poll` up to
+/// `replyTimeoutMilliseconds`: a server that stops answering (blackholed, not restarted) fails
+/// the call within that bound rather than after the kernel's retransmission timeout (about 15
+/// minutes). TCP keepalives and `tcp_user_timeout` make the kernel notice a dead peer too.
 public final class PostgresConnection: BlockingConnection {
     private let handle: OpaquePointer
+    private let replyTimeoutMilliseconds: Int
     private var preparedStatements: [String: String] = [:]
     private var inTransaction = false
     public private(set) var isUsable = true
 
     public init(configuration: PostgresConfiguration) throws {
-        let keywords = ["dbname", "connect_timeout", "application_name", "options"]
+        let keywords = [
+            "dbname", "connect_timeout", "application_name", "options",
+            "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+        ]
         let options = "-c statement_timeout=\(configuration.statementTimeoutMilliseconds) -c lock_timeout=\(configuration.lockTimeoutMilliseconds) -c TimeZone=UTC -c DateStyle=ISO -c client_min_messages=warning"
-        let values = [configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName, options]
+        // An idle connection to a vanished host is found by keepalive probes within about 5 + 3 x 2
+        // seconds; unacknowledged data gives up after the reply timeout.
+        let values = [
+            configuration.url, String(configuration.connectTimeoutSeconds), configuration.applicationName, options,
+            "1", "5", "2", "3", String(configuration.replyTimeoutMilliseconds),
+        ]
         // expand_dbname=1: the url in "dbname" is parsed as a full connection string; later
         // keywords override it, so the timeouts apply whatever the url says.
         let connection = withCStrings(keywords) { keywordPointers in
@@ -31,6 +45,7 @@ public final class PostgresConnection: BlockingConnection {
             throw PostgresError.connection(message)
         }
         self.handle = connection
+        self.replyTimeoutMilliseconds = configuration.replyTimeoutMilliseconds
     }
 
     public func close() {
@@ -43,10 +58,10 @@ public final class PostgresConnection: BlockingConnection {
         guard self.isUsable else { throw PostgresError.connection("connection already failed") }
         let name = try self.prepare(query.sql, parameterCount: query.binds.count)
         let texts = query.binds.map { $0.postgresText }
-        let result = withOptionalCStrings(texts) { values in
-            PQexecPrepared(self.handle, name, Int32(texts.count), values, nil, nil, 0)
+        let sent = withOptionalCStrings(texts) { values in
+            PQsendQueryPrepared(self.handle, name, Int32(texts.count), values, nil, nil, 0)
         }
-        return try self.consume(result)
+        return try self.consume(self.reply(sent: sent))
     }
 
     /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls back and is rethrown.
@@ -69,15 +84,47 @@ public final class PostgresConnection: BlockingConnection {
     /// with several statements). Never pass user data here.
     public func simple(_ sql: String) throws {
         guard self.isUsable else { throw PostgresError.connection("connection already failed") }
-        _ = try self.consume(PQexec(self.handle, sql))
+        _ = try self.consume(self.reply(sent: PQsendQuery(self.handle, sql)))
     }
 
     private func prepare(_ sql: String, parameterCount: Int) throws -> String {
         if let name = self.preparedStatements[sql] { return name }
         let name = "s\(self.preparedStatements.count)"
-        _ = try self.consume(PQprepare(self.handle, name, sql, Int32(parameterCount), nil))
+        _ = try self.consume(self.reply(sent: PQsendPrepare(self.handle, name, sql, Int32(parameterCount), nil)))
         self.preparedStatements[sql] = name
         return name
+    }
+
+    /// The result of the call just sent (`sent`: what PQsend* returned), like PQexec's: the last of
+    /// its results. Waits for input with `poll` until the reply deadline; past it the connection
+    /// is given up (a late reply could no longer be matched to its call).
+    private func reply(sent: Int32) throws -> OpaquePointer? {
+        guard sent == 1 else { return nil }
+        let deadline = ContinuousClock.now + .milliseconds(self.replyTimeoutMilliseconds)
+        var last: OpaquePointer?
+        while true {
+            while PQisBusy(self.handle) == 1 {
+                let remaining = deadline - ContinuousClock.now
+                guard remaining > .zero else {
+                    if let last { PQclear(last) }
+                    self.isUsable = false
+                    throw PostgresError.connection("no reply from PostgreSQL within \(self.replyTimeoutMilliseconds) ms")
+                }
+                var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
+                let milliseconds = Int32(min(Int64(Int32.max), remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1))
+                if poll(&descriptor, 1, milliseconds) < 0 && errno != EINTR {
+                    if let last { PQclear(last) }
+                    throw self.connectionFailure()
+                }
+                if descriptor.revents != 0 && PQconsumeInput(self.handle) == 0 {
+                    if let last { PQclear(last) }
+                    throw self.connectionFailure()
+                }
+            }
+            guard let result = PQgetResult(self.handle) else { return last }
+            if let last { PQclear(last) }
+            last = result
+        }
     }
 
     private func consume(_ result: OpaquePointer?) throws -> PostgresRows {

@@ -59,3 +59,40 @@ struct PostgresTimeoutTests {
         }
     }
 }
+
+/// Issue 10.8: PostgreSQL that stops answering (blackholed, not restarted) must fail calls within
+/// the reply deadline, not after the kernel's ~15-minute retransmission timeout, and the pool must
+/// heal once the server answers again.
+@Suite("PostgreSQL that stops answering")
+struct SilentPostgresTests {
+    @Test(.timeLimit(.minutes(1)))
+    func silentServerFailsCallsWithinTheReplyDeadline() async throws {
+        let url = try #require(URLComponents(string: TestEnvironment.databaseURL))
+        let proxy = try await FreezableTCPProxy.start(upstreamHost: url.host ?? "127.0.0.1", upstreamPort: url.port ?? 5432)
+        defer { Task { await proxy.close() } }
+        var proxied = url
+        proxied.port = proxy.port
+        let client = PostgresClient(
+            configuration: PostgresConfiguration(
+                url: proxied.string!, statementTimeoutMilliseconds: 500, replyTimeoutMilliseconds: 1_500, applicationName: "silent-postgres-test"),
+            poolSize: 1, acquireTimeout: .seconds(10)
+        )
+        defer { client.shutdown() }
+        #expect(try await client.query("SELECT 1").first?.decode(Int.self, at: 0) == 1)
+
+        proxy.freeze()
+        let start = ContinuousClock.now
+        let error = await errorOf { try await client.query("SELECT 2") } as? PostgresError
+        let elapsed = ContinuousClock.now - start
+        guard case .connection = error else {
+            Issue.record("expected a connection error, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isUnavailable == true, "maps to 503")
+        #expect(elapsed >= .milliseconds(1_400) && elapsed < .seconds(3), "\(elapsed)")
+
+        // Answering again: the pool replaced the given-up connection and the next call works.
+        proxy.thaw()
+        #expect(try await client.query("SELECT 3").first?.decode(Int.self, at: 0) == 3)
+    }
+}

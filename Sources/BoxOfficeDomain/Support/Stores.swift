@@ -19,6 +19,7 @@ public struct Stores: Sendable {
                 url: settings.databaseURL,
                 statementTimeoutMilliseconds: settings.statementTimeoutMilliseconds,
                 lockTimeoutMilliseconds: settings.lockTimeoutMilliseconds,
+                replyTimeoutMilliseconds: settings.replyTimeoutMilliseconds,
                 applicationName: applicationName
             ),
             poolSize: settings.databasePoolSize,
@@ -47,6 +48,8 @@ public struct StoreSettings: Sendable {
     public var poolTimeoutMilliseconds: Int
     public var statementTimeoutMilliseconds: Int
     public var lockTimeoutMilliseconds: Int
+    /// Client-side deadline for any PostgreSQL reply (a server that stops answering).
+    public var replyTimeoutMilliseconds: Int
     public var redisTimeoutMilliseconds: Int
 
     public init(_ reader: SettingsReader) throws {
@@ -58,6 +61,9 @@ public struct StoreSettings: Sendable {
         self.databasePoolSize = try database.int("pool.size", default: 8, in: 1...256)
         self.statementTimeoutMilliseconds = try database.int("statement.timeout.ms", default: 5_000, in: 1...600_000)
         self.lockTimeoutMilliseconds = try database.int("lock.timeout.ms", default: 2_000, in: 1...600_000)
+        // Longer than any statement may run, so only a silent server trips it.
+        self.replyTimeoutMilliseconds = try database.int(
+            "reply.timeout.ms", default: self.statementTimeoutMilliseconds + 5_000, in: self.statementTimeoutMilliseconds...600_000)
         let redis = reader.scoped(to: "redis")
         self.redisURL = redis.string("url", default: "redis://127.0.0.1:56379/0", secret: true)
         self.redisPoolSize = try redis.int("pool.size", default: 2, in: 1...256)
