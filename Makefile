@@ -5,7 +5,8 @@
 #   make stop         stop haproxy, the instances, Redis and PostgreSQL (run stack)
 #   make status       what the run stack is running
 #   make logs         follow the API instance logs
-#   make test         deps, PG+Redis (test stack), swift test, stop test stack
+#   make test         deps, PG+Redis (test stack), swift test, schemathesis fuzz run
+#                     against Docs/openapi.yaml (FUZZ=0 skips), stop test stack
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
 #   make k6 SCRIPT=rush  one k6 scenario (rush, hot-seat, polling) + boxoffice check

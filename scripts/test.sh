@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: start the test stack (PostgreSQL 55433, Redis 56380), run
-# `swift test $SWIFT_TEST_FLAGS` against it, and always stop the stack again —
-# on success, failure, Ctrl-C or SIGTERM. Exits with swift test's status.
+# `swift test $SWIFT_TEST_FLAGS` against it, then the schemathesis fuzz run
+# (scripts/fuzz.sh; FUZZ=0 skips it), and always stop the stack again — on
+# success, failure, Ctrl-C or SIGTERM. Exits non-zero when either failed.
 #
 # Exported to the tests:
 #   BOXOFFICE_TEST_DATABASE_URL  postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice
@@ -47,5 +48,11 @@ if (( status == 0 )); then
   log "swift test passed"
 else
   log "swift test failed (exit $status)"
+fi
+if [[ "${FUZZ:-1}" != 0 ]]; then
+  fuzz_status=0
+  "$BOXOFFICE_ROOT/scripts/fuzz.sh" || fuzz_status=$?
+  if (( fuzz_status == 0 )); then log "schemathesis passed"; else log "schemathesis failed (exit $fuzz_status)"; fi
+  if (( status == 0 )); then status=$fuzz_status; fi
 fi
 exit "$status"
