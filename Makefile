@@ -10,6 +10,8 @@
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
 #   make k6 SCRIPT=rush  one k6 scenario (rush, hot-seat, polling) + boxoffice check
+#   make chaos        release build, stack, k6 rush while Redis is killed, PostgreSQL
+#                     restarted and an instance killed; per-second table + boxoffice check
 #   make bench        release build, stack, baselines + scenarios, bench/results.json
 #                     (BENCH_INSTANCES=1,2,3 for the scaling series)
 #
@@ -31,7 +33,7 @@ SWIFT_TEST_FLAGS ?= --no-parallel
 export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run stop status logs test stop-test clean-data bench k6
+.PHONY: help deps build run stop status logs test stop-test clean-data bench chaos k6
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
@@ -72,6 +74,9 @@ clean-data:
 
 bench: deps
 	@$(ROOT)/scripts/bench.sh
+
+chaos: deps
+	@$(ROOT)/scripts/chaos.sh
 
 SCRIPT ?= rush
 k6:
