@@ -9,7 +9,7 @@ Fails when the check fails or when any answer is a 5xx other than 503 (a store t
 instance killed mid-request) are counted apart: haproxy retries only what was never sent.
 
 Environment: CHAOS_SECONDS (60), CHAOS_USERS (60 virtual users), plus scripts/run.sh's variables.
-Writes .data/chaos/k6.csv and .data/chaos/table.md. Python standard library only.
+Writes .data/chaos/k6.csv (every request), k6.log and table.md. Python standard library only.
 """
 import csv
 import os
@@ -84,7 +84,8 @@ def per_second(path, start):
         for row in csv.DictReader(handle):
             if row["metric_name"] != "http_reqs":
                 continue
-            second = int(float(row["timestamp"]) - start)
+            stamp = float(row["timestamp"])
+            second = int((stamp / 1000 if stamp > 1e11 else stamp) - start)
             status = int(row["status"] or 0)
             if status == 0:
                 key = "no answer"
@@ -114,14 +115,19 @@ def main():
         + [os.path.join(ROOT, "k6", "rush.js")]
     log(f"rush: {USERS} users for {SECONDS} s on concert {concert}")
     start = time.time()
-    k6 = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    k6_log = open(os.path.join(OUT, "k6.log"), "w")  # k6's own complaints about 503s can be many
+    # Millisecond timestamps in the CSV (k6 writes whole seconds by default).
+    k6 = subprocess.Popen(command, cwd=ROOT, stdout=k6_log, stderr=subprocess.STDOUT,
+                          env=dict(os.environ, K6_CSV_TIME_FORMAT="unix_milli"))
     marks = {}
     for second, description, action in faults():
         time.sleep(max(0, start + second - time.time()))
+        began = time.time() - start
         action()
-        marks[int(time.time() - start)] = description
-        log(f"t={time.time() - start:5.1f}s {description}")
+        marks[int(began)] = description
+        log(f"t={began:5.1f}s {description} (took {time.time() - start - began:.1f} s)")
     k6.wait()
+    k6_log.close()
 
     log("correctness: boxoffice check")
     check = subprocess.run([BIN, "check"], env=dict(os.environ, DATABASE_URL=bench.DATABASE_URL, LOG_LEVEL="warning"),

@@ -220,4 +220,23 @@ struct QueueLifecycleTests {
             }
         }
     }
+
+    @Test("concerts whose promotion fails (a corrupt queue key) do not stop the others' admissions")
+    func failingPromotionSkipsOnlyItsConcert() async throws {
+        // Ten broken concerts and a healthy one: the promoter walks them in an arbitrary order,
+        // so the healthy one almost surely comes after some broken ones.
+        var broken: [Int] = []
+        for _ in 0..<10 { broken.append(try await Fixtures.concert(dates: 1).id) }
+        try await QueueRig.with(settings: ["activeCapacity": "1000", "admitPerSecond": "1000"]) { rig in
+            // A string where the promoter's state hash belongs: every tick of that concert fails (WRONGTYPE).
+            for id in broken { try await rig.command("SET", QueueKeys(concertID: id).meta, "corrupt") }
+            try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
+                try await TestHTTPClient.with { http in
+                    let (token, _) = try await http.takeToken(bases[0], concertID: rig.concertID)
+                    try await http.waitUntilActive(bases[0], token: token, timeout: .seconds(5))
+                }
+            }
+            for id in broken { try await rig.command("DEL", QueueKeys(concertID: id).meta) }
+        }
+    }
 }

@@ -32,7 +32,9 @@ public struct QueueService: ActiveWindow {
                 admitPerSecond: try reader.double("admit.per.second", default: 100, in: 0.001...1_000_000),
                 activeSeconds: try reader.int("active.seconds", default: 300, in: 1...86_400),
                 waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: 1...86_400),
-                endedTokenSeconds: try reader.int("ended.token.seconds", default: 86_400, in: 1...30 * 86_400),
+                // Long enough for a client to retry a payment whose answer was lost with the same
+                // token; a later retry takes a new token (its replay then ends nothing).
+                endedTokenSeconds: try reader.int("ended.token.seconds", default: 3_600, in: 1...30 * 86_400),
                 maxWaiting: try reader.int("max.waiting", default: 100_000, in: 0...100_000_000)
             )
         }
