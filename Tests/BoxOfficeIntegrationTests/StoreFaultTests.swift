@@ -15,13 +15,16 @@ struct StoreFaultTests {
     typealias Kit = HoldsTestKit
 
     enum RedisFault: String, CaseIterable, Sendable {
-        case outOfMemory, readOnlyReplica, masterDown, busyScript
+        case outOfMemory, readOnlyReplica, masterDown, busyScript, failedSnapshot
 
         /// redis.conf lines the fault needs from the start.
         var config: [String] {
             switch self {
             case .masterDown: ["replica-serve-stale-data no"]
             case .busyScript: ["busy-reply-threshold 100"]
+            // MISCONF: writes stop after a failed snapshot when snapshots are on; `dir` is a
+            // protected setting in Redis 7.
+            case .failedSnapshot: ["save 3600 1", "stop-writes-on-bgsave-error yes", "enable-protected-configs yes"]
             case .outOfMemory, .readOnlyReplica: []
             }
         }
@@ -43,7 +46,7 @@ struct StoreFaultTests {
         try await http.request(.POST, "\(base)/v1/queue/tokens", json: ["userId": UUID().uuidString.lowercased(), "concertId": concertID])
     }
 
-    @Test("Redis out of memory, a read-only replica, a replica whose master is down, a script running too long", arguments: RedisFault.allCases)
+    @Test("Redis out of memory, a read-only replica, a replica whose master is down, a script running too long, a failed snapshot (MISCONF)", arguments: RedisFault.allCases)
     func redisFaults(fault: RedisFault) async throws {
         let concert = try await Fixtures.concert(dates: 1)
         try await ScratchStack.with([.redis], redisConfig: fault.config) { stack in
@@ -56,6 +59,7 @@ struct StoreFaultTests {
                     defer { admin.shutdown() }
                     let deadPort = try await freeTCPPort()
                     var script: Task<RedisReply, any Error>?
+                    var originalDirectory = ""
                     switch fault {
                     case .outOfMemory:
                         try await admin.send(["CONFIG", "SET", "maxmemory", "1"]).checked()
@@ -68,6 +72,17 @@ struct StoreFaultTests {
                             return try await runner.send(["EVAL", "local i = 0 while true do i = i + 1 end", "0"])
                         }
                         try await Task.sleep(for: .milliseconds(400))
+                    case .failedSnapshot:
+                        // A snapshot into a directory nobody can create files in (not even root) fails.
+                        let directory = try await admin.send(["CONFIG", "GET", "dir"]).checked().array?.last?.string ?? ""
+                        originalDirectory = directory
+                        try await admin.send(["CONFIG", "SET", "dir", "/proc"]).checked()
+                        try await admin.send(["BGSAVE"]).checked()
+                        let failed = try await Kit.eventually(timeout: .seconds(5)) {
+                            let info = try await admin.send(["INFO", "persistence"]).checked().string ?? ""
+                            return info.contains("rdb_last_bgsave_status:err")
+                        }
+                        #expect(failed, "the snapshot did not fail")
                     }
 
                     let refused = try await Self.takeToken(http, bases[0], concertID: concert.id)
@@ -79,6 +94,9 @@ struct StoreFaultTests {
                     case .busyScript:
                         try await admin.send(["SCRIPT", "KILL"]).checked()
                         _ = try await script?.value
+                    case .failedSnapshot:
+                        try await admin.send(["CONFIG", "SET", "dir", RedisArgument(originalDirectory)]).checked()
+                        try await admin.send(["BGSAVE"]).checked()
                     }
                     // Once the server serves again, so does the instance.
                     let recovered = try await Kit.eventually(timeout: .seconds(5)) {
@@ -153,6 +171,52 @@ struct RedisDurabilityTests {
                     // The admitted one has no position; the 19 waiters keep their order.
                     #expect(positions.count >= 18, "\(positions)")
                     #expect(positions == positions.sorted() && Set(positions).count == positions.count, "\(positions)")
+                }
+            }
+        }
+    }
+
+    @Test("while Redis loads its data after a restart (LOADING), token requests get 503, then work again")
+    func loadingGives503() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        // 30,000 keys with a `key-load-delay` of 25 µs each (about 130 µs with the sleep's overhead):
+        // about 4 s of LOADING after a restart.
+        try await ScratchStack.with([.redis], redisConfig: [
+            "enable-debug-command yes", "key-load-delay 25",
+            // Answer clients (with LOADING) while loading, instead of only once it is done.
+            "loading-process-events-interval-bytes 1024",
+        ]) { stack in
+            let seeder = try StoreFaultTests.redisClient(stack.redisURL)
+            try await seeder.send(["DEBUG", "POPULATE", "30000"]).checked()
+            try await seeder.send(["SAVE"]).checked()
+            seeder.shutdown()
+            try await TestStack.withInstances(1, environment: ["REDIS_URL": stack.redisURL]) { bases in
+                try await TestHTTPClient.with { http in
+                    #expect(try await StoreFaultTests.takeToken(http, bases[0], concertID: concert.id).status == 201)
+                    try await stack.crashRedis()
+                    let loaded = QueueTestFlag()
+                    loaded.value = false
+                    let restart = Task {
+                        defer { loaded.value = true }
+                        try await stack.start(.redis)  // returns once Redis answers PING, i.e. after loading
+                    }
+                    var sawLoading = false
+                    var statusesWhileLoading: [Int] = []
+                    while !loaded.value {
+                        if try await stack.redisPing().hasPrefix("LOADING") {
+                            sawLoading = true
+                            statusesWhileLoading.append(try await StoreFaultTests.takeToken(http, bases[0], concertID: concert.id).status)
+                        }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await restart.value
+                    #expect(sawLoading, "Redis never answered LOADING")
+                    // 201 only for a request that reached Redis just as it finished loading.
+                    #expect(statusesWhileLoading.contains(503) && statusesWhileLoading.allSatisfy { $0 == 503 || $0 == 201 }, "\(statusesWhileLoading)")
+                    let recovered = try await HoldsTestKit.eventually(timeout: .seconds(5)) {
+                        try await StoreFaultTests.takeToken(http, bases[0], concertID: concert.id).status == 201
+                    }
+                    #expect(recovered, "no 201 after loading")
                 }
             }
         }

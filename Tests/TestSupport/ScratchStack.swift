@@ -83,6 +83,16 @@ public final class ScratchStack: Sendable {
         while kill(pid, 0) == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     }
 
+    /// What `redis-cli PING` prints (PONG, or an error such as LOADING), without any
+    /// connection setup of its own, so it sees exactly what the server answers.
+    public func redisPing() async throws -> String {
+        let result = try await run(
+            .name("redis-cli"), arguments: ["-p", String(self.redisPort), "PING"],
+            output: .string(limit: 4096), error: .string(limit: 4096)
+        )
+        return ((result.standardOutput ?? "") + (result.standardError ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Stops both servers and deletes the directory.
     public func destroy() async {
         try? await self.services("destroy", nil)
