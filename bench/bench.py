@@ -218,6 +218,18 @@ def pgbench(script, seconds=SECONDS, clients=8, variables=None):
     return {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": int(failed.group(1)) if failed else 0, "cpu": cpu}
 
 
+def pgbench_simple_update():
+    """pgbench's built-in `simple-update` (scale 10, 16 clients, 2 threads, prepared): one small
+    durable write transaction, the yardstick our own SQL cannot move (issue 11)."""
+    run(["pgbench", "-i", "-q", "-s", "10", PGBENCH_URL], capture=True)
+    before, start = cpu_snapshot(), time.monotonic()
+    result = run(["pgbench", "-n", "-b", "simple-update", "-M", "prepared", "-c16", "-j2", f"-T{SECONDS}", PGBENCH_URL], capture=True)
+    cpu = cpu_delta(before, start)
+    tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
+    latency = re.search(r"latency average = ([0-9.]+) ms", result.stdout)
+    return {"rps": tps, "p50_ms": float(latency.group(1)) if latency else 0, "p99_ms": 0, "errors": 0, "cpu": cpu}
+
+
 def redis_benchmark_poll():
     """redis-benchmark running the queue-status script (one EVALSHA per poll, as the API does)."""
     source = run([BIN, "lua", "queue-status"], capture=True).stdout
@@ -484,22 +496,25 @@ def profiles():
     return {"pg_stat_statements (calls | total ms | mean ms | query)": statements, "redis commandstats": commands}
 
 
-def row(name, result, baseline_name, baseline):
+def row(name, result, baseline_name, baseline, yardstick=None):
     ratio = result["rps"] / baseline["rps"] if baseline and baseline["rps"] else None
     return {"name": name, "rps": round(result["rps"], 1), "p50_ms": round(result["p50_ms"], 3),
             "p99_ms": round(result["p99_ms"], 3), "errors": int(result["errors"]), "baseline": baseline_name,
             "baseline_rps": round(baseline["rps"], 1) if baseline else None,
-            "ratio": round(ratio, 3) if ratio is not None else None, "cpu_cores": result.get("cpu", {})}
+            "ratio": round(ratio, 3) if ratio is not None else None, "cpu_cores": result.get("cpu", {}),
+            # Against pgbench's built-in simple-update, the fixed yardstick of issue 11.
+            "ratio_simple_update": round(result["rps"] / yardstick["rps"], 3) if yardstick and yardstick["rps"] else None}
 
 
 def print_table(title, rows):
     print(f"\n{title}")
-    print(f"{'scenario':<18}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  {'baseline':<26}{'base rps':>10}{'ratio':>8}  cores used")
+    print(f"{'scenario':<18}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  {'baseline':<26}{'base rps':>10}{'ratio':>8}{'/simple-upd':>12}  cores used")
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         base = f"{r['baseline_rps']:.0f}" if r["baseline_rps"] is not None else "-"
         cpu = " ".join(f"{k}={v}" for k, v in sorted(r["cpu_cores"].items(), key=lambda kv: -kv[1]))
-        print(f"{r['name']:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}  {r['baseline'] or '-':<26}{base:>10}{ratio:>8}  {cpu}")
+        simple = f"{r['ratio_simple_update']:.2f}" if r.get("ratio_simple_update") is not None else "-"
+        print(f"{r['name']:<18}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}  {r['baseline'] or '-':<26}{base:>10}{ratio:>8}{simple:>12}  {cpu}")
 
 
 def main():
@@ -515,6 +530,7 @@ def main():
         "redis-benchmark queue-status": redis_benchmark_poll(),
         "pgbench hold": pgbench("hold.sql", variables={"concert": 7_000_000}),
         "pgbench payment": pgbench("pay.sql"),
+        "pgbench simple-update": pgbench_simple_update(),
     }
     for name, result in baselines.items():
         log(f"  {name}: {result['rps']:.0f}/s p99 {result['p99_ms']:.2f} ms cores {result.get('cpu', {})}")
@@ -537,13 +553,15 @@ def main():
         if wanted("queue_poll"):
             rows.append(row("queue_poll", scenario_queue_poll(), "wrk /health/live", health))
         if wanted("hold_distinct"):
-            rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"]))
+            rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"],
+                            baselines["pgbench simple-update"]))
         uncontended = None
         if wanted("hold_uncontended") or wanted("hot_seat_1000"):
             uncontended = scenario_hold(4000, connections=1, threads=1, seconds=3)
             rows.append(row("hold_uncontended", uncontended, None, None))
         if wanted("payment"):
-            rows.append(row("payment", scenario_payment(PAYMENTS), "pgbench payment", baselines["pgbench payment"]))
+            rows.append(row("payment", scenario_payment(PAYMENTS), "pgbench payment", baselines["pgbench payment"],
+                            baselines["pgbench simple-update"]))
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()
             hot_row = row("hot_seat_1000", hot, None, None)

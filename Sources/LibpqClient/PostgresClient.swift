@@ -32,11 +32,21 @@ public struct PostgresClient: PooledClient {
         maxAttempts: Int,
         _ body: @escaping @Sendable (PostgresConnection) throws -> Result
     ) async throws -> Result {
+        try await self.withConnection(maxAttempts: maxAttempts) { try $0.transaction(body) }
+    }
+
+    /// Runs `body` on one connection, again (up to `maxAttempts` times) when the server aborted it
+    /// as a deadlock victim or serialization failure: for a single statement in autocommit (a
+    /// function that is a whole transaction), or a `transaction` of the caller's.
+    public func withConnection<Result: Sendable>(
+        maxAttempts: Int,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
         try await self.pool.withConnection { connection in
             var attempt = 1
             while true {
                 do {
-                    return try connection.transaction(body)
+                    return try body(connection)
                 } catch let error as PostgresError where error.kind?.isTransient == true && attempt < maxAttempts && connection.isUsable {
                     attempt += 1
                 }

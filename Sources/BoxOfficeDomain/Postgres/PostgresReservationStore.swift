@@ -5,7 +5,8 @@ import LibpqClient
 ///
 /// Lock order, shared by holds, cancels, payments and the sweeper so that no two transactions
 /// ever wait on each other in a cycle, written here once: reservations, then seats by
-/// (date_id, number), then balances.
+/// (date_id, number), then balances. (The hold itself is the SQL function `boxoffice_hold`,
+/// migration 6, which keeps this order.)
 public struct PostgresReservationStore: ReservationStore {
     let database: PostgresClient
 
@@ -15,6 +16,10 @@ public struct PostgresReservationStore: ReservationStore {
 
     public func hold(_ request: HoldRequest) async throws -> Reservation {
         do {
+            guard request.idempotencyKey != nil else {
+                // One round trip: boxoffice_hold is the whole transaction (autocommit).
+                return try await self.database.withConnection(maxAttempts: 3) { try Self.hold(request, on: $0) }
+            }
             return try await self.database.transaction(maxAttempts: 3) { connection in
                 try IdempotencyKeys.once(
                     connection, userID: request.userID, operation: "hold", key: request.idempotencyKey, fingerprint: request.fingerprint
@@ -31,63 +36,27 @@ public struct PostgresReservationStore: ReservationStore {
         }
     }
 
+    /// The hold's rules and writes are the SQL function `boxoffice_hold` (migration 6), which
+    /// takes the locks in the shared order; this maps its outcome.
     static func hold(_ request: HoldRequest, on connection: PostgresConnection) throws -> Reservation {
-        let (userID, concertID, seats) = (request.userID, request.concertID, request.seats)
-        guard let dateID = try connection.query("""
-            SELECT id FROM concert_dates WHERE concert_id = \(concertID) AND date = \(request.date)::date AND date >= current_date
-            """).first.map({ try $0.decode(Int.self, at: 0) })
-        else { throw BoxOfficeError.dateNotFound }
-
-        // The user's own lapsed hold no longer counts against HOLD_LIMIT.
-        try connection.query("""
-            UPDATE reservations SET status = 'EXPIRED', updated_at = now()
-            WHERE user_id = \(userID) AND concert_id = \(concertID) AND status = 'HELD' AND expires_at <= now()
-            """)
-        // HOLD_LIMIT, and the payment race: a payment ends its token in Redis only after its commit,
-        // so a hold with that token can get here in between. One statement, one snapshot: it sees
-        // the paid reservation still HELD (HOLD_LIMIT) or the payment made with this token (the
-        // token is spent), never neither, so no hold outlives the token it could be paid with.
-        switch try connection.query("""
-            (SELECT 'HELD' FROM reservations WHERE user_id = \(userID) AND concert_id = \(concertID) AND status = 'HELD' LIMIT 1)
-            UNION ALL
-            (SELECT 'SPENT' FROM payments WHERE queue_token = \(request.token) LIMIT 1)
-            """).rows.map({ try $0.decode(String.self, at: 0) }).sorted().last {
-        case "SPENT": throw BoxOfficeError.tokenExpired
-        case "HELD": throw BoxOfficeError.holdLimit
-        default: break
+        guard let row = try connection.query("""
+            SELECT outcome, held_amount, held_until FROM boxoffice_hold(
+                \(request.reservationID)::uuid, \(request.userID)::uuid, \(request.token), \(request.concertID)::bigint,
+                \(request.date)::date, \(request.seats)::int[], \(request.holdSeconds)::int)
+            """).first
+        else { throw PostgresError.decoding("boxoffice_hold returned no row") }
+        switch try row.decode(String.self, at: 0) {
+        case "HELD":
+            return Reservation(
+                reservationId: request.reservationID, concertId: request.concertID, date: request.date, seatNumbers: request.seats,
+                amount: try row.decode(Int.self, at: 1), status: "HELD", expiresAt: Timestamp.format(try row.decode(Date.self, at: 2))
+            )
+        case "DATE_NOT_FOUND": throw BoxOfficeError.dateNotFound
+        case "TOKEN_EXPIRED": throw BoxOfficeError.tokenExpired
+        case "HOLD_LIMIT": throw BoxOfficeError.holdLimit
+        case "SEAT_UNAVAILABLE": throw BoxOfficeError.seatUnavailable
+        case let other: throw PostgresError.decoding("boxoffice_hold outcome \(other)")
         }
-
-        let rows = try connection.query("""
-            SELECT number, price, status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= now())
-            FROM seats WHERE date_id = \(dateID) AND number = ANY(\(seats)::int[])
-            ORDER BY number FOR UPDATE
-            """)
-        guard rows.count == seats.count else { throw BoxOfficeError.dateNotFound }
-        var prices: [Int] = []
-        for row in rows {
-            guard try row.decode(Bool.self, at: 2) else { throw BoxOfficeError.seatUnavailable }
-            prices.append(try row.decode(Int.self, at: 1))
-        }
-        let amount = prices.reduce(0, +)
-
-        let expiresAt = try connection.query("""
-            INSERT INTO reservations (id, user_id, concert_id, date_id, amount, status, expires_at)
-            VALUES (\(request.reservationID), \(userID), \(concertID), \(dateID), \(amount), 'HELD',
-                    now() + make_interval(secs => \(request.holdSeconds)))
-            RETURNING expires_at
-            """).first!.decode(String.self, at: 0)
-        try connection.query("""
-            INSERT INTO reservation_seats (reservation_id, date_id, seat_number, price)
-            SELECT \(request.reservationID), \(dateID), seat, price FROM unnest(\(seats)::int[], \(prices)::bigint[]) AS s(seat, price)
-            """)
-        try connection.query("""
-            UPDATE seats SET status = 'HELD', held_until = \(expiresAt)::timestamptz, reservation_id = \(request.reservationID)
-            WHERE date_id = \(dateID) AND number = ANY(\(seats)::int[])
-            """)
-        return Reservation(
-            reservationId: request.reservationID, concertId: concertID, date: request.date, seatNumbers: seats, amount: amount,
-            status: "HELD", expiresAt: Timestamp.format(try Date(postgresText: expiresAt))
-        )
     }
 
     public func replayHold(userID: String, idempotencyKey: String, fingerprint: String) async throws -> Reservation? {
