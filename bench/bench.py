@@ -529,7 +529,7 @@ def main():
     baselines = {
         "redis-benchmark queue-status": redis_benchmark_poll(),
         "pgbench hold": pgbench("hold.sql", variables={"concert": 7_000_000}),
-        "pgbench payment": pgbench("pay.sql"),
+        "pgbench payment": pgbench("pay.sql", variables={"concert": 7_000_000}),
         "pgbench simple-update": pgbench_simple_update(),
     }
     for name, result in baselines.items():

@@ -189,5 +189,60 @@ public enum Migrations {
             END
             $$;
             """),
+        Migration(version: 7, name: "a payment in one round trip", sql: """
+            -- The payment transaction as one function (issue 11), in the shared lock order: the
+            -- reservation, its seats by (date_id, number), then the balance. Returns PAID (with the
+            -- amount, the balance after and the payment time) or the rule that refused it:
+            -- RESERVATION_NOT_FOUND, WRONG_CONCERT, HOLD_EXPIRED, RESERVATION_NOT_HELD,
+            -- INSUFFICIENT_BALANCE. A refusal writes nothing. The payment row keeps the queue
+            -- token that paid (migration 5).
+            CREATE FUNCTION boxoffice_pay(p_payment UUID, p_reservation UUID, p_user UUID, p_token TEXT, p_concert BIGINT)
+            RETURNS TABLE (outcome TEXT, paid_amount BIGINT, balance_after BIGINT, paid_at TIMESTAMPTZ)
+            LANGUAGE plpgsql AS $$
+            #variable_conflict use_column
+            DECLARE
+                r RECORD;
+                v_seats INT;
+                v_held INT;
+                v_balance BIGINT;
+                v_paid_at TIMESTAMPTZ;
+            BEGIN
+                SELECT user_id, concert_id, status, expires_at <= now() AS lapsed, amount INTO r
+                FROM reservations WHERE id = p_reservation FOR UPDATE;
+                IF NOT FOUND OR r.user_id <> p_user THEN
+                    RETURN QUERY SELECT 'RESERVATION_NOT_FOUND', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                ELSIF r.concert_id <> p_concert THEN
+                    RETURN QUERY SELECT 'WRONG_CONCERT', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                ELSIF r.status = 'EXPIRED' OR (r.status = 'HELD' AND r.lapsed) THEN
+                    RETURN QUERY SELECT 'HOLD_EXPIRED', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                ELSIF r.status <> 'HELD' THEN
+                    RETURN QUERY SELECT 'RESERVATION_NOT_HELD', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                END IF;
+
+                SELECT count(*) INTO v_seats FROM reservation_seats WHERE reservation_id = p_reservation;
+                SELECT count(*) INTO v_held FROM (
+                    SELECT 1 FROM seats WHERE reservation_id = p_reservation AND status = 'HELD' ORDER BY date_id, number FOR UPDATE
+                ) AS locked;
+                IF v_held <> v_seats THEN
+                    RETURN QUERY SELECT 'HOLD_EXPIRED', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                END IF;
+
+                SELECT balance INTO v_balance FROM balances WHERE user_id = p_user FOR UPDATE;
+                IF coalesce(v_balance, 0) < r.amount THEN
+                    RETURN QUERY SELECT 'INSUFFICIENT_BALANCE', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+                END IF;
+
+                UPDATE balances SET balance = v_balance - r.amount, updated_at = now() WHERE user_id = p_user;
+                INSERT INTO balance_ledger (user_id, type, amount, balance_after, reference)
+                VALUES (p_user, 'PAYMENT', r.amount, v_balance - r.amount, 'payment:' || p_payment::text);
+                INSERT INTO payments (id, reservation_id, user_id, amount, queue_token)
+                VALUES (p_payment, p_reservation, p_user, r.amount, p_token)
+                RETURNING paid_at INTO v_paid_at;
+                UPDATE seats SET status = 'SOLD', held_until = NULL WHERE reservation_id = p_reservation AND status = 'HELD';
+                UPDATE reservations SET status = 'CONFIRMED', updated_at = now() WHERE id = p_reservation;
+                RETURN QUERY SELECT 'PAID', r.amount, v_balance - r.amount, v_paid_at;
+            END
+            $$;
+            """),
     ]
 }
