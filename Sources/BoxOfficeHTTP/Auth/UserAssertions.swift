@@ -45,6 +45,17 @@ public struct UserAssertionSettings: Sendable {
     }
 }
 
+extension UserAssertionSettings: CustomStringConvertible {
+    /// Never the secret itself.
+    public var description: String {
+        switch self.key {
+        case nil: "demo mode (no user assertions)"
+        case .sharedSecret: "HS256 user assertions (key redacted)"
+        case .keySet: "user assertions verified against a JWK set"
+        }
+    }
+}
+
 /// The claims BoxOffice reads from a user assertion, checked on every verification.
 struct UserAssertion: JWTPayload {
     static let audience = "boxoffice"
