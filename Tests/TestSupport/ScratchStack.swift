@@ -90,7 +90,7 @@ public final class ScratchStack: Sendable {
             .name("redis-cli"), arguments: ["-p", String(self.redisPort), "PING"],
             output: .string(limit: 4096), error: .string(limit: 4096)
         )
-        return ((result.standardOutput ?? "") + (result.standardError ?? "")).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (result.standardOutput + result.standardError).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Stops both servers and deletes the directory.
