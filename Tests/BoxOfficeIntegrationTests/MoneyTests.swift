@@ -161,6 +161,37 @@ struct MoneyTests {
         try await Self.expectHealthy()
     }
 
+    @Test("10 concurrent payments of one reservation with one Idempotency-Key: all 201 with the same body, one debit")
+    func concurrentPaymentsWithOneKey() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        try await TestStack.withInstances(2) { bases in
+            try await TestHTTPClient.with { http in
+                let user = try await Kit.activeUser(http, bases[0], concertID: concert.id)
+                let hold = try await Kit.hold(http, bases[0], user, concertID: concert.id, date: concert.dates[0], seats: [5])
+                let reservation = try #require(hold.json["reservationId"] as? String)
+                let charge = try await http.request(.POST, "\(bases[1])/v1/balance/charge", token: user.token, json: ["amount": 100_000])
+                #expect(charge.status == 200)
+                let key = "pay-once-\(reservation)"
+                let replies = try await Self.race(10) { index in
+                    try await http.request(.POST, "\(bases[index % 2])/v1/payments", token: user.token, headers: [("Idempotency-Key", key)],
+                                           json: ["reservationId": reservation])
+                }
+                // Those that raced the first wait for it on the key and replay; those that came after
+                // the token ended are replays too (an ended token with a key may fetch its answer).
+                #expect(replies.allSatisfy { $0.status == 201 }, "\(replies.map { "\($0.status) \($0.code ?? "")" })")
+                #expect(Set(replies.map(\.body)).count == 1, "the answers differ")
+                try await Kit.withDatabase { (database) async throws in
+                    let ledger = try await Self.ledger(database, userID: user.userID)
+                    #expect(ledger.paid == (hold.json["amount"] as? Int ?? -1))
+                    let payments = try await database.query("SELECT count(*) FROM payments WHERE reservation_id = \(reservation)")
+                        .first!.decode(Int.self, at: 0)
+                    #expect(payments == 1)
+                }
+            }
+        }
+        try await Self.expectHealthy()
+    }
+
     @Test("a retry of a completed payment with its Idempotency-Key replays the 201 after the token ended; without it 401")
     func paymentReplay() async throws {
         let concert = try await Fixtures.concert(dates: 1)

@@ -12,20 +12,12 @@ public struct PostgresPaymentStore: PaymentStore {
 
     static func fingerprint(reservationID: String) -> String { "reservationId=\(reservationID)" }
 
+    /// One statement in autocommit, with or without a key: `boxoffice_pay` also claims the key,
+    /// replays a stored receipt and stores the new one.
     public func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
-        guard let idempotencyKey else {
-            // One round trip: boxoffice_pay is the whole transaction (autocommit).
-            return try await self.database.withConnection(maxAttempts: 3) { connection in
-                try Self.pay(connection, userID: userID, token: token, concertID: concertID, reservationID: reservationID)
-            }
-        }
-        return try await self.database.transaction(maxAttempts: 3) { connection in
-            try IdempotencyKeys.once(
-                connection, userID: userID, operation: "payment", key: idempotencyKey,
-                fingerprint: Self.fingerprint(reservationID: reservationID)
-            ) {
-                try Self.pay(connection, userID: userID, token: token, concertID: concertID, reservationID: reservationID)
-            }
+        try await self.database.withConnection(maxAttempts: 3) { connection in
+            try Self.pay(
+                connection, userID: userID, token: token, concertID: concertID, reservationID: reservationID, idempotencyKey: idempotencyKey)
         }
     }
 
@@ -38,21 +30,21 @@ public struct PostgresPaymentStore: PaymentStore {
         }
     }
 
-    /// The payment's rules and writes are the SQL function `boxoffice_pay` (migration 7), which
-    /// locks in the shared order; this maps its outcome.
-    static func pay(_ connection: PostgresConnection, userID: String, token: String, concertID: Int, reservationID: String) throws -> PaymentReceipt {
-        let paymentID = UUID().uuidString.lowercased()
+    /// The payment's rules, writes and key bookkeeping are the SQL function `boxoffice_pay`
+    /// (migrations 7 and 8), which locks in the shared order; this maps its outcome. A first
+    /// answer and a replay both decode the receipt JSON the function stored.
+    static func pay(
+        _ connection: PostgresConnection, userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?
+    ) throws -> PaymentReceipt {
         guard let row = try connection.query("""
-            SELECT outcome, paid_amount, balance_after, paid_at FROM boxoffice_pay(
-                \(paymentID)::uuid, \(reservationID)::uuid, \(userID)::uuid, \(token), \(concertID)::bigint)
+            SELECT outcome, receipt FROM boxoffice_pay(
+                \(UUID().uuidString.lowercased())::uuid, \(reservationID)::uuid, \(userID)::uuid, \(token), \(concertID)::bigint,
+                \(idempotencyKey), \(Self.fingerprint(reservationID: reservationID)))
             """).first
         else { throw PostgresError.decoding("boxoffice_pay returned no row") }
         switch try row.decode(String.self, at: 0) {
-        case "PAID":
-            return PaymentReceipt(
-                paymentId: paymentID, reservationId: reservationID, amount: try row.decode(Int.self, at: 1),
-                balance: try row.decode(Int.self, at: 2), status: "PAID", paidAt: Timestamp.format(try row.decode(Date.self, at: 3))
-            )
+        case "PAID", "REPLAY": return try JSON.decode(PaymentReceipt.self, from: try row.decode(String.self, at: 1))
+        case "IDEMPOTENCY_KEY_REUSED": throw BoxOfficeError.idempotencyKeyReused
         case "RESERVATION_NOT_FOUND": throw BoxOfficeError.reservationNotFound
         case "WRONG_CONCERT": throw BoxOfficeError.wrongConcert
         case "HOLD_EXPIRED": throw BoxOfficeError.holdExpired
