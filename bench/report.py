@@ -14,12 +14,12 @@ def fmt(value, digits=0):
 
 
 def table(rows):
-    print("| scenario | rps | p50 ms | p99 ms | errors | baseline | baseline rps | ratio | cores used |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    print("| scenario | rps | p50 ms | p99 ms | errors | baseline | baseline rps | ratio | / simple-update | cores used |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|")
     for r in rows:
         cores = ", ".join(f"{k} {v}" for k, v in sorted(r.get("cpu_cores", {}).items(), key=lambda kv: -kv[1]))
         print(f"| {r['name']} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {r['errors']} | "
-              f"{r['baseline'] or '-'} | {fmt(r['baseline_rps'])} | {fmt(r['ratio'], 2)} | {cores} |")
+              f"{r['baseline'] or '-'} | {fmt(r['baseline_rps'])} | {fmt(r['ratio'], 2)} | {fmt(r.get('ratio_simple_update'), 2)} | {cores} |")
 
 
 print(f"### {results['instances']} instances\n")
