@@ -76,7 +76,7 @@ bench: deps
 	@$(ROOT)/scripts/bench.sh
 
 chaos: deps
-	@$(ROOT)/scripts/chaos.sh
+	@$(ROOT)/scripts/bench.sh chaos
 
 SCRIPT ?= rush
 k6:

@@ -103,27 +103,30 @@ public final class PostgresConnection: BlockingConnection {
         let deadline = ContinuousClock.now + .milliseconds(self.replyTimeoutMilliseconds)
         var last: OpaquePointer?
         while true {
-            while PQisBusy(self.handle) == 1 {
-                let remaining = deadline - ContinuousClock.now
-                guard remaining > .zero else {
-                    if let last { PQclear(last) }
-                    self.isUsable = false
-                    throw PostgresError.connection("no reply from PostgreSQL within \(self.replyTimeoutMilliseconds) ms")
-                }
-                var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
-                let milliseconds = Int32(min(Int64(Int32.max), remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1))
-                if poll(&descriptor, 1, milliseconds) < 0 && errno != EINTR {
-                    if let last { PQclear(last) }
-                    throw self.connectionFailure()
-                }
-                if descriptor.revents != 0 && PQconsumeInput(self.handle) == 0 {
-                    if let last { PQclear(last) }
-                    throw self.connectionFailure()
-                }
+            do {
+                try self.awaitInput(until: deadline)
+            } catch {
+                if let last { PQclear(last) }
+                throw error
             }
             guard let result = PQgetResult(self.handle) else { return last }
             if let last { PQclear(last) }
             last = result
+        }
+    }
+
+    /// Reads input until libpq has a whole result (`PQisBusy` is 0), or fails the connection.
+    private func awaitInput(until deadline: ContinuousClock.Instant) throws {
+        while PQisBusy(self.handle) == 1 {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                self.isUsable = false
+                throw PostgresError.connection("no reply from PostgreSQL within \(self.replyTimeoutMilliseconds) ms")
+            }
+            var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(min((remaining / .milliseconds(1)).rounded(.up), Double(Int32.max)))
+            if poll(&descriptor, 1, milliseconds) < 0 && errno != EINTR { throw self.connectionFailure() }
+            if descriptor.revents != 0 && PQconsumeInput(self.handle) == 0 { throw self.connectionFailure() }
         }
     }
 

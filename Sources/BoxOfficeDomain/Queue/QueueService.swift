@@ -78,38 +78,31 @@ public struct QueueService: ActiveWindow {
     /// A waiter asking for its state counts as alive (`touch`).
     public func inspect(token: String, touch: Bool = true) async throws -> QueueTicket? {
         guard let concertID = QueueToken.concertID(of: token) else { return nil }
-        let keys = QueueKeys(concertID: concertID)
-        let reply = try await self.redis.run(
-            QueueScripts.status,
-            keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0"]
-        ).checked()
-        guard let fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        return QueueTicket(token: token, concertID: concertID, state: try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond))
+        return try await self.look(token: token, concertID: concertID, touch: touch).ticket
     }
 
     /// One look at a live token for its event stream `streamID`. `claim` makes that stream the
     /// token's only one; an older stream (on any instance) then gets nil at its next look and
-    /// ends. Throws TOKEN_INVALID / TOKEN_EXPIRED like `status(token:)`.
+    /// ends. Throws TOKEN_INVALID / TOKEN_EXPIRED like `status(of:)`.
     public func watch(token: String, streamID: String, claim: Bool) async throws -> QueueStatus? {
         guard let concertID = QueueToken.concertID(of: token) else { throw BoxOfficeError.tokenInvalid }
-        let keys = QueueKeys(concertID: concertID)
-        let reply = try await self.redis.run(
-            QueueScripts.status,
-            keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(token), "1", RedisArgument(streamID), claim ? "1" : "0"]
-        ).checked()
-        guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        let superseded = fields.count == 7 && fields.removeLast().int == 1
-        let ticket = QueueTicket(token: token, concertID: concertID, state: try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond))
+        let (ticket, superseded) = try await self.look(token: token, concertID: concertID, touch: true, stream: (streamID, claim))
         let status = try Self.status(of: ticket)
         return superseded ? nil : status
     }
 
-    /// The status shape for a live token; throws TOKEN_INVALID / TOKEN_EXPIRED otherwise.
-    public func status(token: String) async throws -> QueueStatus {
-        guard let ticket = try await self.inspect(token: token) else { throw BoxOfficeError.tokenInvalid }
-        return try Self.status(of: ticket)
+    /// One run of queue-status; for a stream's look also whether another stream claimed the token.
+    private func look(
+        token: String, concertID: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
+    ) async throws -> (ticket: QueueTicket, superseded: Bool) {
+        let keys = QueueKeys(concertID: concertID)
+        var arguments: [RedisArgument] = [RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0"]
+        if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
+        let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
+        guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
+        let superseded = fields.count == 7 && fields.removeLast().int == 1
+        let state = try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond)
+        return (QueueTicket(token: token, concertID: concertID, state: state), superseded)
     }
 
     public static func status(of ticket: QueueTicket) throws -> QueueStatus {

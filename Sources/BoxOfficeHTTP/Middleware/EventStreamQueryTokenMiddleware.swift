@@ -9,7 +9,7 @@ struct EventStreamQueryTokenMiddleware<Context: RequestContext>: RouterMiddlewar
     static var path: String { "/v1/queue/events" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path == Self.path, !request.uri.query.isNilOrEmpty else {
+        guard request.uri.path == Self.path, let query = request.uri.query, !query.isEmpty else {
             return try await next(request, context)
         }
         var head = request.head
@@ -19,8 +19,4 @@ struct EventStreamQueryTokenMiddleware<Context: RequestContext>: RouterMiddlewar
         }
         return try await next(Request(head: head, body: request.body), context)
     }
-}
-
-extension Optional where Wrapped == String {
-    fileprivate var isNilOrEmpty: Bool { self?.isEmpty ?? true }
 }
