@@ -90,9 +90,11 @@ final class FakeReservationStore: ReservationStore {
 final class FakePaymentStore: PaymentStore {
     let refusal = NIOLockedValueBox<BoxOfficeError?>(nil)
 
-    func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
+    func pay(
+        userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?
+    ) async throws -> (receipt: PaymentReceipt, replayed: Bool) {
         if let refusal = self.refusal.withLockedValue({ $0 }) { throw refusal }
-        return PaymentReceipt(paymentId: "p", reservationId: reservationID, amount: 1, balance: 0, status: "PAID", paidAt: "now")
+        return (PaymentReceipt(paymentId: "p", reservationId: reservationID, amount: 1, balance: 0, status: "PAID", paidAt: "now"), false)
     }
 
     func replay(userID: String, reservationID: String, idempotencyKey: String) async throws -> PaymentReceipt? { nil }

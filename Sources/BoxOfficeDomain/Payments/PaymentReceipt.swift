@@ -23,9 +23,12 @@ public protocol PaymentStore: Sendable {
     /// Pays a HELD reservation of the user's from the balance, all or nothing: seats SOLD,
     /// reservation CONFIRMED, a PAYMENT ledger entry, a payment row. Throws `reservationNotFound`,
     /// `wrongConcert`, `holdExpired`, `reservationNotHeld` or `insufficientBalance`. With a key, a
-    /// retry returns the first receipt. The payment row keeps `token`, the queue token that paid:
-    /// a hold racing the end of that token finds it and is refused (`ReservationStore.hold`).
-    func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt
+    /// retry returns the first receipt, `replayed` (also a duplicate that waited for the first).
+    /// The payment row keeps `token`, the queue token that paid: a hold racing the end of that
+    /// token finds it and is refused (`ReservationStore.hold`).
+    func pay(
+        userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?
+    ) async throws -> (receipt: PaymentReceipt, replayed: Bool)
     /// The receipt stored for a completed payment with this key, if any.
     func replay(userID: String, reservationID: String, idempotencyKey: String) async throws -> PaymentReceipt?
 }

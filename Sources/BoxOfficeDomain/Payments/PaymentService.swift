@@ -20,14 +20,12 @@ public struct PaymentService: Sendable {
         guard let userID = ticket.userID else { throw BoxOfficeError.tokenInvalid }
         let key = try IdempotencyKey.validate(idempotencyKey)
         guard UUID(uuidString: reservationID) != nil else { throw BoxOfficeError.reservationNotFound }
-        // A retry of a payment that already went through answers as before and ends nothing: the
-        // token it arrives with may be a newer one than the one that paid.
-        if let key, let earlier = try await self.store.replay(userID: userID, reservationID: reservationID.lowercased(), idempotencyKey: key) {
-            return earlier
-        }
-        let receipt = try await self.store.pay(
+        let (receipt, replayed) = try await self.store.pay(
             userID: userID, token: ticket.token, concertID: ticket.concertID, reservationID: reservationID.lowercased(), idempotencyKey: key
         )
+        // A retry of a payment that already went through answers as before and ends nothing: the
+        // token it arrives with may be a newer one than the one that paid.
+        if replayed { return receipt }
         self.payments.increment()
         do {
             try await self.window.endToken(ticket.token)

@@ -14,7 +14,9 @@ public struct PostgresPaymentStore: PaymentStore {
 
     /// One statement in autocommit, with or without a key: `boxoffice_pay` also claims the key,
     /// replays a stored receipt and stores the new one.
-    public func pay(userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?) async throws -> PaymentReceipt {
+    public func pay(
+        userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?
+    ) async throws -> (receipt: PaymentReceipt, replayed: Bool) {
         try await self.database.withConnection(maxAttempts: 3) { connection in
             try Self.pay(
                 connection, userID: userID, token: token, concertID: concertID, reservationID: reservationID, idempotencyKey: idempotencyKey)
@@ -35,15 +37,16 @@ public struct PostgresPaymentStore: PaymentStore {
     /// answer and a replay both decode the receipt JSON the function stored.
     static func pay(
         _ connection: PostgresConnection, userID: String, token: String, concertID: Int, reservationID: String, idempotencyKey: String?
-    ) throws -> PaymentReceipt {
+    ) throws -> (receipt: PaymentReceipt, replayed: Bool) {
         guard let row = try connection.query("""
             SELECT outcome, receipt FROM boxoffice_pay(
                 \(UUID().uuidString.lowercased())::uuid, \(reservationID)::uuid, \(userID)::uuid, \(token), \(concertID)::bigint,
                 \(idempotencyKey), \(Self.fingerprint(reservationID: reservationID)))
             """).first
         else { throw PostgresError.decoding("boxoffice_pay returned no row") }
-        switch try row.decode(String.self, at: 0) {
-        case "PAID", "REPLAY": return try JSON.decode(PaymentReceipt.self, from: try row.decode(String.self, at: 1))
+        let outcome = try row.decode(String.self, at: 0)
+        switch outcome {
+        case "PAID", "REPLAY": return (try JSON.decode(PaymentReceipt.self, from: try row.decode(String.self, at: 1)), outcome == "REPLAY")
         case "IDEMPOTENCY_KEY_REUSED": throw BoxOfficeError.idempotencyKeyReused
         case "RESERVATION_NOT_FOUND": throw BoxOfficeError.reservationNotFound
         case "WRONG_CONCERT": throw BoxOfficeError.wrongConcert
