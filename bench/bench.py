@@ -180,11 +180,12 @@ def cpu_delta(before, start):
 
 # --- load generators ----------------------------------------------------------------------------
 
-def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/health/live", env=None):
+def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/health/live", env=None, base=BASE, headers=()):
     environment = dict(env or {}, BENCH_DIR=BENCH, BENCH_THREADS=str(threads))
     before, start = cpu_snapshot(), time.monotonic()
     result = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
-                  "-s", os.path.join(BENCH, "wrk", script), BASE + path], env=environment, capture=True)
+                  *[argument for header in headers for argument in ("-H", header)],
+                  "-s", os.path.join(BENCH, "wrk", script), base + path], env=environment, capture=True)
     match = re.search(r"BENCH_JSON (\{.*\})", result.stderr + result.stdout)
     if not match:
         raise SystemExit(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
@@ -273,6 +274,62 @@ def scenario_queue_poll():
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write("\n".join(tokens))
     return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": handle.name})
+
+
+STORM = int(os.environ.get("BENCH_STORM", "5000"))
+API_BASE_PORT = int(os.environ.get("API_BASE_PORT", "8081"))
+
+
+STATIC_HAPROXY = """global
+    maxconn 8000
+defaults
+    mode http
+    timeout client 30s
+    timeout connect 5s
+    timeout server 30s
+frontend static
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type application/json string "{{\\"status\\":\\"WAITING\\"}}"
+"""
+
+
+def scenario_connection_storm():
+    """New connections, each one poll (`Connection: close`). First the storm itself: BENCH_STORM
+    (5,000) connections opened evenly within one second by bench/storm.py, every outcome counted
+    (answered, refused, reset, timed out). Then the rate: wrk with 1,000 connections that reconnect
+    after every answer, against a haproxy that answers by itself (the cost of a TCP handshake
+    through haproxy, with wrk on the same cores) as the baseline."""
+    concert = bench_concert(1)
+    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1"], capture=True)
+    tokens = parallel(lambda _: take_token(concert), range(500))
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(tokens))
+    before, start = cpu_snapshot(), time.monotonic()
+    output = run([sys.executable, os.path.join(BENCH, "storm.py"), "127.0.0.1", str(LB_PORT), handle.name, str(STORM), "1"],
+                 capture=True).stdout
+    storm = json.loads(output.strip().splitlines()[-1])
+    storm["cpu"] = cpu_delta(before, start)
+    log(f"  connection storm: {storm['answered']}/{STORM} answered {storm['outcomes']}, opened within "
+        f"{storm['opened_within_s']} s, p50 {storm['p50_ms']} ms p99 {storm['p99_ms']} ms max {storm['max_ms']} ms")
+    time.sleep(2)  # TIME_WAIT sockets and accept queues settle before the rate runs
+
+    close = ["Connection: close"]
+    reconnecting = wrk("queue_poll.lua", connections=1000, seconds=3, path="/v1/queue/status",
+                       env={"BENCH_ITEMS": handle.name}, headers=close)
+    with tempfile.TemporaryDirectory() as directory:
+        config = os.path.join(directory, "haproxy.cfg")
+        with open(config, "w") as cfg:
+            cfg.write(STATIC_HAPROXY.format(port=LB_PORT + 1000))
+        static = subprocess.Popen(["haproxy", "-f", config])
+        try:
+            time.sleep(0.5)
+            baseline = wrk("health.lua", connections=1000, seconds=3, base=f"http://127.0.0.1:{LB_PORT + 1000}", path="/",
+                           headers=close)
+        finally:
+            static.terminate()
+            static.wait()
+    log(f"  new connection per poll: {reconnecting['rps']:.0f}/s (haproxy answering by itself: {baseline['rps']:.0f}/s)")
+    return storm, reconnecting, baseline
 
 
 def prepare_holds(count):
@@ -452,7 +509,8 @@ def start_stack(instances):
 
 def prepare_pgbench_database():
     log("preparing the pgbench baseline database")
-    psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
+    # As the superuser: FORCE must also end an autovacuum worker still busy in the last run's data.
+    psql(SUPERUSER_URL, f"DROP DATABASE IF EXISTS {PGBENCH_DB} WITH (FORCE)")
     psql(DATABASE_URL, f"CREATE DATABASE {PGBENCH_DB}")
     run([BIN, "migrate"], env={"DATABASE_URL": PGBENCH_URL, "LOG_LEVEL": "warning"}, capture=True)
     # Enough distinct seats and held reservations for pgbench at full speed for the whole run.
@@ -572,6 +630,15 @@ def main():
             rows.append(hot_row)
         if wanted("rush"):
             rows.append(row("rush", scenario_rush(), None, None))
+        if wanted("connection_storm"):
+            storm, reconnecting, static = scenario_connection_storm()
+            storm_row = row("connection_storm", {"rps": storm["answered"] / max(storm["opened_within_s"], 1e-3),
+                                                 "p50_ms": storm["p50_ms"] or 0, "p99_ms": storm["p99_ms"] or 0,
+                                                 "errors": storm["connections"] - storm["outcomes"].get("200", 0),
+                                                 "cpu": storm["cpu"]}, None, None)
+            storm_row.update(storm=storm, max_ms=storm["max_ms"])
+            rows.append(storm_row)
+            rows.append(row("new_conn_poll", reconnecting, "haproxy alone, new conns", static))
         if wanted("event_streams") and instances == INSTANCE_SERIES[0]:
             streams = scenario_event_streams()
             event_streams = streams
