@@ -2,11 +2,14 @@
 #
 #   make run          deps, build, PG+Redis (run stack), migrate, seed,
 #                     INSTANCES API instances behind haproxy on LB_PORT
+#                     (REDIS_MODE=cluster: a local Redis Cluster instead of one Redis)
 #   make stop         stop haproxy, the instances, Redis and PostgreSQL (run stack)
 #   make status       what the run stack is running
 #   make logs         follow the API instance logs
-#   make test         deps, PG+Redis (test stack), swift test, schemathesis fuzz run
-#                     against Docs/openapi.yaml (FUZZ=0 skips), stop test stack
+#   make test         deps, PG+Redis+Redis Cluster (test stack), swift test, the Redis
+#                     suites again on the cluster, schemathesis fuzz run against
+#                     Docs/openapi.yaml (FUZZ=0 skips), stop test stack
+#                     (REDIS_MODE=cluster: only the Redis suites, on the cluster)
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
 #   make k6 SCRIPT=rush  one k6 scenario (rush, hot-seat, polling) + boxoffice check
@@ -65,11 +68,13 @@ test: deps
 
 stop-test:
 	@$(ROOT)/scripts/services.sh test stop
+	@$(ROOT)/scripts/cluster.sh test stop
 
 clean-data:
 	@$(ROOT)/scripts/run.sh stop
 	@$(ROOT)/scripts/services.sh test stop
 	@$(ROOT)/scripts/services.sh bench stop
+	@$(ROOT)/scripts/cluster.sh test stop
 	@$(ROOT)/scripts/clean-data.sh
 
 bench: deps

@@ -14,8 +14,10 @@
 #   LB_STATS_PORT (8404)  READY_TIMEOUT (60 s)  SWIFT_CONFIG (release)
 #   SKIP_BUILD  BOXOFFICE_BIN (path of the binary; default from SwiftPM)
 #   PG_PORT / REDIS_PORT (run stack ports, see scripts/services.sh)
-# DATABASE_URL and REDIS_URL are set to the run stack; PORT and INSTANCE_ID are
-# set per instance (api-1 on API_BASE_PORT, api-2 on API_BASE_PORT+1, ...).
+#   REDIS_MODE (single | cluster): cluster starts a local Redis Cluster (scripts/cluster.sh
+#     run: 3 masters + 3 replicas on 47001-47006) and points the instances at it
+# DATABASE_URL and REDIS_URL are set to the run stack (and REDIS_CLUSTER_NODES in cluster
+# mode); PORT and INSTANCE_ID are set per instance (api-1 on API_BASE_PORT, ...).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -35,6 +37,9 @@ HAPROXY_CFG="$RUN_DIR/haproxy.cfg"
 HAPROXY_PID="$PID_DIR/haproxy.pid"
 HAPROXY_SOCK="$RUN_DIR/haproxy.sock"
 SERVICES="$BOXOFFICE_ROOT/scripts/services.sh"
+CLUSTER="$BOXOFFICE_ROOT/scripts/cluster.sh"
+REDIS_MODE="${REDIS_MODE:-single}"
+[[ "$REDIS_MODE" == single || "$REDIS_MODE" == cluster ]] || die "REDIS_MODE must be single or cluster (got '$REDIS_MODE')"
 
 [[ "$INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "INSTANCES must be a positive integer (got '$INSTANCES')"
 
@@ -116,6 +121,12 @@ start() {
   stack_ports run
   export DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
   export REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT/0"
+  if [[ "$REDIS_MODE" == cluster ]]; then
+    "$CLUSTER" run start
+    export REDIS_CLUSTER_NODES="$("$CLUSTER" run nodes)"
+  else
+    unset REDIS_CLUSTER_NODES
+  fi
 
   # A second `make run` replaces the instances and haproxy, keeps the databases.
   stop_api
@@ -170,6 +181,7 @@ start() {
 status() {
   local rc=0 f name pid
   "$SERVICES" run status || rc=3
+  if [[ -d "$BOXOFFICE_DATA/run/redis-cluster" ]]; then "$CLUSTER" run status || rc=3; fi
   for f in "$PID_DIR"/api-*.pid; do
     [[ -e "$f" ]] || continue
     name="$(basename "$f" .pid)"
@@ -185,7 +197,7 @@ status() {
 
 case "$ACTION" in
   start)    start ;;
-  stop)     stop_api; "$SERVICES" run stop ;;
+  stop)     stop_api; "$SERVICES" run stop; "$CLUSTER" run stop ;;
   stop-api) stop_api ;;
   status)   status ;;
   logs)

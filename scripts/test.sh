@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# `make test`: start the test stack (PostgreSQL 55433, Redis 56380), run
-# `swift test $SWIFT_TEST_FLAGS` against it, then the schemathesis fuzz run
-# (scripts/fuzz.sh; FUZZ=0 skips it), and always stop the stack again — on
-# success, failure, Ctrl-C or SIGTERM. Exits non-zero when either failed.
+# `make test`: start the test stack (PostgreSQL 55433, Redis 56380, and a Redis Cluster on
+# 47101-47106), then
+#   1. `swift test $SWIFT_TEST_FLAGS`: the whole suite on the single Redis (the cluster's own
+#      client tests run here too);
+#   2. the suites that touch Redis (CLUSTER_SUITES) again, with every app instance and test
+#      client on the cluster (BOXOFFICE_TEST_REDIS_MODE=cluster);
+#   3. the schemathesis fuzz run (scripts/fuzz.sh; FUZZ=0 skips it);
+# and always stops the stack again — on success, failure, Ctrl-C or SIGTERM. Exits non-zero
+# when any of them failed. REDIS_MODE=cluster runs only step 2 (and the cluster client tests).
 #
 # Exported to the tests:
-#   BOXOFFICE_TEST_DATABASE_URL  postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice
-#   BOXOFFICE_TEST_REDIS_URL     redis://127.0.0.1:56380/0
-#   BOXOFFICE_SERVICES_SCRIPT    absolute path of scripts/services.sh
+#   BOXOFFICE_TEST_DATABASE_URL         postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice
+#   BOXOFFICE_TEST_REDIS_URL            redis://127.0.0.1:56380/0
+#   BOXOFFICE_TEST_REDIS_CLUSTER_NODES  127.0.0.1:47101,...,127.0.0.1:47106
+#   BOXOFFICE_SERVICES_SCRIPT           absolute path of scripts/services.sh
 #     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
-# Reads: SWIFT_TEST_FLAGS (word-split; default --no-parallel, see the Makefile), PG_PORT / REDIS_PORT, KEEP_TEST_SERVICES=1
-# (leave the stack running afterwards, for debugging).
+# Reads: SWIFT_TEST_FLAGS (word-split; default --no-parallel, see the Makefile), PG_PORT / REDIS_PORT,
+# REDIS_MODE, KEEP_TEST_SERVICES=1 (leave the stack running afterwards, for debugging).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SERVICES="$BOXOFFICE_ROOT/scripts/services.sh"
+CLUSTER="$BOXOFFICE_ROOT/scripts/cluster.sh"
+REDIS_MODE="${REDIS_MODE:-single}"
+[[ "$REDIS_MODE" == single || "$REDIS_MODE" == cluster ]] || die "REDIS_MODE must be single or cluster (got '$REDIS_MODE')"
+# Every suite whose app instances or helpers use Redis, except those that stop or reconfigure a
+# single server of their own (StoreFaultTests, LoadBalancerTests and the like use a scratch stack).
+CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|RedisClusterTests|RedisFailoverTests"
 
 cleanup() {
   local rc=$?
@@ -23,6 +35,7 @@ cleanup() {
     log "KEEP_TEST_SERVICES=1: leaving the test stack running (make stop-test)"
   else
     "$SERVICES" test stop || warn "could not stop the test stack"
+    "$CLUSTER" test stop || warn "could not stop the test cluster"
   fi
   exit "$rc"
 }
@@ -33,22 +46,29 @@ trap 'exit 143' TERM
 # Every run starts from empty servers: data left by earlier runs (hundreds of fixture concerts,
 # each promoted on every tick) would make later runs slower and their timing tests flaky.
 "$SERVICES" test destroy
+"$CLUSTER" test destroy
 "$SERVICES" test start
+"$CLUSTER" test start
 
 stack_ports test
 export BOXOFFICE_TEST_DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
 export BOXOFFICE_TEST_REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT/0"
+export BOXOFFICE_TEST_REDIS_CLUSTER_NODES="$("$CLUSTER" test nodes)"
 export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
 
 cd "$BOXOFFICE_ROOT"
 status=0
-# shellcheck disable=SC2086
-swift test ${SWIFT_TEST_FLAGS---no-parallel} || status=$?
-if (( status == 0 )); then
-  log "swift test passed"
-else
-  log "swift test failed (exit $status)"
+if [[ "$REDIS_MODE" == single ]]; then
+  # shellcheck disable=SC2086
+  swift test ${SWIFT_TEST_FLAGS---no-parallel} || status=$?
+  if (( status == 0 )); then log "swift test passed"; else log "swift test failed (exit $status)"; fi
 fi
+cluster_status=0
+log "the Redis suites again, on the cluster ($BOXOFFICE_TEST_REDIS_CLUSTER_NODES)"
+# shellcheck disable=SC2086
+BOXOFFICE_TEST_REDIS_MODE=cluster swift test ${SWIFT_TEST_FLAGS---no-parallel} --filter "$CLUSTER_SUITES" || cluster_status=$?
+if (( cluster_status == 0 )); then log "swift test on the cluster passed"; else log "swift test on the cluster failed (exit $cluster_status)"; fi
+if (( status == 0 )); then status=$cluster_status; fi
 if [[ "${FUZZ:-1}" != 0 ]]; then
   fuzz_status=0
   "$BOXOFFICE_ROOT/scripts/fuzz.sh" || fuzz_status=$?

@@ -67,6 +67,22 @@ public struct PoolStatistics: Sendable, Equatable {
     public var completed: Int
     /// Connections opened so far.
     public var connects: Int
+
+    public init(size: Int = 0, busy: Int = 0, waiting: Int = 0, completed: Int = 0, connects: Int = 0) {
+        self.size = size
+        self.busy = busy
+        self.waiting = waiting
+        self.completed = completed
+        self.connects = connects
+    }
+
+    /// Several pools seen as one (a Redis Cluster client's pool per master).
+    public static func + (lhs: PoolStatistics, rhs: PoolStatistics) -> PoolStatistics {
+        PoolStatistics(
+            size: lhs.size + rhs.size, busy: lhs.busy + rhs.busy, waiting: lhs.waiting + rhs.waiting,
+            completed: lhs.completed + rhs.completed, connects: lhs.connects + rhs.connects
+        )
+    }
 }
 
 /// Runs blocking calls of a C client library on dedicated threads, one connection per thread.

@@ -16,13 +16,13 @@ public final class RedisConnection: BlockingConnection {
 
     public init(configuration: RedisConfiguration) throws {
         guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeval(configuration.connectTimeout)) else {
-            throw RedisError.connection("cannot allocate redis context")
+            throw RedisError.connect("cannot allocate redis context")
         }
         self.context = context
         if context.pointee.err != 0 {
             let message = Self.errorString(context)
             redisFree(context)
-            throw RedisError.connection("connect to \(configuration.host):\(configuration.port): \(message)")
+            throw RedisError.connect("\(configuration.host):\(configuration.port): \(message)")
         }
         redisSetTimeout(context, timeval(configuration.commandTimeout))
         do {

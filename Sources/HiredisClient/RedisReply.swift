@@ -42,7 +42,9 @@ public enum RedisReply: Sendable, Equatable {
 }
 
 public enum RedisError: Error, Equatable, CustomStringConvertible {
-    /// Could not connect, or the connection broke (the pool discards it).
+    /// Could not connect: nothing was sent, so the request may go elsewhere (a cluster retries it).
+    case connect(String)
+    /// The connection broke (the pool discards it); a request in flight may or may not have run.
     case connection(String)
     /// The server answered with an error reply.
     case server(String)
@@ -62,7 +64,7 @@ public enum RedisError: Error, Equatable, CustomStringConvertible {
     /// serve now (`unavailableReplyPrefixes`).
     public var isUnavailable: Bool {
         switch self {
-        case .connection: return true
+        case .connect, .connection: return true
         case .server(let message):
             let code = message.prefix { $0 != " " }
             return Self.unavailableReplyPrefixes.contains(String(code))
@@ -72,6 +74,7 @@ public enum RedisError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .connect(let message): "cannot connect to redis: \(message)"
         case .connection(let message): "redis connection error: \(message)"
         case .server(let message): "redis error reply: \(message)"
         case .invalidURL(let url): "invalid redis url: \(url)"

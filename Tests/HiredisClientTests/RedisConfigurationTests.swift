@@ -61,17 +61,17 @@ struct RedisConfigurationTests {
         try await ScratchStack.with([.redis], redisConfig: ["requirepass s3cret"]) { server in
             // Password only, and default user + password (Redis 6 ACL form).
             for url in ["redis://:s3cret@127.0.0.1:\(server.redisPort)/0", "redis://default:s3cret@127.0.0.1:\(server.redisPort)/5"] {
-                let client = RedisClient(configuration: try RedisConfiguration(url: url), poolSize: 1, acquireTimeout: .seconds(2))
+                let client = RedisNodeClient(configuration: try RedisConfiguration(url: url), poolSize: 1, acquireTimeout: .seconds(2))
                 defer { client.shutdown() }
                 #expect(try await client.send(["PING"]) == .status("PONG"), "\(url)")
             }
             // The database in the URL is SELECTed after AUTH.
-            let selected = RedisClient(
+            let selected = RedisNodeClient(
                 configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.redisPort)/5"), poolSize: 1,
                 acquireTimeout: .seconds(2))
             defer { selected.shutdown() }
             try await selected.send(["SET", "in-db-5", "1"]).checked()
-            let defaultDatabase = RedisClient(
+            let defaultDatabase = RedisNodeClient(
                 configuration: try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(server.redisPort)/0"), poolSize: 1,
                 acquireTimeout: .seconds(2))
             defer { defaultDatabase.shutdown() }

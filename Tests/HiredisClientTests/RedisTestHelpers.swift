@@ -8,10 +8,10 @@ import TestSupport
 func withSharedRedis<Result>(
     poolSize: Int = 2,
     acquireTimeout: TimeAmount = .seconds(5),
-    _ body: (RedisClient, String) async throws -> Result
+    _ body: (RedisNodeClient, String) async throws -> Result
 ) async throws -> Result {
     let configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
-    let client = RedisClient(configuration: configuration, poolSize: poolSize, acquireTimeout: acquireTimeout)
+    let client = RedisNodeClient(configuration: configuration, poolSize: poolSize, acquireTimeout: acquireTimeout)
     defer { client.shutdown() }
     let prefix = "test:hiredis:\(TestEnvironment.uniqueSuffix()):"
     do {
@@ -24,7 +24,7 @@ func withSharedRedis<Result>(
     }
 }
 
-private func deleteKeys(_ client: RedisClient, prefix: String) async throws {
+private func deleteKeys(_ client: RedisNodeClient, prefix: String) async throws {
     let keys = try await client.send(["KEYS", RedisArgument(prefix + "*")]).checked().array ?? []
     let arguments: [RedisArgument] = keys.compactMap {
         if case .bulk(let bytes) = $0 { return RedisArgument(bytes: bytes) }
@@ -39,7 +39,7 @@ func privateClient(
     poolSize: Int = 2,
     acquireTimeout: TimeAmount = .seconds(2),
     password: String? = nil
-) -> RedisClient {
+) -> RedisNodeClient {
     let configuration = RedisConfiguration(
         host: "127.0.0.1",
         port: server.redisPort,
@@ -47,7 +47,7 @@ func privateClient(
         connectTimeout: .milliseconds(500),
         commandTimeout: .seconds(2)
     )
-    return RedisClient(configuration: configuration, poolSize: poolSize, acquireTimeout: acquireTimeout)
+    return RedisNodeClient(configuration: configuration, poolSize: poolSize, acquireTimeout: acquireTimeout)
 }
 
 extension RedisArgument {

@@ -1,4 +1,5 @@
 import Foundation
+import HiredisClient
 
 /// Where the shared test servers started by `make test` (scripts/services.sh test) listen.
 ///
@@ -12,6 +13,20 @@ public enum TestEnvironment {
     /// `BOXOFFICE_TEST_REDIS_URL`, or the test stack's Redis.
     public static var redisURL: String {
         Self.value("BOXOFFICE_TEST_REDIS_URL") ?? Self.defaultRedisURL
+    }
+
+    /// `BOXOFFICE_TEST_REDIS_CLUSTER_NODES`: the test Redis Cluster's seed nodes (`host:port,...`,
+    /// scripts/cluster.sh test), set by `make test`. Instances of `TestStack` use the cluster
+    /// instead of the single Redis when it is set, and the cluster's own tests run only then.
+    public static var redisClusterNodes: String? {
+        Self.value("BOXOFFICE_TEST_REDIS_CLUSTER_NODES")
+    }
+
+    /// The cluster's seeds when the suites run against the cluster (`BOXOFFICE_TEST_REDIS_MODE=cluster`,
+    /// the second pass of `make test`): app instances and `TestDatabase.redis()` then use it.
+    public static var clusterSeeds: [RedisNodeAddress]? {
+        guard Self.value("BOXOFFICE_TEST_REDIS_MODE") == "cluster", let nodes = Self.redisClusterNodes else { return nil }
+        return nodes.split(separator: ",").compactMap { RedisNodeAddress($0) }
     }
 
     /// `BOXOFFICE_TEST_DATABASE_URL`, or the test stack's PostgreSQL.

@@ -33,6 +33,10 @@ public enum TestStack {
         var environment = Self.defaultEnvironment
         environment["DATABASE_URL"] = TestEnvironment.databaseURL
         environment["REDIS_URL"] = TestEnvironment.redisURL
+        // A test that points its instances at a Redis of its own (a scratch server) keeps it.
+        if TestEnvironment.clusterSeeds != nil, overrides["REDIS_URL"] == nil {
+            environment["REDIS_CLUSTER_NODES"] = TestEnvironment.redisClusterNodes
+        }
         environment["HOST"] = "127.0.0.1"
         environment["PORT"] = "0"
         environment["INSTANCE_ID"] = instance
@@ -139,8 +143,13 @@ public enum TestDatabase {
         PostgresClient(configuration: PostgresConfiguration(url: TestEnvironment.databaseURL), poolSize: poolSize, acquireTimeout: .seconds(10))
     }
 
+    /// The test Redis: the test cluster in cluster mode (`BOXOFFICE_TEST_REDIS_MODE=cluster`), else the single server.
     public static func redis(poolSize: Int = 4) throws -> RedisClient {
-        RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), poolSize: poolSize, acquireTimeout: .seconds(10))
+        let configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
+        if let seeds = TestEnvironment.clusterSeeds {
+            return RedisClient(cluster: seeds, configuration: configuration, poolSize: poolSize, acquireTimeout: .seconds(10))
+        }
+        return RedisClient(configuration: configuration, poolSize: poolSize, acquireTimeout: .seconds(10))
     }
 }
 

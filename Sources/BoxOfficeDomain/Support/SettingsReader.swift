@@ -1,4 +1,6 @@
 import Configuration
+import Foundation
+import HiredisClient
 
 /// Typed settings from a swift-configuration `ConfigReader`, with the rules every BoxOffice setting
 /// follows: unset or empty means the default; a set but malformed or out-of-range value stops
@@ -44,6 +46,18 @@ public struct SettingsReader: Sendable {
             throw ConfigurationError(description: "\(self.variable(key))=\(raw) must be a number in \(range.lowerBound)...\(range.upperBound)")
         }
         return parsed
+    }
+
+    /// A comma-separated list of `host:port` addresses (empty when unset).
+    public func addresses(_ key: String) throws -> [RedisNodeAddress] {
+        guard let raw = self.raw(key, secret: false) else { return [] }
+        return try raw.split(separator: ",").map { item in
+            let text = item.trimmingCharacters(in: .whitespaces)
+            guard let address = RedisNodeAddress(text) else {
+                throw ConfigurationError(description: "\(self.variable(key))=\(raw): '\(text)' is not host:port")
+            }
+            return address
+        }
     }
 
     /// Strings are parsed here rather than with `ConfigReader.int(forKey:default:)`, which falls

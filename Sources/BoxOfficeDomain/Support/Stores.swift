@@ -26,11 +26,16 @@ public struct Stores: Sendable {
             acquireTimeout: acquireTimeout
         )
         let redisTimeout = Duration.milliseconds(settings.redisTimeoutMilliseconds)
-        self.redis = RedisClient(
-            configuration: try RedisConfiguration(url: settings.redisURL, connectTimeout: redisTimeout, commandTimeout: redisTimeout),
-            poolSize: settings.redisPoolSize,
-            acquireTimeout: acquireTimeout
-        )
+        // On a cluster, REDIS_URL still gives the password and timeouts; the nodes give the hosts.
+        let redisConfiguration = try RedisConfiguration(url: settings.redisURL, connectTimeout: redisTimeout, commandTimeout: redisTimeout)
+        if settings.redisClusterNodes.isEmpty {
+            self.redis = RedisClient(configuration: redisConfiguration, poolSize: settings.redisPoolSize, acquireTimeout: acquireTimeout)
+        } else {
+            self.redis = RedisClient(
+                cluster: settings.redisClusterNodes, configuration: redisConfiguration, poolSize: settings.redisPoolSize,
+                acquireTimeout: acquireTimeout
+            )
+        }
     }
 
     public func shutdown() {
@@ -51,6 +56,8 @@ public struct StoreSettings: Sendable {
     /// Client-side deadline for any PostgreSQL reply (a server that stops answering).
     public var replyTimeoutMilliseconds: Int
     public var redisTimeoutMilliseconds: Int
+    /// Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`); empty means the one server of `REDIS_URL`.
+    public var redisClusterNodes: [RedisNodeAddress]
 
     public init(_ reader: SettingsReader) throws {
         // URLs may carry passwords.
@@ -68,5 +75,6 @@ public struct StoreSettings: Sendable {
         self.redisURL = redis.string("url", default: "redis://127.0.0.1:56379/0", secret: true)
         self.redisPoolSize = try redis.int("pool.size", default: 2, in: 1...256)
         self.redisTimeoutMilliseconds = try redis.int("timeout.ms", default: 2_000, in: 1...600_000)
+        self.redisClusterNodes = try redis.addresses("cluster.nodes")
     }
 }

@@ -55,7 +55,7 @@ struct OperationsController {
     }
 
     func metrics() -> Response {
-        for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.pool.statistics)] {
+        for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.statistics)] {
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
             self.registry.makeGauge(descriptor: Self.waiting, labels: [("pool", name)]).set(Double(pool.waiting))
