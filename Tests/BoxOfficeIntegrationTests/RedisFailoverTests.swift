@@ -28,6 +28,8 @@ struct RedisFailoverTests {
         let master = try #require(try await redis.cluster?.map().master(forSlot: slot))
 
         let answers = NIOLockedValueBox<[Answer]>([])
+        // Tokens issued up to the kill, with when they were issued: which of them the failover lost.
+        let witnesses = NIOLockedValueBox<[(token: String, at: Double)]>([])
         let seats = NIOLockedValueBox(Array(concert.dates.flatMap { date in (1...50).map { (date, $0) } }.shuffled()))
         let start = ContinuousClock.now
         let elapsed: @Sendable () -> Double = { (ContinuousClock.now - start) / .seconds(1) }
@@ -76,6 +78,16 @@ struct RedisFailoverTests {
                         }
                     }
                     group.addTask {
+                        while elapsed() < killAt + 0.5 {
+                            let reply = try await http.request(
+                                .POST, "\(bases[0])/v1/queue/tokens", json: ["userId": UUID().uuidString.lowercased(), "concertId": concert.id])
+                            if reply.status == 201, let token = reply.json["token"] as? String {
+                                witnesses.withLockedValue { $0.append((token, elapsed())) }
+                            }
+                            try await Task.sleep(for: .milliseconds(10))
+                        }
+                    }
+                    group.addTask {
                         try await Task.sleep(for: .seconds(killAt))
                         try await TestCluster.kill(port: master.port)
                     }
@@ -84,6 +96,24 @@ struct RedisFailoverTests {
             }
         }
         try await TestCluster.start()  // the old master comes back, as a replica
+
+        // What asynchronous replication lost: tokens whose 201 came before the failover but that the
+        // new master does not know (401 TOKEN_INVALID). Only the last instant before the kill can be.
+        let issued = witnesses.withLockedValue { $0 }
+        let lost = try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                var lost: [Double] = []
+                for witness in issued {
+                    let reply = try await http.request(.GET, "\(bases[0])/v1/queue/status", token: witness.token)
+                    if reply.status == 401 && reply.code == "TOKEN_INVALID" { lost.append(witness.at) }
+                }
+                return lost
+            }
+        }
+        let beforeKill = issued.filter { $0.at < killAt }.count
+        print("failover lost \(lost.count) of \(beforeKill) tokens issued before the kill; issued at \(lost.map { String(format: "%.3f", $0) }) s")
+        #expect(beforeKill > 100)
+        #expect(lost.allSatisfy { $0 > killAt - 1 }, "only tokens of the last second before the kill may be lost")
 
         let all = answers.withLockedValue { $0 }
         let failures = all.filter { $0.status >= 500 }
