@@ -11,7 +11,9 @@ money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
 scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BOXOFFICE_BIN, LB_PORT (8080),
-plus scripts/run.sh's own variables. Python standard library only.
+REDIS_MODE=cluster (after the single-Redis series, queue_enter, queue_poll and hold_distinct again with 2
+instances on the local Redis Cluster, each against its single-Redis figure of the same run), plus
+scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
 import http.client
@@ -262,6 +264,20 @@ def k6(script, env):
 
 # --- scenarios ----------------------------------------------------------------------------------
 
+CLUSTER_PORT = os.environ.get("CLUSTER_BASE_PORT", "47001")
+# REDIS_MODE=cluster adds a series on the local Redis Cluster (scripts/cluster.sh run) after the
+# single-Redis series: the same scenarios, the same run.
+REDIS_MODES = ["single"] + (["cluster"] if os.environ.get("REDIS_MODE") == "cluster" else [])
+CLUSTER_SCENARIOS = ["queue_enter", "queue_poll", "hold_distinct"]
+current_mode = "single"
+
+
+def redis_cli(*arguments):
+    """redis-cli against the stack's Redis: the single server, or the cluster following MOVED (-c)."""
+    target = ["-c", "-p", CLUSTER_PORT] if current_mode == "cluster" else ["-p", REDIS_PORT]
+    return run(["redis-cli", *target, *arguments], capture=True)
+
+
 def scenario_queue_enter():
     concert = bench_concert(1)
     return wrk("queue_enter.lua", path="/v1/queue/tokens", env={"BENCH_CONCERT": str(concert)})
@@ -269,7 +285,7 @@ def scenario_queue_enter():
 
 def scenario_queue_poll():
     concert = bench_concert(1)
-    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1"], capture=True)
+    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1")
     tokens = parallel(lambda _: take_token(concert), range(2000))
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write("\n".join(tokens))
@@ -300,7 +316,7 @@ def scenario_connection_storm():
     after every answer, against a haproxy that answers by itself (the cost of a TCP handshake
     through haproxy, with wrk on the same cores) as the baseline."""
     concert = bench_concert(1)
-    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1"], capture=True)
+    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1")
     tokens = parallel(lambda _: take_token(concert), range(500))
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write("\n".join(tokens))
@@ -479,11 +495,11 @@ def scenario_event_streams():
     on-sale pace), so each is told a pollAfterSeconds by its position; `polling_equivalent` is
     what the same waiters would cost Redis polling at that pace (one script per poll)."""
     concert = bench_concert(1)
-    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{concert}}}:settings", "paused", "1", "admitPerSecond", "50"], capture=True)
+    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1", "admitPerSecond", "50")
     bodies = parallel(lambda _: call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert})[1], range(STREAMS))
     polling_equivalent = sum(1 / body["pollAfterSeconds"] for body in bodies)
     poller_concert = bench_concert(1)
-    run(["redis-cli", "-p", REDIS_PORT, "HSET", f"bo:{{c:{poller_concert}}}:settings", "paused", "1"], capture=True)
+    redis_cli("HSET", f"bo:{{c:{poller_concert}}}:settings", "paused", "1")
     pollers = parallel(lambda _: take_token(poller_concert), range(2000))
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write("\n".join(pollers))
@@ -501,10 +517,12 @@ def scenario_event_streams():
     return result
 
 
-def start_stack(instances):
-    log(f"starting the stack with {instances} instance(s)")
+def start_stack(instances, mode="single"):
+    global current_mode
+    log(f"starting the stack with {instances} instance(s) on {'the Redis Cluster' if mode == 'cluster' else 'one Redis'}")
     run([os.path.join(ROOT, "scripts", "run.sh"), "start"],
-        env=dict(STACK_SETTINGS, INSTANCES=str(instances), BOXOFFICE_BIN=BIN, SKIP_BUILD="1"))
+        env=dict(STACK_SETTINGS, INSTANCES=str(instances), BOXOFFICE_BIN=BIN, SKIP_BUILD="1", REDIS_MODE=mode))
+    current_mode = mode
 
 
 def prepare_pgbench_database():
@@ -531,9 +549,11 @@ def quiet_redis():
 
 def restore_redis(save):
     """Removes the bench concerts' queue keys and restores the snapshot setting."""
+    ports = [REDIS_PORT] + ([str(int(CLUSTER_PORT) + i) for i in range(6)] if "cluster" in REDIS_MODES else [])
     for concert in CREATED_CONCERTS:
-        subprocess.run(f"redis-cli -p {REDIS_PORT} --scan --pattern 'bo:{{c:{concert}}}:*' | xargs -r -n 1000 redis-cli -p {REDIS_PORT} UNLINK > /dev/null",
-                       shell=True, check=False)
+        for port in ports:  # a concert's keys share one slot, so each UNLINK batch is single-slot
+            subprocess.run(f"redis-cli -p {port} --scan --pattern 'bo:{{c:{concert}}}:*' | xargs -r -n 1000 redis-cli -c -p {port} UNLINK > /dev/null",
+                           shell=True, check=False)
     run(["redis-cli", "-p", REDIS_PORT, "CONFIG", "SET", "save", save], capture=True)
 
 
@@ -649,6 +669,22 @@ def main():
         series[instances] = rows
         print_table(f"{instances} instance(s)", rows)
 
+    cluster_rows = None
+    if "cluster" in REDIS_MODES:
+        start_stack(2, "cluster")
+        log("scenarios with 2 instances on the Redis Cluster")
+        health = wrk("health.lua")
+        single = {r["name"]: r for r in series.get(2, series[INSTANCE_SERIES[0]])}
+        cluster_rows = []
+        for name, scenario in (("queue_enter", scenario_queue_enter), ("queue_poll", scenario_queue_poll),
+                               ("hold_distinct", lambda: scenario_hold(HOLDS))):
+            if ONLY and name not in ONLY:
+                continue
+            result = row(name, scenario(), "same scenario on one Redis", single.get(name))
+            result["health_rps"] = round(health["rps"], 1)
+            cluster_rows.append(result)
+        print_table("2 instances on the Redis Cluster (ratio: to the same scenario on one Redis, this run)", cluster_rows)
+
     log("correctness: boxoffice check")
     check = run([BIN, "check"], env={"DATABASE_URL": DATABASE_URL, "LOG_LEVEL": "warning"}, capture=True, check=False)
     report = json.loads(check.stdout.strip().splitlines()[-1])
@@ -661,6 +697,7 @@ def main():
         "baselines": {name: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for name, r in baselines.items()},
         "scaling": {str(n): rows for n, rows in series.items()},
         "event_streams": event_streams,
+        "redis_cluster": cluster_rows,
         "profile": profiles(),
         "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},

@@ -8,7 +8,10 @@
 #
 # start creates the cluster (redis-cli --cluster create --cluster-replicas 1) when its nodes
 # are new, then waits until every node reports cluster_state:ok. Each node keeps its data
-# under .data/STACK/redis-cluster/PORT (the cluster bus listens on PORT+10000). The run
+# under .data/STACK/redis-cluster/PORT. The cluster bus listens on PORT-20000 (27001-27006,
+# 27101-27106), not on Redis' default PORT+10000: 57001-57106 lie in Linux's ephemeral port
+# range, where an outgoing connection of a load generator can hold the port and stop a node
+# from starting. The run
 # cluster keeps an AOF (appendfsync everysec) like the single run Redis; the test cluster
 # trades durability for speed. cluster-node-timeout is 2 s, so a dead master's replica takes
 # over within about 3 s; cluster-require-full-coverage is off, so the other masters keep
@@ -43,6 +46,7 @@ write_config() {
   mkdir -p "$dir"
   {
     echo "port $port"
+    echo "cluster-port $((port - 20000))"
     echo "bind 127.0.0.1"
     echo "daemonize yes"
     echo "pidfile $dir/redis.pid"
