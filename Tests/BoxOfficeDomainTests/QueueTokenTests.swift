@@ -57,7 +57,11 @@ struct QueueTokenTests {
         "1.9f86d081884c7d659a2feaa0c55ad01g",           // not hex
         "1.9f86d081884c7d65 9a2feaa0c55ad01",           // space
         "1.9f86d081.884c7d659a2feaa0c55ad01",           // two dots
-        "1.2.9f86d081884c7d659a2feaa0c55ad015",         // two dots
+        "1..9f86d081884c7d659a2feaa0c55ad015",          // empty shard
+        "1.0.9f86d081884c7d659a2feaa0c55ad015",         // shard 0 has no shard part
+        "1.16.9f86d081884c7d659a2feaa0c55ad015",        // shards are numbered 0...15
+        "1.02.9f86d081884c7d659a2feaa0c55ad015",        // not canonical
+        "1.2.3.9f86d081884c7d659a2feaa0c55ad015",       // three dots
         " 1.9f86d081884c7d659a2feaa0c55ad015",          // whitespace
         "1.9f86d081884c7d659a2feaa0c55ad015\n",
         "99999999999999999999999.9f86d081884c7d659a2feaa0c55ad015", // concert overflows Int
@@ -72,5 +76,16 @@ struct QueueTokenTests {
         #expect(QueueToken.concertID(of: "1." + Self.hex32) == 1)
         #expect(QueueToken.concertID(of: "123456789." + Self.hex32) == 123_456_789)
         #expect(QueueToken.concertID(of: "5.00000000000000000000000000000000") == 5)
+        #expect(QueueToken.parse("1.2.9f86d081884c7d659a2feaa0c55ad015")! == (1, 2))
+        #expect(QueueToken.parse("7.15." + Self.hex32)! == (7, 15))
+        #expect(QueueToken.parse("7." + Self.hex32)! == (7, 0))
+    }
+
+    @Test("a shard's token names its concert and shard", arguments: [1, 3, 15])
+    func shardRoundTrip(shard: Int) {
+        let token = QueueToken.generate(concertID: 42, shard: shard)
+        #expect(token.hasPrefix("42.\(shard)."))
+        #expect(QueueToken.parse(token)! == (42, shard))
+        #expect(QueueToken.generate(concertID: 42, shard: 0).split(separator: ".").count == 2)
     }
 }

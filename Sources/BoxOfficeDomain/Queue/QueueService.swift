@@ -43,31 +43,33 @@ public struct QueueService: ActiveWindow {
     let redis: RedisClient
     let concerts: ConcertDirectory
     public let settings: Settings
+    let plans: QueueShardPlans
 
     public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
         self.redis = redis
         self.concerts = concerts
         self.settings = settings
+        self.plans = QueueShardPlans(redis: redis, defaults: settings)
     }
 
     /// Issues a token, or returns the user's live one for this concert (`isNew` false).
     public func issueToken(userID: UUID, concertID: Int) async throws -> (status: QueueStatus, isNew: Bool) {
         guard try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
-        let keys = QueueKeys(concertID: concertID)
+        let plan = try await self.plans.plan(concertID: concertID)
         let user = userID.uuidString.lowercased()
-        let reply = try await self.redis.run(
-            QueueScripts.issue,
-            keys: [keys.routingKey],
-            arguments: [
-                RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID)),
-                RedisArgument(self.settings.maxWaiting),
-            ]
-        ).checked()
+        let shard = plan.shard(ofUser: user)
+        let keys = QueueKeys(concertID: concertID, shard: shard)
+        var arguments: [RedisArgument] = [
+            RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID, shard: shard)),
+        ]
+        // A split line: this shard's share of the concert's cap, computed here from the settings on shard 0.
+        arguments += plan.shards > 1 ? [RedisArgument(plan.share(of: plan.maxWaiting, shard: shard)), "1"] : [RedisArgument(self.settings.maxWaiting)]
+        let reply = try await self.redis.run(QueueScripts.issue, keys: [keys.routingKey], arguments: arguments).checked()
         if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
         guard let fields = reply.array, fields.count == 8, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }
-        let state = try Self.tokenState(Array(fields[2...]), configuredRate: self.settings.admitPerSecond)
+        let state = try self.tokenState(Array(fields[2...]), plan: plan)
         guard let status = Self.status(token: token, concertID: concertID, state: state) else {
             throw RedisError.unexpectedReply("queue-issue returned a dead token")
         }
@@ -77,31 +79,33 @@ public struct QueueService: ActiveWindow {
     /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
     /// A waiter asking for its state counts as alive (`touch`).
     public func inspect(token: String, touch: Bool = true) async throws -> QueueTicket? {
-        guard let concertID = QueueToken.concertID(of: token) else { return nil }
-        return try await self.look(token: token, concertID: concertID, touch: touch).ticket
+        guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
+        return try await self.look(token: token, concertID: concertID, shard: shard, touch: touch).ticket
     }
 
     /// One look at a live token for its event stream `streamID`. `claim` makes that stream the
     /// token's only one; an older stream (on any instance) then gets nil at its next look and
     /// ends. Throws TOKEN_INVALID / TOKEN_EXPIRED like `status(of:)`.
     public func watch(token: String, streamID: String, claim: Bool) async throws -> QueueStatus? {
-        guard let concertID = QueueToken.concertID(of: token) else { throw BoxOfficeError.tokenInvalid }
-        let (ticket, superseded) = try await self.look(token: token, concertID: concertID, touch: true, stream: (streamID, claim))
+        guard let (concertID, shard) = QueueToken.parse(token) else { throw BoxOfficeError.tokenInvalid }
+        let (ticket, superseded) = try await self.look(
+            token: token, concertID: concertID, shard: shard, touch: true, stream: (streamID, claim))
         let status = try Self.status(of: ticket)
         return superseded ? nil : status
     }
 
     /// One run of queue-status; for a stream's look also whether another stream claimed the token.
     private func look(
-        token: String, concertID: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
+        token: String, concertID: Int, shard: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
     ) async throws -> (ticket: QueueTicket, superseded: Bool) {
-        let keys = QueueKeys(concertID: concertID)
+        let plan = try await self.plans.plan(concertID: concertID)
+        let keys = QueueKeys(concertID: concertID, shard: shard)
         var arguments: [RedisArgument] = [RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0"]
         if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
         let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
         guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
         let superseded = fields.count == 7 && fields.removeLast().int == 1
-        let state = try Self.tokenState(fields, configuredRate: self.settings.admitPerSecond)
+        let state = try self.tokenState(fields, plan: plan)
         return (QueueTicket(token: token, concertID: concertID, state: state), superseded)
     }
 
@@ -118,8 +122,8 @@ public struct QueueService: ActiveWindow {
     /// lifetime), capped by queue-extend at the end of its admission window plus `duration`.
     /// Returns the extension as made, or nil when the token is no longer ACTIVE.
     public func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
-        guard let concertID = QueueToken.concertID(of: token) else { return nil }
-        let keys = QueueKeys(concertID: concertID)
+        guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
+        let keys = QueueKeys(concertID: concertID, shard: shard)
         let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         let reply = try await self.redis.run(
             QueueScripts.extend,
@@ -133,8 +137,8 @@ public struct QueueService: ActiveWindow {
     }
 
     public func giveBack(_ extension: WindowExtension, token: String) async throws {
-        guard let concertID = QueueToken.concertID(of: token) else { return }
-        let keys = QueueKeys(concertID: concertID)
+        guard let (concertID, shard) = QueueToken.parse(token) else { return }
+        let keys = QueueKeys(concertID: concertID, shard: shard)
         try await self.redis.run(
             QueueScripts.giveBack,
             keys: [keys.routingKey],
@@ -147,8 +151,8 @@ public struct QueueService: ActiveWindow {
 
     /// Ends a token at once and frees its active slot (called after a payment).
     public func endToken(_ token: String) async throws {
-        guard let concertID = QueueToken.concertID(of: token) else { return }
-        let keys = QueueKeys(concertID: concertID)
+        guard let (concertID, shard) = QueueToken.parse(token) else { return }
+        let keys = QueueKeys(concertID: concertID, shard: shard)
         try await self.redis.run(
             QueueScripts.end,
             keys: [keys.routingKey],
@@ -156,38 +160,66 @@ public struct QueueService: ActiveWindow {
         ).checked()
     }
 
-    /// One promotion tick for one concert: expire, drop idle waiters, admit.
+    /// One promotion tick for one concert: expire, drop idle waiters, admit. A split line ticks
+    /// every shard with its share of the capacity and the rate; the figures are their sums.
     public func promote(concertID: Int) async throws -> PromotionResult {
-        let keys = QueueKeys(concertID: concertID)
-        let reply = try await self.redis.run(
-            QueueScripts.promote,
-            keys: [keys.routingKey],
-            arguments: [
-                RedisArgument(keys.prefix),
-                RedisArgument(self.settings.activeCapacity),
-                RedisArgument(String(self.settings.admitPerSecond)),
-                RedisArgument(self.settings.waitingIdleSeconds * 1000),
-                RedisArgument(self.settings.activeSeconds * 1000),
-                RedisArgument(self.settings.endedTokenSeconds),
-            ]
-        ).checked()
+        let plan = try await self.plans.plan(concertID: concertID)
+        guard plan.shards > 1 else {
+            // One line: the script reads the settings hash itself, so a redis-cli edit applies at once.
+            return try await self.promote(QueueKeys(concertID: concertID), capacity: self.settings.activeCapacity,
+                                          rate: self.settings.admitPerSecond, overrides: nil)
+        }
+        return try await withThrowingTaskGroup(of: PromotionResult.self) { group in
+            for shard in 0..<plan.shards {
+                group.addTask {
+                    try await self.promote(
+                        QueueKeys(concertID: concertID, shard: shard), capacity: plan.share(of: plan.activeCapacity, shard: shard),
+                        rate: plan.admitPerSecond / Double(plan.shards), overrides: plan)
+                }
+            }
+            var total = PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0)
+            for try await result in group {
+                total = PromotionResult(
+                    admitted: total.admitted + result.admitted, expired: total.expired + result.expired,
+                    dropped: total.dropped + result.dropped, waiting: total.waiting + result.waiting, active: total.active + result.active)
+            }
+            return total
+        }
+    }
+
+    private func promote(_ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?) async throws -> PromotionResult {
+        var arguments: [RedisArgument] = [
+            RedisArgument(keys.prefix),
+            RedisArgument(capacity),
+            RedisArgument(String(rate)),
+            RedisArgument((plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds) * 1000),
+            RedisArgument((plan?.activeSeconds ?? self.settings.activeSeconds) * 1000),
+            RedisArgument(self.settings.endedTokenSeconds),
+        ]
+        if let plan { arguments += ["1", plan.paused ? "1" : "0"] }
+        let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
         guard let values = reply.array?.compactMap(\.int), values.count == 5 else {
             throw RedisError.unexpectedReply("queue-promote: \(reply)")
         }
         return PromotionResult(admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4])
     }
 
-    static func tokenState(_ fields: [RedisReply], configuredRate: Double) throws -> TokenState {
+    /// A token's state from the scripts' description. In a split line the rank is within the
+    /// token's shard, and so are the measured rate and the configured rate's share: the wait comes
+    /// from them, the position is estimated across shards.
+    func tokenState(_ fields: [RedisReply], plan: QueueShardPlan) throws -> TokenState {
         guard fields.count == 6, let state = fields[0].string, let user = fields[1].string else {
             throw RedisError.unexpectedReply("token description: \(fields)")
         }
         switch state {
         case "WAITING":
-            let position = fields[2].int ?? 0
+            let rank = fields[2].int ?? 0
             let measured = fields[4].string.flatMap(Double.init) ?? 0
-            let configured = fields[5].string.flatMap(Double.init) ?? configuredRate
-            let wait = QueueEstimator.estimatedWaitSeconds(position: position, measuredRate: measured, configuredRate: configured)
-            return .waiting(userID: user, position: position, estimatedWaitSeconds: wait)
+            let configured =
+                plan.shards > 1
+                ? plan.admitPerSecond / Double(plan.shards) : fields[5].string.flatMap(Double.init) ?? self.settings.admitPerSecond
+            let wait = QueueEstimator.estimatedWaitSeconds(position: rank, measuredRate: measured, configuredRate: configured)
+            return .waiting(userID: user, position: plan.overallPosition(rankInShard: rank), estimatedWaitSeconds: wait)
         case "ACTIVE":
             let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)
             return .active(userID: user, until: until)

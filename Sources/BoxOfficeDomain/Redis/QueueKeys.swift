@@ -12,13 +12,20 @@ import HiredisClient
 ///     bo:{c:1}:settings       HASH    paused, activeCapacity, admitPerSecond (admin-editable)
 ///     bo:{c:1}:meta           HASH    lastTick, credit, rate (promoter state, measured admissions/s)
 ///     bo:{c:1}:seatlock:<date>:<n>  STRING  seat hold fast-path lock (value: reservation id)
+///
+/// A concert whose line is split in shards (`queueShards` in its settings hash) keeps shard 0 under
+/// `{c:ID}` (with the settings, seat locks and everything else) and shard s ≥ 1's line under
+/// `{c:ID:s}`: seq, waiting, seen, active, meta, token and user keys, a slot of its own, so on a
+/// cluster the shards of one concert spread over several masters.
 public struct QueueKeys: Sendable, Equatable {
     public let concertID: Int
+    public let shard: Int
     public let prefix: String
 
-    public init(concertID: Int) {
+    public init(concertID: Int, shard: Int = 0) {
         self.concertID = concertID
-        self.prefix = "bo:{c:\(concertID)}:"
+        self.shard = shard
+        self.prefix = shard == 0 ? "bo:{c:\(concertID)}:" : "bo:{c:\(concertID):\(shard)}:"
     }
 
     public var waiting: String { self.prefix + "waiting" }

@@ -53,7 +53,8 @@ public enum QueueScripts {
         """
 
     /// ARGV: prefix, userId, candidate token, default maxWaiting (0: no limit; the concert's
-    /// settings hash overrides it). Returns {token, isNew, describe...}, or {'', -1} when the line
+    /// settings hash overrides it, unless ARGV[5] is '1': a shard of a split line, whose share of
+    /// the cap the caller computed). Returns {token, isNew, describe...}, or {'', -1} when the line
     /// is full (the user had no live token).
     static let issue = RedisScript(name: "queue-issue", source: library + """
         local prefix, user, candidate = ARGV[1], ARGV[2], ARGV[3]
@@ -66,7 +67,10 @@ public enum QueueScripts {
             return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6]}
           end
         end
-        local max_waiting = tonumber(redis.call('HGET', prefix .. 'settings', 'maxWaiting')) or tonumber(ARGV[4]) or 0
+        local max_waiting = tonumber(ARGV[4]) or 0
+        if ARGV[5] ~= '1' then
+          max_waiting = tonumber(redis.call('HGET', prefix .. 'settings', 'maxWaiting')) or max_waiting
+        end
         if max_waiting > 0 and redis.call('ZCARD', prefix .. 'waiting') >= max_waiting then return {'', -1} end
         local seq = redis.call('INCR', prefix .. 'seq')
         redis.call('HSET', prefix .. 'token:' .. candidate, 'user', user, 'status', 'WAITING', 'seq', seq, 'issued', now)
@@ -96,14 +100,21 @@ public enum QueueScripts {
         """)
 
     /// One promotion tick. ARGV: prefix, default capacity, default admissions/s, idle ms, active ms,
-    /// ended-token ttl s; the concert's settings hash overrides the first four when it has them.
+    /// ended-token ttl s; the concert's settings hash overrides the first four when it has them,
+    /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate and whose
+    /// paused flag (ARGV[8]) the caller read from the concert's settings hash on shard 0.
     /// Returns {admitted, expired, dropped, waiting, active}.
     static let promote = RedisScript(name: "queue-promote", source: library + """
         local prefix = ARGV[1]
         local idle_ms, active_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
         local now = now_ms()
-        local s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond',
-                             'activeSeconds', 'waitingIdleSeconds')
+        local s
+        if ARGV[7] == '1' then
+          s = {ARGV[8], false, false, false, false}
+        else
+          s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond',
+                         'activeSeconds', 'waitingIdleSeconds')
+        end
         local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes'
         local capacity = tonumber(s[2]) or tonumber(ARGV[2])
         local rate = tonumber(s[3]) or tonumber(ARGV[3])

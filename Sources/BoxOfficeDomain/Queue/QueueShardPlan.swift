@@ -1,0 +1,87 @@
+import HiredisClient
+import NIOConcurrencyHelpers
+
+/// How a concert's line is split: `queueShards` (1...16, default 1) in its settings hash. A split
+/// line is `shards` independent sub-queues, each under a hash tag of its own (see `QueueKeys`), so
+/// one huge concert spreads over several Redis Cluster masters. A user always lands in the same
+/// shard (a hash of the user id), which keeps "one place per user" a single-slot, race-free check.
+/// Each shard admits its share of the rate and of the active capacity; positions and waits are
+/// estimated across shards. What this gives up: admission follows arrival order within a shard,
+/// and only approximately across shards (measured in Docs/benchmarks.md).
+public struct QueueShardPlan: Sendable, Equatable {
+    /// The most shards a line may have (`queueShards` is clamped to 1...16; shards are numbered from 0).
+    public static let maxShards = 16
+
+    public var shards: Int
+    public var paused: Bool
+    public var activeCapacity: Int
+    public var admitPerSecond: Double
+    public var activeSeconds: Int
+    public var waitingIdleSeconds: Int
+    public var maxWaiting: Int
+
+    /// The settings hash's fields over the environment's defaults, as the promote script reads them.
+    init(fields: [RedisReply], defaults: QueueService.Settings) {
+        func int(_ index: Int) -> Int? { index < fields.count ? fields[index].int : nil }
+        func double(_ index: Int) -> Double? { index < fields.count ? fields[index].string.flatMap(Double.init) : nil }
+        self.shards = min(Self.maxShards, max(1, int(0) ?? 1))
+        let paused = fields.count > 1 ? fields[1].string : nil
+        self.paused = paused == "1" || paused == "true" || paused == "yes"
+        self.activeCapacity = int(2) ?? defaults.activeCapacity
+        self.admitPerSecond = double(3) ?? defaults.admitPerSecond
+        self.activeSeconds = int(4) ?? defaults.activeSeconds
+        self.waitingIdleSeconds = int(5) ?? defaults.waitingIdleSeconds
+        self.maxWaiting = int(6) ?? defaults.maxWaiting
+    }
+
+    static let fieldNames: [RedisArgument] = [
+        "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting",
+    ]
+
+    /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.
+    public func shard(ofUser user: String) -> Int {
+        guard self.shards > 1 else { return 0 }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in user.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(self.shards))
+    }
+
+    /// Shard `shard`'s part of a total shared by all shards (capacity, the line cap): the remainder
+    /// goes to the first shards, so the parts add up to the total.
+    public func share(of total: Int, shard: Int) -> Int {
+        total / self.shards + (shard < total % self.shards ? 1 : 0)
+    }
+
+    /// An overall position from a rank within one shard: the shards fill evenly, so about
+    /// `shards` waiters stand in the line for every one ahead in one's own shard.
+    public func overallPosition(rankInShard rank: Int) -> Int {
+        rank <= 0 ? rank : (rank - 1) * self.shards + 1
+    }
+}
+
+/// Each concert's plan, read from Redis at most once a second per instance (one HMGET), so token
+/// requests need no extra round trip. Change `queueShards` only while the concert's line is empty:
+/// users already in line stay in the shard they were put in.
+final class QueueShardPlans: Sendable {
+    private let redis: RedisClient
+    private let defaults: QueueService.Settings
+    private let cache = NIOLockedValueBox<[Int: (plan: QueueShardPlan, read: ContinuousClock.Instant)]>([:])
+
+    init(redis: RedisClient, defaults: QueueService.Settings) {
+        self.redis = redis
+        self.defaults = defaults
+    }
+
+    func plan(concertID: Int) async throws -> QueueShardPlan {
+        if let cached = self.cache.withLockedValue({ $0[concertID] }), ContinuousClock.now - cached.read < .seconds(1) {
+            return cached.plan
+        }
+        let reply = try await self.redis.send(["HMGET", RedisArgument(QueueKeys(concertID: concertID).settings)] + QueueShardPlan.fieldNames)
+            .checked()
+        let plan = QueueShardPlan(fields: reply.array ?? [], defaults: self.defaults)
+        self.cache.withLockedValue { $0[concertID] = (plan, .now) }
+        return plan
+    }
+}
