@@ -8,6 +8,8 @@
 #
 # Reads: FUZZ_EXAMPLES (25 per operation and phase), FUZZ_SEED (fixed, so a failure reproduces),
 # FUZZ_PORT (18181), PG_PORT / REDIS_PORT (test stack). Report: .data/fuzz/junit.xml, log there.
+# A second pass fuzzes the admin routes with the instance's admin token (the first sends them
+# the queue token, which they refuse). Report: .data/fuzz/junit-admin.xml.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BOXOFFICE_ROOT"
@@ -26,8 +28,9 @@ bin="$(swift build --show-bin-path)/boxoffice"
 LOG_LEVEL=warning "$bin" migrate
 LOG_LEVEL=warning "$bin" seed
 
+admin_token="fuzz-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 HOST=127.0.0.1 PORT="$port" INSTANCE_ID=fuzz LOG_LEVEL=warning ADMIT_PER_SECOND=1000000 ACTIVE_CAPACITY=1000000 \
-  "$bin" serve >"$out/instance.log" 2>&1 &
+  ADMIN_TOKEN="$admin_token" "$bin" serve >"$out/instance.log" 2>&1 &
 instance=$!
 trap 'kill "$instance" 2>/dev/null; wait "$instance" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -56,3 +59,12 @@ schemathesis run "$BOXOFFICE_ROOT/Docs/openapi.yaml" --url "$base" \
   --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-20261129}" \
   --workers 2 --request-timeout 10 \
   --report junit --report-junit-path "$out/junit.xml"
+
+log "schemathesis: the admin routes, with the admin token"
+schemathesis run "$BOXOFFICE_ROOT/Docs/openapi.yaml" --url "$base" \
+  -H "Authorization: Bearer $admin_token" --include-path-regex '^/v1/admin/' \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --phases examples,coverage,fuzzing \
+  --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-20261129}" \
+  --workers 2 --request-timeout 10 \
+  --report junit --report-junit-path "$out/junit-admin.xml"

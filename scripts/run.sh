@@ -16,6 +16,8 @@
 #   PG_PORT / REDIS_PORT (run stack ports, see scripts/services.sh)
 #   REDIS_MODE (single | cluster): cluster starts a local Redis Cluster (scripts/cluster.sh
 #     run: 3 masters + 3 replicas on 47001-47006) and points the instances at it
+#   ADMIN_TOKEN: the admin API's bearer token; when unset, one is generated once and kept in
+#     .data/run/admin-token (mode 600), which later starts reuse
 # DATABASE_URL and REDIS_URL are set to the run stack (and REDIS_CLUSTER_NODES in cluster
 # mode); PORT and INSTANCE_ID are set per instance (api-1 on API_BASE_PORT, ...).
 set -euo pipefail
@@ -126,6 +128,18 @@ start() {
     export REDIS_CLUSTER_NODES="$("$CLUSTER" run nodes)"
   else
     unset REDIS_CLUSTER_NODES
+  fi
+
+  if [[ -z "${ADMIN_TOKEN:-}" ]]; then
+    local token_file="$RUN_DIR/admin-token"
+    if [[ ! -s "$token_file" ]]; then
+      (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file")
+    fi
+    ADMIN_TOKEN="$(cat "$token_file")"
+    export ADMIN_TOKEN
+    log "admin API token: ${token_file#"$BOXOFFICE_ROOT"/} (curl -H \"Authorization: Bearer \$(cat ${token_file#"$BOXOFFICE_ROOT"/})\" ...)"
+  else
+    log "admin API token: the ADMIN_TOKEN given"
   fi
 
   # A second `make run` replaces the instances and haproxy, keeps the databases.

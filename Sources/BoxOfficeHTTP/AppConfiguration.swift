@@ -23,9 +23,11 @@ public struct AppConfiguration: Sendable {
     public var jobs: JobSettings
     /// `USER_ASSERTION_KEY` / `USER_ASSERTION_JWKS`: who may speak for a user (unset: demo mode).
     public var userAssertions: UserAssertionSettings
+    /// `ADMIN_TOKEN`: the bearer token of `/v1/admin/` (unset: the admin API is off).
+    public var adminToken: String?
 
     /// Variables whose values never reach a log or a description.
-    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY"]
+    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY", "ADMIN_TOKEN"]
 
     public init(config: ConfigReader) throws {
         let reader = SettingsReader(config)
@@ -42,6 +44,11 @@ public struct AppConfiguration: Sendable {
         self.balances = try BalanceService.Settings(reader)
         self.jobs = try JobSettings(reader)
         self.userAssertions = try UserAssertionSettings(reader)
+        let adminToken = reader.string("admin.token", default: "", secret: true)
+        guard adminToken.isEmpty || adminToken.utf8.count >= 16 else {
+            throw ConfigurationError(description: "ADMIN_TOKEN must be at least 16 characters (make run generates one)")
+        }
+        self.adminToken = adminToken.isEmpty ? nil : adminToken
     }
 
     /// From environment variables: the process's own, or a given set (tests).

@@ -15,6 +15,7 @@ public struct AppDependencies: Sendable {
     public let reservations: ReservationService
     public let balances: BalanceService
     public let payments: PaymentService
+    public let administration: ConcertAdministration
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
         let database = stores.database
@@ -33,6 +34,7 @@ public struct AppDependencies: Sendable {
             settings: configuration.balances
         )
         self.payments = PaymentService(store: PostgresPaymentStore(database: database), window: self.queue, logger: logger)
+        self.administration = ConcertAdministration(store: PostgresConcertAdminStore(database: database))
     }
 }
 
@@ -63,6 +65,11 @@ public func buildRouter(
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
     BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))
     PaymentController(payments: dependencies.payments, queue: queue).addRoutes(to: router.group("v1/payments"))
+    AdminController(
+        administration: dependencies.administration, queue: queue, concerts: dependencies.concerts,
+        adminToken: dependencies.configuration.adminToken
+    )
+        .addRoutes(to: router.group("v1/admin"))
     return router
 }
 

@@ -13,7 +13,7 @@ struct BoxOfficeCommand: AsyncParsableCommand {
         commandName: "boxoffice",
         abstract: "Concert ticketing API: waiting queue, seat holds, balance and payments.",
         discussion: "Every setting comes from environment variables; see the README.",
-        subcommands: [Serve.self, Migrate.self, Seed.self, Check.self, Lua.self],
+        subcommands: [Serve.self, Migrate.self, Seed.self, Check.self, Concerts.self, Queue.self, Lua.self],
         defaultSubcommand: Serve.self
     )
 }

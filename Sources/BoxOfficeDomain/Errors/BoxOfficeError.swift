@@ -21,4 +21,10 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case balanceLimit
     case insufficientBalance
     case idempotencyKeyReused
+    /// The concert already plays on that date.
+    case dateExists
+    /// Admin routes: no or a wrong `ADMIN_TOKEN`.
+    case adminUnauthorized
+    /// Admin routes while `ADMIN_TOKEN` is unset.
+    case adminDisabled
 }

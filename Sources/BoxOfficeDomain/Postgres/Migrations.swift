@@ -329,5 +329,11 @@ public enum Migrations {
             END
             $$;
             """),
+        Migration(version: 9, name: "concert ids from a sequence (operators create concerts)", sql: """
+            -- Existing ids (the demo's 1-3, any inserted by hand) stay; new ones continue after the largest.
+            CREATE SEQUENCE concerts_id_seq OWNED BY concerts.id;
+            SELECT setval('concerts_id_seq', greatest((SELECT max(id) FROM concerts), 100));
+            ALTER TABLE concerts ALTER COLUMN id SET DEFAULT nextval('concerts_id_seq');
+            """),
     ]
 }

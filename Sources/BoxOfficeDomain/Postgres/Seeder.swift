@@ -56,11 +56,7 @@ public struct Seeder: Sendable {
             ON CONFLICT (concert_id, date) DO NOTHING RETURNING id
             """)
         guard let dateID = try rows.first?.decode(Int.self, at: 0) else { return 0 }
-        try connection.query(
-            """
-            INSERT INTO seats (date_id, number, price)
-            SELECT \(dateID), number, price FROM unnest(\(prices)::bigint[]) WITH ORDINALITY AS p(price, number)
-            """)
+        try PostgresConcertAdminStore.insertSeats(connection, dateID: dateID, prices: prices)
         return 1
     }
 

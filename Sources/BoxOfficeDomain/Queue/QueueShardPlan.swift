@@ -74,8 +74,9 @@ final class QueueShardPlans: Sendable {
         self.defaults = defaults
     }
 
-    func plan(concertID: Int) async throws -> QueueShardPlan {
-        if let cached = self.cache.withLockedValue({ $0[concertID] }), ContinuousClock.now - cached.read < .seconds(1) {
+    /// The cached plan, or a new read when it is a second old or `fresh` is asked for.
+    func plan(concertID: Int, fresh: Bool = false) async throws -> QueueShardPlan {
+        if !fresh, let cached = self.cache.withLockedValue({ $0[concertID] }), ContinuousClock.now - cached.read < .seconds(1) {
             return cached.plan
         }
         let reply = try await self.redis.send(["HMGET", RedisArgument(QueueKeys(concertID: concertID).settings)] + QueueShardPlan.fieldNames)

@@ -67,6 +67,11 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
             self.init(HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required"), "INSUFFICIENT_BALANCE", "Insufficient balance", "The balance does not cover the amount; nothing was charged.")
         case .idempotencyKeyReused:
             self.init(.unprocessableContent, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "This Idempotency-Key was used with a different request.")
+        case .dateExists: self.init(.conflict, "DATE_EXISTS", "Date exists", "The concert already has this date.")
+        case .adminUnauthorized:
+            self.init(.unauthorized, "ADMIN_UNAUTHORIZED", "Admin token missing or wrong", "Admin routes need Authorization: Bearer <ADMIN_TOKEN>.")
+        case .adminDisabled:
+            self.init(.forbidden, "ADMIN_DISABLED", "Admin API off", "The admin API is off on this instance (ADMIN_TOKEN is not set).")
         }
     }
 

@@ -1,0 +1,63 @@
+import LibpqClient
+
+/// Concerts and dates created by operators, and a concert's sales figures.
+public struct PostgresConcertAdminStore: ConcertAdminStore {
+    let database: PostgresClient
+
+    public init(database: PostgresClient) {
+        self.database = database
+    }
+
+    public func createConcert(title: String, artist: String) async throws -> Concert {
+        let row = try await self.database.query(
+            "INSERT INTO concerts (title, artist) VALUES (\(title), \(artist)) RETURNING id, title, artist"
+        ).first!
+        return Concert(id: try row.decode(at: 0), title: try row.decode(at: 1), artist: try row.decode(at: 2))
+    }
+
+    /// One transaction: the date row and its 50 seats, or nothing (a refused date leaves no row).
+    public func addDate(concertID: Int, date: String, prices: [Int]) async throws -> AddDateOutcome {
+        try await self.database.transaction(maxAttempts: 3) { connection -> AddDateOutcome in
+            let checks = try connection.query(
+                "SELECT EXISTS (SELECT 1 FROM concerts WHERE id = \(concertID)), \(date)::date < current_date"
+            ).first!
+            guard try checks.decode(Bool.self, at: 0) else { return .concertNotFound }
+            guard try !checks.decode(Bool.self, at: 1) else { return .dateInPast }
+            let inserted = try connection.query(
+                """
+                INSERT INTO concert_dates (concert_id, date) VALUES (\(concertID), \(date)::date)
+                ON CONFLICT (concert_id, date) DO NOTHING RETURNING id
+                """)
+            guard let dateID = try inserted.first?.decode(Int.self, at: 0) else { return .dateExists }
+            try Self.insertSeats(connection, dateID: dateID, prices: prices)
+            return .added
+        }
+    }
+
+    /// Seats 1...prices.count of a new date, seat n at prices[n - 1].
+    static func insertSeats(_ connection: PostgresConnection, dateID: Int, prices: [Int]) throws {
+        try connection.query(
+            """
+            INSERT INTO seats (date_id, number, price)
+            SELECT \(dateID), number, price FROM unnest(\(prices)::bigint[]) WITH ORDINALITY AS p(price, number)
+            """)
+    }
+
+    public func salesFigures(concertID: Int) async throws -> SalesFigures? {
+        let row = try await self.database.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM concerts WHERE id = \(concertID)),
+                   count(*) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
+                   count(*) FILTER (WHERE s.status = 'SOLD'),
+                   count(*) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
+                   (SELECT coalesce(sum(p.amount), 0)::bigint FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                    WHERE r.concert_id = \(concertID))
+            FROM concert_dates d JOIN seats s ON s.date_id = d.id
+            WHERE d.concert_id = \(concertID)
+            """
+        ).first!
+        guard try row.decode(Bool.self, at: 0) else { return nil }
+        return SalesFigures(
+            held: try row.decode(at: 1), sold: try row.decode(at: 2), available: try row.decode(at: 3), revenue: try row.decode(at: 4))
+    }
+}

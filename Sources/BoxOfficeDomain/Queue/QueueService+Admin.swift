@@ -1,0 +1,144 @@
+import HiredisClient
+
+/// A concert's queue settings as the admin API shows them: the settings hash over the instance's
+/// defaults. `opensAt` is always null: scheduled openings are not built yet, and setting one is refused.
+public struct QueueSettingsView: Sendable, Codable, Equatable {
+    public var concertId: Int
+    public var paused: Bool
+    public var opensAt: String?
+    public var activeCapacity: Int
+    public var admitPerSecond: Double
+    public var activeSeconds: Int
+    public var waitingIdleSeconds: Int
+    public var maxWaiting: Int
+    public var queueShards: Int
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.concertId, forKey: .concertId)
+        try container.encode(self.paused, forKey: .paused)
+        try container.encode(self.opensAt, forKey: .opensAt)  // null, not absent
+        try container.encode(self.activeCapacity, forKey: .activeCapacity)
+        try container.encode(self.admitPerSecond, forKey: .admitPerSecond)
+        try container.encode(self.activeSeconds, forKey: .activeSeconds)
+        try container.encode(self.waitingIdleSeconds, forKey: .waitingIdleSeconds)
+        try container.encode(self.maxWaiting, forKey: .maxWaiting)
+        try container.encode(self.queueShards, forKey: .queueShards)
+    }
+}
+
+/// Any subset of the settings; absent fields stay as they are.
+public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
+    public var paused: Bool?
+    public var opensAt: String?
+    public var activeCapacity: Int?
+    public var admitPerSecond: Double?
+    public var activeSeconds: Int?
+    public var waitingIdleSeconds: Int?
+    public var maxWaiting: Int?
+    public var queueShards: Int?
+
+    public init(
+        paused: Bool? = nil, activeCapacity: Int? = nil, admitPerSecond: Double? = nil, activeSeconds: Int? = nil,
+        waitingIdleSeconds: Int? = nil, maxWaiting: Int? = nil, queueShards: Int? = nil
+    ) {
+        self.paused = paused
+        self.activeCapacity = activeCapacity
+        self.admitPerSecond = admitPerSecond
+        self.activeSeconds = activeSeconds
+        self.waitingIdleSeconds = waitingIdleSeconds
+        self.maxWaiting = maxWaiting
+        self.queueShards = queueShards
+    }
+
+    /// The hash fields to write, checked against the same ranges as the environment's defaults.
+    func fields() throws -> [(String, String)] {
+        guard self.opensAt == nil else {
+            throw BoxOfficeError.invalidRequest("opensAt: scheduled openings are not supported yet; leave it out or null.")
+        }
+        func check<T: Comparable>(_ name: String, _ value: T?, _ range: ClosedRange<T>) throws -> T? {
+            guard let value else { return nil }
+            guard range.contains(value) else {
+                throw BoxOfficeError.invalidRequest("\(name) must be in \(range.lowerBound)...\(range.upperBound) (got \(value)).")
+            }
+            return value
+        }
+        var fields: [(String, String)] = []
+        if let paused = self.paused { fields.append(("paused", paused ? "1" : "0")) }
+        if let value = try check("activeCapacity", self.activeCapacity, 1...10_000_000) { fields.append(("activeCapacity", String(value))) }
+        if let value = try check("admitPerSecond", self.admitPerSecond, 0.001...1_000_000) { fields.append(("admitPerSecond", String(value))) }
+        if let value = try check("activeSeconds", self.activeSeconds, 1...86_400) { fields.append(("activeSeconds", String(value))) }
+        if let value = try check("waitingIdleSeconds", self.waitingIdleSeconds, 1...86_400) {
+            fields.append(("waitingIdleSeconds", String(value)))
+        }
+        if let value = try check("maxWaiting", self.maxWaiting, 0...100_000_000) { fields.append(("maxWaiting", String(value))) }
+        if let value = try check("queueShards", self.queueShards, 1...QueueShardPlan.maxShards) { fields.append(("queueShards", String(value))) }
+        return fields
+    }
+}
+
+/// A concert's line right now, summed over its shards.
+public struct QueueFigures: Sendable, Equatable {
+    public var waiting: Int
+    public var active: Int
+    /// Measured admissions per second (moving average over about 10 s).
+    public var admittedPerSecond: Double
+    /// waiting / admittedPerSecond; nil while people wait and nobody is being admitted.
+    public var estimatedDrainSeconds: Int?
+}
+
+extension QueueService {
+    /// The settings hash over the defaults (one HMGET on shard 0, never cached: an operator reads
+    /// what every instance will apply at its next tick).
+    public func queueSettings(concertID: Int) async throws -> QueueSettingsView {
+        guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
+        let plan = try await self.plans.plan(concertID: concertID, fresh: true)
+        return QueueSettingsView(
+            concertId: concertID, paused: plan.paused, opensAt: nil, activeCapacity: plan.activeCapacity,
+            admitPerSecond: plan.admitPerSecond, activeSeconds: plan.activeSeconds, waitingIdleSeconds: plan.waitingIdleSeconds,
+            maxWaiting: plan.maxWaiting, queueShards: plan.shards)
+    }
+
+    /// Writes the given settings into the hash redis-cli edits. `queueShards` changes only while the
+    /// line is empty: a user already in line stays in the shard the old count gave.
+    public func updateQueueSettings(concertID: Int, patch: QueueSettingsPatch) async throws -> QueueSettingsView {
+        guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
+        let fields = try patch.fields()
+        if let shards = patch.queueShards {
+            let current = try await self.plans.plan(concertID: concertID, fresh: true)
+            if shards != current.shards {
+                let figures = try await self.queueFigures(concertID: concertID)
+                guard figures.waiting + figures.active == 0 else {
+                    throw BoxOfficeError.invalidRequest(
+                        "queueShards can change only while nobody waits or is admitted (now \(figures.waiting) waiting, \(figures.active) active).")
+                }
+            }
+        }
+        if !fields.isEmpty {
+            let arguments = fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }
+            try await self.redis.send(["HSET", RedisArgument(QueueKeys(concertID: concertID).settings)] + arguments).checked()
+        }
+        return try await self.queueSettings(concertID: concertID)
+    }
+
+    /// Waiting, active and the measured admission rate over all shards (a pipeline per shard).
+    public func queueFigures(concertID: Int) async throws -> QueueFigures {
+        let plan = try await self.plans.plan(concertID: concertID)
+        var figures = QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0, estimatedDrainSeconds: nil)
+        for shard in 0..<plan.shards {
+            let keys = QueueKeys(concertID: concertID, shard: shard)
+            let replies = try await self.redis.pipeline([
+                ["ZCARD", RedisArgument(keys.waiting)], ["ZCARD", RedisArgument(keys.active)], ["HGET", RedisArgument(keys.meta), "rate"],
+            ])
+            figures.waiting += try replies[0].checked().int ?? 0
+            figures.active += try replies[1].checked().int ?? 0
+            figures.admittedPerSecond += try replies[2].checked().string.flatMap(Double.init) ?? 0
+        }
+        if figures.waiting == 0 {
+            figures.estimatedDrainSeconds = 0
+        } else if figures.admittedPerSecond > 0.01 {
+            figures.estimatedDrainSeconds = Int((Double(figures.waiting) / figures.admittedPerSecond).rounded(.up))
+        }
+        return figures
+    }
+}

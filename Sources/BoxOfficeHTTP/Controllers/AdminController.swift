@@ -1,0 +1,86 @@
+import BoxOfficeDomain
+import Hummingbird
+
+/// `/v1/admin/`: operators create concerts and dates, steer a concert's queue and read its figures.
+struct AdminController {
+    let administration: ConcertAdministration
+    let queue: QueueService
+    /// Reloaded after a concert is created, so this instance knows it at once (others within a second).
+    let concerts: ConcertDirectory
+    let adminToken: String?
+
+    struct NewConcert: Decodable { let title: String; let artist: String }
+    struct NewDate: Decodable { let date: String; let prices: [Int]?; let tiers: [SeatPrices.Tier]? }
+    struct DateCreated: Encodable { let concertId: Int; let date: String; let seats: Int }
+    struct Stats: Encodable {
+        let concertId: Int
+        let waiting: Int
+        let active: Int
+        let admittedPerSecond: Double
+        let estimatedDrainSeconds: Int?
+        let held: Int
+        let sold: Int
+        let available: Int
+        let revenue: Int
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.concertId, forKey: .concertId)
+            try container.encode(self.waiting, forKey: .waiting)
+            try container.encode(self.active, forKey: .active)
+            try container.encode((self.admittedPerSecond * 10).rounded() / 10, forKey: .admittedPerSecond)
+            try container.encode(self.estimatedDrainSeconds, forKey: .estimatedDrainSeconds)  // null while nobody is admitted
+            try container.encode(self.held, forKey: .held)
+            try container.encode(self.sold, forKey: .sold)
+            try container.encode(self.available, forKey: .available)
+            try container.encode(self.revenue, forKey: .revenue)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case concertId, waiting, active, admittedPerSecond, estimatedDrainSeconds, held, sold, available, revenue
+        }
+    }
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        let concerts = group.add(middleware: AdminTokenMiddleware(adminToken: self.adminToken)).group("concerts")
+        concerts.post(use: self.createConcert)
+        concerts.post(":concertId/dates", use: self.addDate)
+        concerts.get(":concertId/queue", use: self.queueSettings)
+        concerts.patch(":concertId/queue", use: self.updateQueueSettings)
+        concerts.get(":concertId/stats", use: self.stats)
+    }
+
+    @Sendable func createConcert(request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(NewConcert.self, context: context)
+        let concert = try await self.administration.createConcert(title: body.title, artist: body.artist)
+        _ = try? await self.concerts.reload()
+        return try context.json(concert, status: .created)
+    }
+
+    @Sendable func addDate(request: Request, context: AppRequestContext) async throws -> Response {
+        let concertID = try context.parameters.concertID()
+        let body = try await request.decodeJSON(NewDate.self, context: context)
+        try await self.administration.addDate(concertID: concertID, date: body.date, prices: body.prices, tiers: body.tiers)
+        return try context.json(DateCreated(concertId: concertID, date: CalendarDate.parse(body.date)!, seats: SeatPrices.seats), status: .created)
+    }
+
+    @Sendable func queueSettings(request: Request, context: AppRequestContext) async throws -> Response {
+        try context.json(try await self.queue.queueSettings(concertID: try context.parameters.concertID()))
+    }
+
+    @Sendable func updateQueueSettings(request: Request, context: AppRequestContext) async throws -> Response {
+        let concertID = try context.parameters.concertID()
+        let patch = try await request.decodeJSON(QueueSettingsPatch.self, context: context)
+        return try context.json(try await self.queue.updateQueueSettings(concertID: concertID, patch: patch))
+    }
+
+    @Sendable func stats(request: Request, context: AppRequestContext) async throws -> Response {
+        let concertID = try context.parameters.concertID()
+        let sales = try await self.administration.salesFigures(concertID: concertID)
+        let line = try await self.queue.queueFigures(concertID: concertID)
+        return try context.json(Stats(
+            concertId: concertID, waiting: line.waiting, active: line.active, admittedPerSecond: line.admittedPerSecond,
+            estimatedDrainSeconds: line.estimatedDrainSeconds, held: sales.held, sold: sales.sold, available: sales.available,
+            revenue: sales.revenue))
+    }
+}
