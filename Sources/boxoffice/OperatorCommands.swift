@@ -85,8 +85,8 @@ struct Queue: AsyncParsableCommand {
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change settings: paused, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards.",
-            discussion: "Example: boxoffice queue set 1 paused=true admitPerSecond=50")
+            abstract: "Change settings: paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards.",
+            discussion: "Example: boxoffice queue set 1 paused=false admitPerSecond=50 opensAt=2027-03-01T10:00:00Z (opensAt=null: open now)")
         @Argument(help: "Concert id.") var concertID: Int
         @Argument(help: "key=value pairs.") var settings: [String]
 
@@ -95,7 +95,13 @@ struct Queue: AsyncParsableCommand {
             for setting in self.settings {
                 let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw ValidationError("a setting is key=value (got '\(setting)')") }
-                object[parts[0]] = parts[1] == "true" ? true : parts[1] == "false" ? false : (Double(parts[1]).map { $0 as Any } ?? parts[1])
+                object[parts[0]] =
+                    switch parts[1] {
+                    case "true": true
+                    case "false": false
+                    case "null": NSNull()
+                    default: Double(parts[1]).map { $0 as Any } ?? parts[1]
+                    }
             }
             let patch: QueueSettingsPatch
             do {

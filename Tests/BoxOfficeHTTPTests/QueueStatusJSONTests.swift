@@ -15,12 +15,16 @@ struct QueueStatusJSONTests {
         QueueStatus(token: "22.ffffffffffffffffffffffffffffffff", userId: "00000000-0000-4000-8000-000000000000", concertId: 22,
                     status: .active, position: nil, estimatedWaitSeconds: 0,
                     activeUntil: Date(timeIntervalSince1970: 1_800_000_000.123), pollAfterSeconds: 1),
+        QueueStatus(token: "3.00000000000000000000000000000000", userId: "00000000-0000-4000-8000-000000000000", concertId: 3,
+                    status: .waiting, position: nil, estimatedWaitSeconds: 600, activeUntil: nil, pollAfterSeconds: 30,
+                    opensAt: Date(timeIntervalSince1970: 1_900_000_000.5)),
     ])
     func matchesEncoder(status: QueueStatus) throws {
         let direct = try Self.object(status.json)
         let encoded = try Self.object(try JSON.encode(status))
         #expect(direct == encoded)
-        #expect(direct.count == 8)
+        #expect(direct.count == 9)
+        #expect(status.json.contains(#""opensAt":null"#) == (status.opensAt == nil))
         #expect(status.json.contains(#""activeUntil":null"#) == (status.activeUntil == nil))
     }
 

@@ -170,7 +170,8 @@ struct AdminAPITests {
 
             for body: [String: Any] in [
                 ["activeCapacity": 0], ["admitPerSecond": 0], ["activeSeconds": 86_401], ["waitingIdleSeconds": -1], ["maxWaiting": -1],
-                ["queueShards": 17], ["queueShards": 0], ["paused": "yes"], ["opensAt": "2030-01-01T00:00:00Z"],
+                ["queueShards": 17], ["queueShards": 0], ["paused": "yes"], ["opensAt": "tomorrow"], ["opensAt": 5],
+                ["opensAt": "2030-13-01T00:00:00Z"],
             ] {
                 Kit.expectProblem(try await http.request(.PATCH, url, token: Self.adminToken, json: body), 400, "INVALID_REQUEST", "\(body)")
             }

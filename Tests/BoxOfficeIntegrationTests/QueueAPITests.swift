@@ -223,7 +223,7 @@ struct QueueAPITests {
         }
     }
 
-    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds"]
+    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds", "opensAt"]
 
     static func expectWaitingShape(_ json: [String: Any], position: Int, user: String, concertID: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(Set(json.keys) == Self.shapeKeys, "\(json.keys.sorted())", sourceLocation: sourceLocation)
@@ -233,6 +233,7 @@ struct QueueAPITests {
         #expect(json["position"] as? Int == position, sourceLocation: sourceLocation)
         #expect((json["estimatedWaitSeconds"] as? Int ?? 0) > 0, "\(json)", sourceLocation: sourceLocation)
         #expect(json["activeUntil"] is NSNull, "\(json)", sourceLocation: sourceLocation)
+        #expect(json["opensAt"] is NSNull, "\(json)", sourceLocation: sourceLocation)
         #expect((json["pollAfterSeconds"] as? Int ?? 0) >= 1, sourceLocation: sourceLocation)
         let token = json["token"] as? String ?? ""
         #expect(QueueToken.concertID(of: token) == concertID, "\(token)", sourceLocation: sourceLocation)

@@ -10,8 +10,10 @@ public enum QueueEstimator {
     }
 
     /// How long a client should wait before its next poll: 1 s near the front, up to 30 s far back,
-    /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second.
-    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int) -> Int {
+    /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second. Before
+    /// the opening, a tenth of the countdown (at most 30 s): a waiter stays alive and sees the opening.
+    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int, opening: Bool = false) -> Int {
+        if opening { return min(30, max(1, estimatedWaitSeconds / 10)) }
         guard let position, position > 10 else { return 1 }
         return min(30, max(1, estimatedWaitSeconds / 10))
     }

@@ -15,11 +15,14 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     public var estimatedWaitSeconds: Int
     public var activeUntil: Date?
     public var pollAfterSeconds: Int
+    /// When the concert's sale opens; nil once it is open.
+    public var opensAt: Date?
 
     public init(
         token: String, userId: String, concertId: Int, status: State, position: Int?, estimatedWaitSeconds: Int, activeUntil: Date?,
-        pollAfterSeconds: Int
+        pollAfterSeconds: Int, opensAt: Date? = nil
     ) {
+        self.opensAt = opensAt
         self.token = token
         self.userId = userId
         self.concertId = concertId
@@ -31,7 +34,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds
+        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds, opensAt
     }
 
     /// Written by hand so absent values appear as `null`, as the contract shows them.
@@ -45,6 +48,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
         try container.encode(self.estimatedWaitSeconds, forKey: .estimatedWaitSeconds)
         try container.encode(self.activeUntil.map(Timestamp.format), forKey: .activeUntil)
         try container.encode(self.pollAfterSeconds, forKey: .pollAfterSeconds)
+        try container.encode(self.opensAt.map(Timestamp.format), forKey: .opensAt)
     }
 }
 
@@ -54,7 +58,8 @@ public enum TokenState: Sendable, Equatable {
     case unknown
     /// Ended (paid, timed out, dropped); still remembered for a while with its user.
     case ended(userID: String)
-    case waiting(userID: String, position: Int, estimatedWaitSeconds: Int)
+    /// Before the sale opens: no position (`position` nil) and `opensAt`; the wait counts down to it.
+    case waiting(userID: String, position: Int?, estimatedWaitSeconds: Int, opensAt: Date? = nil)
     case active(userID: String, until: Date)
 }
 
@@ -67,7 +72,7 @@ public struct QueueTicket: Sendable, Equatable {
     public var userID: String? {
         switch self.state {
         case .unknown: nil
-        case .ended(let user), .waiting(let user, _, _), .active(let user, _): user
+        case .ended(let user), .waiting(let user, _, _, _), .active(let user, _): user
         }
     }
 }

@@ -1,7 +1,9 @@
 import HiredisClient
 
+import Foundation
+
 /// A concert's queue settings as the admin API shows them: the settings hash over the instance's
-/// defaults. `opensAt` is always null: scheduled openings are not built yet, and setting one is refused.
+/// defaults. `opensAt` is the scheduled opening while it is ahead, null once the sale is open.
 public struct QueueSettingsView: Sendable, Codable, Equatable {
     public var concertId: Int
     public var paused: Bool
@@ -27,10 +29,17 @@ public struct QueueSettingsView: Sendable, Codable, Equatable {
     }
 }
 
-/// Any subset of the settings; absent fields stay as they are.
+/// Any subset of the settings; absent fields stay as they are. `opensAt`: an RFC 3339 time
+/// schedules the opening, null removes it (the sale is open).
 public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
+    public enum Opening: Sendable, Equatable {
+        case unchanged
+        case open
+        case at(String)
+    }
+
     public var paused: Bool?
-    public var opensAt: String?
+    public var opensAt: Opening = .unchanged
     public var activeCapacity: Int?
     public var admitPerSecond: Double?
     public var activeSeconds: Int?
@@ -51,11 +60,39 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         self.queueShards = queueShards
     }
 
+    enum CodingKeys: String, CodingKey {
+        case paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.paused = try container.decodeIfPresent(Bool.self, forKey: .paused)
+        if container.contains(.opensAt) {
+            self.opensAt = try container.decodeNil(forKey: .opensAt) ? .open : .at(try container.decode(String.self, forKey: .opensAt))
+        }
+        self.activeCapacity = try container.decodeIfPresent(Int.self, forKey: .activeCapacity)
+        self.admitPerSecond = try container.decodeIfPresent(Double.self, forKey: .admitPerSecond)
+        self.activeSeconds = try container.decodeIfPresent(Int.self, forKey: .activeSeconds)
+        self.waitingIdleSeconds = try container.decodeIfPresent(Int.self, forKey: .waitingIdleSeconds)
+        self.maxWaiting = try container.decodeIfPresent(Int.self, forKey: .maxWaiting)
+        self.queueShards = try container.decodeIfPresent(Int.self, forKey: .queueShards)
+    }
+
+    /// An RFC 3339 time (with or without fractional seconds) as milliseconds since the epoch.
+    static func milliseconds(_ text: String) -> Int? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var date = formatter.date(from: text)
+        if date == nil {
+            formatter.formatOptions = [.withInternetDateTime]
+            date = formatter.date(from: text)
+        }
+        guard let date, date.timeIntervalSince1970 > 0, date.timeIntervalSince1970 < 253_402_300_800 else { return nil }  // before 10000-01-01
+        return Int((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
     /// The hash fields to write, checked against the same ranges as the environment's defaults.
     func fields() throws -> [(String, String)] {
-        guard self.opensAt == nil else {
-            throw BoxOfficeError.invalidRequest("opensAt: scheduled openings are not supported yet; leave it out or null.")
-        }
         func check<T: Comparable>(_ name: String, _ value: T?, _ range: ClosedRange<T>) throws -> T? {
             guard let value else { return nil }
             guard range.contains(value) else {
@@ -73,6 +110,12 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         }
         if let value = try check("maxWaiting", self.maxWaiting, 0...100_000_000) { fields.append(("maxWaiting", String(value))) }
         if let value = try check("queueShards", self.queueShards, 1...QueueShardPlan.maxShards) { fields.append(("queueShards", String(value))) }
+        if case .at(let text) = self.opensAt {
+            guard let milliseconds = Self.milliseconds(text) else {
+                throw BoxOfficeError.invalidRequest("opensAt must be an RFC 3339 time such as 2027-03-01T10:00:00Z, or null (got '\(text)').")
+            }
+            fields.append(("opensAt", String(milliseconds)))
+        }
         return fields
     }
 }
@@ -93,8 +136,9 @@ extension QueueService {
     public func queueSettings(concertID: Int) async throws -> QueueSettingsView {
         guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
         let plan = try await self.plans.plan(concertID: concertID, fresh: true)
+        let opensAt = plan.opensAtMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }.flatMap { $0 > Date() ? $0 : nil }
         return QueueSettingsView(
-            concertId: concertID, paused: plan.paused, opensAt: nil, activeCapacity: plan.activeCapacity,
+            concertId: concertID, paused: plan.paused, opensAt: opensAt.map(Timestamp.format), activeCapacity: plan.activeCapacity,
             admitPerSecond: plan.admitPerSecond, activeSeconds: plan.activeSeconds, waitingIdleSeconds: plan.waitingIdleSeconds,
             maxWaiting: plan.maxWaiting, queueShards: plan.shards)
     }
@@ -114,10 +158,11 @@ extension QueueService {
                 }
             }
         }
+        let settings = RedisArgument(QueueKeys(concertID: concertID).settings)
         if !fields.isEmpty {
-            let arguments = fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }
-            try await self.redis.send(["HSET", RedisArgument(QueueKeys(concertID: concertID).settings)] + arguments).checked()
+            try await self.redis.send(["HSET", settings] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }).checked()
         }
+        if patch.opensAt == .open { try await self.redis.send(["HDEL", settings, "opensAt"]).checked() }
         return try await self.queueSettings(concertID: concertID)
     }
 

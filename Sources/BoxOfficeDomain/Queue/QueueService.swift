@@ -62,11 +62,17 @@ public struct QueueService: ActiveWindow {
         var arguments: [RedisArgument] = [
             RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID, shard: shard)),
         ]
-        // A split line: this shard's share of the concert's cap, computed here from the settings on shard 0.
-        arguments += plan.shards > 1 ? [RedisArgument(plan.share(of: plan.maxWaiting, shard: shard)), "1"] : [RedisArgument(self.settings.maxWaiting)]
+        // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
+        arguments +=
+            plan.shards > 1
+            ? [RedisArgument(plan.share(of: plan.maxWaiting, shard: shard)), "1"] : [RedisArgument(self.settings.maxWaiting), "0"]
+        // The place of an arrival before the opening: uniformly random, from the system's cryptographic generator.
+        var generator = SystemRandomNumberGenerator()
+        arguments.append(RedisArgument(String(Double.random(in: 0..<1, using: &generator))))
+        arguments.append(plan.shards > 1 ? plan.openingArgument : "")
         let reply = try await self.redis.run(QueueScripts.issue, keys: [keys.routingKey], arguments: arguments).checked()
         if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
-        guard let fields = reply.array, fields.count == 8, let token = fields[0].string, let isNew = fields[1].int else {
+        guard let fields = reply.array, fields.count == 9, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }
         let state = try self.tokenState(Array(fields[2...]), plan: plan)
@@ -100,11 +106,13 @@ public struct QueueService: ActiveWindow {
     ) async throws -> (ticket: QueueTicket, superseded: Bool) {
         let plan = try await self.plans.plan(concertID: concertID)
         let keys = QueueKeys(concertID: concertID, shard: shard)
-        var arguments: [RedisArgument] = [RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0"]
+        var arguments: [RedisArgument] = [
+            RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0", plan.shards > 1 ? plan.openingArgument : "",
+        ]
         if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
         let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
         guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        let superseded = fields.count == 7 && fields.removeLast().int == 1
+        let superseded = fields.count == 8 && fields.removeLast().int == 1
         let state = try self.tokenState(fields, plan: plan)
         return (QueueTicket(token: token, concertID: concertID, state: state), superseded)
     }
@@ -196,7 +204,7 @@ public struct QueueService: ActiveWindow {
             RedisArgument((plan?.activeSeconds ?? self.settings.activeSeconds) * 1000),
             RedisArgument(self.settings.endedTokenSeconds),
         ]
-        if let plan { arguments += ["1", plan.paused ? "1" : "0"] }
+        if let plan { arguments += ["1", plan.paused ? "1" : "0", plan.openingArgument] }
         let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
         guard let values = reply.array?.compactMap(\.int), values.count == 5 else {
             throw RedisError.unexpectedReply("queue-promote: \(reply)")
@@ -208,10 +216,15 @@ public struct QueueService: ActiveWindow {
     /// token's shard, and so are the measured rate and the configured rate's share: the wait comes
     /// from them, the position is estimated across shards.
     func tokenState(_ fields: [RedisReply], plan: QueueShardPlan) throws -> TokenState {
-        guard fields.count == 6, let state = fields[0].string, let user = fields[1].string else {
+        guard fields.count == 7, let state = fields[0].string, let user = fields[1].string else {
             throw RedisError.unexpectedReply("token description: \(fields)")
         }
         switch state {
+        case "WAITING" where (fields[6].int ?? 0) > 0:
+            // Before the opening: no place yet (the order is drawn at the opening), a countdown instead.
+            let opensAt = Date(timeIntervalSince1970: Double(fields[6].int ?? 0) / 1000)
+            let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
+            return .waiting(userID: user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
         case "WAITING":
             let rank = fields[2].int ?? 0
             let measured = fields[4].string.flatMap(Double.init) ?? 0
@@ -232,11 +245,12 @@ public struct QueueService: ActiveWindow {
 
     static func status(token: String, concertID: Int, state: TokenState) -> QueueStatus? {
         switch state {
-        case .waiting(let user, let position, let wait):
+        case .waiting(let user, let position, let wait, let opensAt):
             return QueueStatus(
                 token: token, userId: user, concertId: concertID, status: .waiting, position: position,
                 estimatedWaitSeconds: wait, activeUntil: nil,
-                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: position, estimatedWaitSeconds: wait)
+                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: position, estimatedWaitSeconds: wait, opening: opensAt != nil),
+                opensAt: opensAt
             )
         case .active(let user, let until):
             return QueueStatus(

@@ -19,6 +19,8 @@ public struct QueueShardPlan: Sendable, Equatable {
     public var activeSeconds: Int
     public var waitingIdleSeconds: Int
     public var maxWaiting: Int
+    /// When the sale opens (ms since the epoch, the hash's `opensAt`), nil when no opening is set.
+    public var opensAtMilliseconds: Int?
 
     /// The settings hash's fields over the environment's defaults, as the promote script reads them.
     init(fields: [RedisReply], defaults: QueueService.Settings) {
@@ -32,10 +34,14 @@ public struct QueueShardPlan: Sendable, Equatable {
         self.activeSeconds = int(4) ?? defaults.activeSeconds
         self.waitingIdleSeconds = int(5) ?? defaults.waitingIdleSeconds
         self.maxWaiting = int(6) ?? defaults.maxWaiting
+        self.opensAtMilliseconds = int(7)
     }
 
+    /// For the scripts of a split line's shards, which cannot read shard 0's hash: '0' when open.
+    var openingArgument: RedisArgument { RedisArgument(self.opensAtMilliseconds ?? 0) }
+
     static let fieldNames: [RedisArgument] = [
-        "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting",
+        "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
     ]
 
     /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.

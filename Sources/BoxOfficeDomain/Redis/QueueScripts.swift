@@ -29,42 +29,57 @@ public enum QueueScripts {
           end
         end
 
-        -- {state, user, position, activeUntil, measuredRate, configuredRate}; state is
-        -- WAITING, ACTIVE, ENDED or UNKNOWN. A waiter that asks is alive: `touch` refreshes it.
-        local function describe(prefix, token, now, touch)
+        -- When the sale opens (ms), 0 when it is open: the concert's settings hash, or for a shard of
+        -- a split line (which cannot read shard 0's hash) the caller's `override`; '0' means open.
+        local function opens_at(prefix, now, override)
+          local at
+          if override and override ~= '' then at = tonumber(override) else at = tonumber(redis.call('HGET', prefix .. 'settings', 'opensAt')) end
+          if at and at > now then return at end
+          return 0
+        end
+
+        -- {state, user, position, activeUntil, measuredRate, configuredRate, opensAt}; state is
+        -- WAITING, ACTIVE, ENDED or UNKNOWN; opensAt (ms) is 0 once the sale is open. A waiter
+        -- that asks is alive: `touch` refreshes it.
+        local function describe(prefix, token, now, touch, opening)
           local tkey = prefix .. 'token:' .. token
           local h = redis.call('HMGET', tkey, 'user', 'status')
-          if not h[1] then return {'UNKNOWN', '', 0, 0, '0', ''} end
+          if not h[1] then return {'UNKNOWN', '', 0, 0, '0', '', 0} end
           if h[2] == 'WAITING' then
             local rank = redis.call('ZRANK', prefix .. 'waiting', token)
-            if not rank then return {'ENDED', h[1], 0, 0, '0', ''} end
+            if not rank then return {'ENDED', h[1], 0, 0, '0', '', 0} end
             if touch then redis.call('ZADD', prefix .. 'seen', 'XX', now, token) end
             local rate = redis.call('HGET', prefix .. 'meta', 'rate') or '0'
             local configured = redis.call('HGET', prefix .. 'settings', 'admitPerSecond') or ''
-            return {'WAITING', h[1], rank + 1, 0, rate, configured}
+            return {'WAITING', h[1], rank + 1, 0, rate, configured, opening}
           elseif h[2] == 'ACTIVE' then
             local expiry = redis.call('ZSCORE', prefix .. 'active', token)
-            if (not expiry) or tonumber(expiry) <= now then return {'ENDED', h[1], 0, 0, '0', ''} end
-            return {'ACTIVE', h[1], 0, tonumber(expiry), '0', ''}
+            if (not expiry) or tonumber(expiry) <= now then return {'ENDED', h[1], 0, 0, '0', '', 0} end
+            return {'ACTIVE', h[1], 0, tonumber(expiry), '0', '', 0}
           end
-          return {'ENDED', h[1], 0, 0, '0', ''}
+          return {'ENDED', h[1], 0, 0, '0', '', 0}
         end
 
         """
 
     /// ARGV: prefix, userId, candidate token, default maxWaiting (0: no limit; the concert's
     /// settings hash overrides it, unless ARGV[5] is '1': a shard of a split line, whose share of
-    /// the cap the caller computed). Returns {token, isNew, describe...}, or {'', -1} when the line
-    /// is full (the user had no live token).
+    /// the cap the caller computed), a random number in [0, 1) from the caller's cryptographic
+    /// generator, and for a shard of a split line the opening time (ms, '0' when open).
+    /// Before the opening, an arrival's place is that random number below every arrival after it
+    /// (the line's scores: -1 + r before, the arrival sequence ≥ 1 after): at the opening everyone
+    /// who came early stands in a uniformly random order, decided once at arrival, ahead of the rest.
+    /// Returns {token, isNew, describe...}, or {'', -1} when the line is full (the user had no live token).
     static let issue = RedisScript(name: "queue-issue", source: library + """
         local prefix, user, candidate = ARGV[1], ARGV[2], ARGV[3]
         local now = now_ms()
+        local opening = opens_at(prefix, now, ARGV[7])
         local ukey = prefix .. 'user:' .. user
         local existing = redis.call('GET', ukey)
         if existing then
-          local d = describe(prefix, existing, now, true)
+          local d = describe(prefix, existing, now, true, opening)
           if d[1] == 'WAITING' or d[1] == 'ACTIVE' then
-            return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6]}
+            return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6], d[7]}
           end
         end
         local max_waiting = tonumber(ARGV[4]) or 0
@@ -73,27 +88,31 @@ public enum QueueScripts {
         end
         if max_waiting > 0 and redis.call('ZCARD', prefix .. 'waiting') >= max_waiting then return {'', -1} end
         local seq = redis.call('INCR', prefix .. 'seq')
+        local place = seq
+        if opening > 0 then place = -1 + (tonumber(ARGV[6]) or 0) end
         redis.call('HSET', prefix .. 'token:' .. candidate, 'user', user, 'status', 'WAITING', 'seq', seq, 'issued', now)
-        redis.call('ZADD', prefix .. 'waiting', seq, candidate)
+        redis.call('ZADD', prefix .. 'waiting', place, candidate)
         redis.call('ZADD', prefix .. 'seen', now, candidate)
         redis.call('SET', ukey, candidate)
-        local d = describe(prefix, candidate, now, false)
-        return {candidate, 1, d[1], d[2], d[3], d[4], d[5], d[6]}
+        local d = describe(prefix, candidate, now, false, opening)
+        return {candidate, 1, d[1], d[2], d[3], d[4], d[5], d[6], d[7]}
         """)
 
-    /// ARGV: prefix, token, touch (1/0), and for an event stream its id and claim (1/0). Returns
-    /// describe's array; for a stream a seventh element, 1 when another stream has claimed the
-    /// live token since (one stream per token, whichever instance serves it).
+    /// ARGV: prefix, token, touch (1/0), the opening time of a shard of a split line ('' for one
+    /// line), and for an event stream its id and claim (1/0). Returns describe's array; for a
+    /// stream an eighth element, 1 when another stream has claimed the live token since (one
+    /// stream per token, whichever instance serves it).
     static let status = RedisScript(name: "queue-status", source: library + """
-        local prefix, token, stream = ARGV[1], ARGV[2], ARGV[4]
-        local d = describe(prefix, token, now_ms(), ARGV[3] == '1')
+        local prefix, token, stream = ARGV[1], ARGV[2], ARGV[5]
+        local now = now_ms()
+        local d = describe(prefix, token, now, ARGV[3] == '1', opens_at(prefix, now, ARGV[4]))
         if stream and (d[1] == 'WAITING' or d[1] == 'ACTIVE') then
           local tkey = prefix .. 'token:' .. token
-          if ARGV[5] == '1' then
+          if ARGV[6] == '1' then
             redis.call('HSET', tkey, 'stream', stream)
-            d[7] = 0
+            d[8] = 0
           else
-            d[7] = (redis.call('HGET', tkey, 'stream') == stream) and 0 or 1
+            d[8] = (redis.call('HGET', tkey, 'stream') == stream) and 0 or 1
           end
         end
         return d
@@ -101,8 +120,9 @@ public enum QueueScripts {
 
     /// One promotion tick. ARGV: prefix, default capacity, default admissions/s, idle ms, active ms,
     /// ended-token ttl s; the concert's settings hash overrides the first four when it has them,
-    /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate and whose
-    /// paused flag (ARGV[8]) the caller read from the concert's settings hash on shard 0.
+    /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate, paused
+    /// flag (ARGV[8]) and opening time (ARGV[9], ms) the caller read from shard 0's settings hash.
+    /// Before the opening nobody is admitted and no credit builds up.
     /// Returns {admitted, expired, dropped, waiting, active}.
     static let promote = RedisScript(name: "queue-promote", source: library + """
         local prefix = ARGV[1]
@@ -116,6 +136,7 @@ public enum QueueScripts {
                          'activeSeconds', 'waitingIdleSeconds')
         end
         local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes'
+        if opens_at(prefix, now, ARGV[7] == '1' and (ARGV[9] or '0') or nil) > 0 then paused = true end
         local capacity = tonumber(s[2]) or tonumber(ARGV[2])
         local rate = tonumber(s[3]) or tonumber(ARGV[3])
         if tonumber(s[4]) then active_ms = tonumber(s[4]) * 1000 end

@@ -12,7 +12,9 @@ extension QueueStatus {
         out += self.position.map(String.init) ?? "null"
         out += ",\"estimatedWaitSeconds\":\(self.estimatedWaitSeconds),\"activeUntil\":"
         if let activeUntil = self.activeUntil { Self.appendQuoted(Timestamp.format(activeUntil), to: &out) } else { out += "null" }
-        out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds)}"
+        out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds),\"opensAt\":"
+        if let opensAt = self.opensAt { Self.appendQuoted(Timestamp.format(opensAt), to: &out) } else { out += "null" }
+        out += "}"
         return out
     }
 

@@ -1,0 +1,116 @@
+import BoxOfficeDomain
+import Foundation
+import HiredisClient
+import Testing
+import TestSupport
+
+/// A scheduled opening (`opensAt`): arrivals before it wait without a place, are put in a uniformly
+/// random order at the opening, ahead of everyone after it, and nobody is admitted before it.
+@Suite("Queue: a scheduled opening with a fair pre-queue")
+struct QueueOpeningTests {
+    /// Spearman's rank correlation of two orders of the same items.
+    static func spearman(_ x: [Int], _ y: [Int]) -> Double {
+        func ranks(_ values: [Int]) -> [Int] {
+            var ranks = [Int](repeating: 0, count: values.count)
+            for (rank, index) in values.indices.sorted(by: { values[$0] < values[$1] }).enumerated() { ranks[index] = rank }
+            return ranks
+        }
+        let (rx, ry) = (ranks(x), ranks(y))
+        let n = Double(x.count)
+        let squares = zip(rx, ry).reduce(0.0) { $0 + pow(Double($1.0 - $1.1), 2) }
+        return 1 - 6 * squares / (n * (n * n - 1))
+    }
+
+    @Test(
+        "1,000 arrivals before the opening through two instances come out in an order uncorrelated with arrival, all ahead of later arrivals; nobody is admitted before the opening; asking again keeps one place",
+        arguments: [1, 3])
+    func fairOpening(shards: Int) async throws {
+        let opensInSeconds = 10.0
+        let activeSeconds = 600
+        try await QueueRig.with(settings: [
+            "admitPerSecond": "800", "activeCapacity": "100000", "activeSeconds": String(activeSeconds), "waitingIdleSeconds": "600",
+            "queueShards": String(shards),
+        ]) { rig in
+            // With a split line each shard has its own line; the rules hold in every one of them.
+            let lines = (0..<shards).map { QueueKeys(concertID: rig.concertID, shard: $0) }
+            let opening = try await rig.redisMilliseconds() + Int(opensInSeconds * 1000)
+            try await rig.set(["opensAt": String(opening)])
+            try await TestStack.withInstances(2, environment: QueueRig.instanceEnvironment) { bases in
+                try await TestHTTPClient.with { http in
+                    // 1,000 arrivals, 50 at a time, alternating instances.
+                    var early: [(token: String, userID: String)] = []
+                    for batch in stride(from: 0, to: 1_000, by: 50) {
+                        early += try await withThrowingTaskGroup(of: (token: String, userID: String).self) { group in
+                            for index in batch..<batch + 50 { group.addTask { try await http.takeToken(bases[index % 2], concertID: rig.concertID) } }
+                            return try await group.reduce(into: []) { $0.append($1) }
+                        }
+                    }
+                    let before = try await rig.redisMilliseconds()
+                    try #require(before < opening - 500, "the arrivals took too long to be all before the opening")
+
+                    // Before the opening: no place, a countdown, the opening time; asking again keeps the token.
+                    for (index, arrival) in early.prefix(20).enumerated() {
+                        let again = try await http.request(.POST, "\(bases[(index + 1) % 2])/v1/queue/tokens",
+                                                           json: ["userId": arrival.userID, "concertId": rig.concertID])
+                        #expect(again.status == 200 && again.json["token"] as? String == arrival.token)
+                        let status = try await http.request(.GET, "\(bases[index % 2])/v1/queue/status", token: arrival.token)
+                        #expect(status.json["status"] as? String == "WAITING")
+                        #expect(status.json["position"] is NSNull, "\(status.text)")
+                        #expect(status.json["opensAt"] as? String != nil, "\(status.text)")
+                        let wait = status.json["estimatedWaitSeconds"] as? Int ?? -1
+                        #expect((1...Int(opensInSeconds) + 1).contains(wait), "countdown \(wait)")
+                    }
+                    for keys in lines { #expect(try await rig.zcard(keys.active) == 0, "nobody admitted before the opening") }
+
+                    // The order each line will admit in, fixed at arrival: read it before the opening.
+                    var drawn: [[String]] = []
+                    for keys in lines {
+                        let line = (try await rig.command(["ZRANGE", keys.waiting, "0", "-1"]).array ?? []).compactMap(\.string)
+                        var sequence: [Int] = []
+                        for token in line {
+                            sequence.append(try await rig.command("HGET", keys.token(token), "seq").int ?? -1)
+                        }
+                        let rho = Self.spearman(sequence, Array(line.indices))
+                        print("opening (\(shards) shard(s)): Spearman correlation of arrival and place among \(line.count) early arrivals: \(rho)")
+                        // For a uniformly random order the correlation has mean 0 and standard deviation
+                        // 1/sqrt(n - 1) (0.032 for 1,000); four of them: a false alarm about once in 16,000 runs.
+                        #expect(abs(rho) < 4 / sqrt(Double(line.count - 1)))
+                        drawn.append(line)
+                    }
+                    #expect(drawn.map(\.count).reduce(0, +) == 1_000)
+
+                    // After the opening: 200 more arrivals, then everyone is admitted.
+                    while try await rig.redisMilliseconds() < opening + 200 { try await Task.sleep(for: .milliseconds(100)) }
+                    var late: [String] = []
+                    for index in 0..<200 {
+                        let arrival = try await http.takeToken(bases[index % 2], concertID: rig.concertID)
+                        late.append(arrival.token)
+                        if index == 0 {
+                            let status = try await http.request(.GET, "\(bases[0])/v1/queue/status", token: arrival.token)
+                            #expect(status.json["opensAt"] is NSNull, "\(status.text)")
+                        }
+                    }
+                    _ = try await queueEventually("everyone admitted", timeout: .seconds(30), every: .milliseconds(200)) { () async throws -> Bool? in
+                        var waiting = 0
+                        for keys in lines { waiting += try await rig.zcard(keys.waiting) }
+                        return waiting == 0 ? true : nil
+                    }
+                    func admittedAt(_ token: String) async throws -> Int {
+                        let keys = lines[QueueToken.parse(token)!.shard]
+                        return (try await rig.command("HGET", keys.token(token), "admittedUntil").int ?? Int.max) - activeSeconds * 1000
+                    }
+                    for (shard, line) in drawn.enumerated() {
+                        var earlyAdmissions: [Int] = []
+                        for token in line { earlyAdmissions.append(try await admittedAt(token)) }
+                        var lateAdmissions: [Int] = []
+                        for token in late where QueueToken.parse(token)!.shard == shard { lateAdmissions.append(try await admittedAt(token)) }
+                        #expect(earlyAdmissions.min()! >= opening, "nobody admitted before the opening")
+                        #expect(earlyAdmissions == earlyAdmissions.sorted(), "admitted in the drawn order")
+                        #expect(earlyAdmissions.max()! <= lateAdmissions.min()!, "every early arrival before every later one")
+                        #expect(lateAdmissions == lateAdmissions.sorted(), "later arrivals in arrival order")
+                    }
+                }
+            }
+        }
+    }
+}
