@@ -45,8 +45,9 @@ trap 'exit 143' TERM
 
 # Every run starts from empty servers: data left by earlier runs (hundreds of fixture concerts,
 # each promoted on every tick) would make later runs slower and their timing tests flaky.
-"$SERVICES" test destroy
+# The cluster first: its data lives under the test stack's directory, which destroy removes.
 "$CLUSTER" test destroy
+"$SERVICES" test destroy
 "$SERVICES" test start
 "$CLUSTER" test start
 
