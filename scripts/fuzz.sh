@@ -9,7 +9,9 @@
 # Reads: FUZZ_EXAMPLES (25 per operation and phase), FUZZ_SEED (fixed, so a failure reproduces),
 # FUZZ_PORT (18181), PG_PORT / REDIS_PORT (test stack). Report: .data/fuzz/junit.xml, log there.
 # A second pass fuzzes the admin routes with the instance's admin token (the first sends them
-# the queue token, which they refuse). Report: .data/fuzz/junit-admin.xml.
+# the queue token, which they refuse). Report: .data/fuzz/junit-admin.xml. One worker: with two,
+# schemathesis 4.32's coverage phase once crashed inside CPython's ast module on these schemas
+# ("AST constructor recursion depth mismatch"), a race in the tool, not an answer of the API.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BOXOFFICE_ROOT"
@@ -66,5 +68,5 @@ schemathesis run "$BOXOFFICE_ROOT/Docs/openapi.yaml" --url "$base" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing \
   --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-20261129}" \
-  --workers 2 --request-timeout 10 \
+  --workers 1 --request-timeout 10 \
   --report junit --report-junit-path "$out/junit-admin.xml"

@@ -57,8 +57,10 @@ public func buildRouter(
     router.add(middleware: LogRequestsMiddleware(.debug))
 
     let queue = dependencies.queue
-    OperationsController(stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry)
-        .addRoutes(to: router.group())
+    OperationsController(
+        stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry,
+        administration: dependencies.administration
+    ).addRoutes(to: router.group())
     QueueController(queue: queue, userAssertions: userAssertions, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
         .addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))

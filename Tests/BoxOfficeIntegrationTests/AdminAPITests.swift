@@ -212,6 +212,16 @@ struct AdminAPITests {
             #expect(stats.json["estimatedDrainSeconds"] as? Int == 0)
             #expect(stats.json["admittedPerSecond"] is NSNumber)
             Kit.expectProblem(try await http.request(.GET, "\(base)/v1/admin/concerts/999999999999/stats", token: Self.adminToken), 404, "CONCERT_NOT_FOUND")
+
+            // The same figures as Prometheus gauges.
+            let metrics = try await http.request(.GET, "\(base)/metrics").text
+            let concert = String(id)
+            #expect(TestMetrics.value("boxoffice_concert_seats", ["concert": concert, "state": "sold"], in: metrics) == 2)
+            #expect(TestMetrics.value("boxoffice_concert_seats", ["concert": concert, "state": "held"], in: metrics) == 1)
+            #expect(TestMetrics.value("boxoffice_concert_seats", ["concert": concert, "state": "available"], in: metrics) == 47)
+            #expect(TestMetrics.value("boxoffice_concert_revenue_won", ["concert": concert], in: metrics) == 40_000)
+            #expect(metrics.contains("boxoffice_queue_admitted_per_second{concert=\"\(concert)\"}"))
+            #expect(metrics.contains("boxoffice_queue_drain_seconds{concert=\"\(concert)\"}"))
         }
     }
 }

@@ -7,6 +7,8 @@ public protocol ConcertAdminStore: Sendable {
     func addDate(concertID: Int, date: String, prices: [Int]) async throws -> AddDateOutcome
     /// Sales figures of one concert from PostgreSQL, nil for an unknown concert.
     func salesFigures(concertID: Int) async throws -> SalesFigures?
+    /// The same for every concert with dates, in one query.
+    func salesFiguresByConcert() async throws -> [Int: SalesFigures]
 }
 
 public enum AddDateOutcome: Sendable, Equatable {
@@ -74,6 +76,10 @@ public struct ConcertAdministration: Sendable {
             throw BoxOfficeError.concertNotFound
         }
         return figures
+    }
+
+    public func salesFiguresByConcert() async throws -> [Int: SalesFigures] {
+        try await self.store.salesFiguresByConcert()
     }
 
     static func text(_ value: String, field: String) throws -> String {

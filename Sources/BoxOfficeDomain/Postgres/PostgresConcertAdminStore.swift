@@ -60,4 +60,24 @@ public struct PostgresConcertAdminStore: ConcertAdminStore {
         return SalesFigures(
             held: try row.decode(at: 1), sold: try row.decode(at: 2), available: try row.decode(at: 3), revenue: try row.decode(at: 4))
     }
+
+    public func salesFiguresByConcert() async throws -> [Int: SalesFigures] {
+        let rows = try await self.database.query(
+            """
+            SELECT d.concert_id,
+                   count(*) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
+                   count(*) FILTER (WHERE s.status = 'SOLD'),
+                   count(*) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
+                   coalesce((SELECT sum(p.amount) FROM payments p JOIN reservations r ON r.id = p.reservation_id
+                             WHERE r.concert_id = d.concert_id), 0)::bigint
+            FROM concert_dates d JOIN seats s ON s.date_id = d.id
+            GROUP BY d.concert_id
+            """)
+        var figures: [Int: SalesFigures] = [:]
+        for row in rows {
+            figures[try row.decode(at: 0)] = SalesFigures(
+                held: try row.decode(at: 1), sold: try row.decode(at: 2), available: try row.decode(at: 3), revenue: try row.decode(at: 4))
+        }
+        return figures
+    }
 }

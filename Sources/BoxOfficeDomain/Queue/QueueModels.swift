@@ -77,11 +77,26 @@ public struct QueueTicket: Sendable, Equatable {
     }
 }
 
-/// The result of one promotion tick of one concert.
+/// The result of one promotion tick of one concert (summed over the shards of a split line).
 public struct PromotionResult: Sendable, Equatable {
     public var admitted: Int
     public var expired: Int
     public var dropped: Int
     public var waiting: Int
     public var active: Int
+    /// Measured admissions per second (moving average over about 10 s).
+    public var admittedPerSecond: Double = 0
+
+    static func + (lhs: PromotionResult, rhs: PromotionResult) -> PromotionResult {
+        PromotionResult(
+            admitted: lhs.admitted + rhs.admitted, expired: lhs.expired + rhs.expired, dropped: lhs.dropped + rhs.dropped,
+            waiting: lhs.waiting + rhs.waiting, active: lhs.active + rhs.active, admittedPerSecond: lhs.admittedPerSecond + rhs.admittedPerSecond)
+    }
+
+    /// Seconds until the line is empty at the measured rate: 0 without waiters, infinite while
+    /// people wait and nobody is admitted (paused, not open yet, no free slot).
+    public var estimatedDrainSeconds: Double {
+        if self.waiting == 0 { return 0 }
+        return self.admittedPerSecond > 0.01 ? (Double(self.waiting) / self.admittedPerSecond).rounded(.up) : .infinity
+    }
 }

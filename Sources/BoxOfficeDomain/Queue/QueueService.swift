@@ -185,13 +185,7 @@ public struct QueueService: ActiveWindow {
                         rate: plan.admitPerSecond / Double(plan.shards), overrides: plan)
                 }
             }
-            var total = PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0)
-            for try await result in group {
-                total = PromotionResult(
-                    admitted: total.admitted + result.admitted, expired: total.expired + result.expired,
-                    dropped: total.dropped + result.dropped, waiting: total.waiting + result.waiting, active: total.active + result.active)
-            }
-            return total
+            return try await group.reduce(PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0), +)
         }
     }
 
@@ -206,10 +200,12 @@ public struct QueueService: ActiveWindow {
         ]
         if let plan { arguments += ["1", plan.paused ? "1" : "0", plan.openingArgument] }
         let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
-        guard let values = reply.array?.compactMap(\.int), values.count == 5 else {
+        guard let values = reply.array?.compactMap(\.int), values.count == 6 else {
             throw RedisError.unexpectedReply("queue-promote: \(reply)")
         }
-        return PromotionResult(admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4])
+        return PromotionResult(
+            admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4],
+            admittedPerSecond: Double(values[5]) / 1000)
     }
 
     /// A token's state from the scripts' description. In a split line the rank is within the

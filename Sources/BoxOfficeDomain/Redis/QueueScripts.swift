@@ -123,7 +123,7 @@ public enum QueueScripts {
     /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate, paused
     /// flag (ARGV[8]) and opening time (ARGV[9], ms) the caller read from shard 0's settings hash.
     /// Before the opening nobody is admitted and no credit builds up.
-    /// Returns {admitted, expired, dropped, waiting, active}.
+    /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s}.
     static let promote = RedisScript(name: "queue-promote", source: library + """
         local prefix = ARGV[1]
         local idle_ms, active_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -189,7 +189,7 @@ public enum QueueScripts {
           measured = measured + alpha * (admitted * 1000 / elapsed - measured)
         end
         redis.call('HSET', prefix .. 'meta', 'lastTick', now, 'credit', tostring(credit), 'rate', tostring(measured))
-        return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active')}
+        return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active'), math.floor(measured * 1000)}
         """)
 
     /// Keeps an ACTIVE token alive for ARGV[3] more milliseconds (from Redis TIME), but never past

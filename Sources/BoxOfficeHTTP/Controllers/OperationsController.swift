@@ -8,6 +8,8 @@ struct OperationsController {
     let stores: Stores
     let instanceID: String
     let registry: PrometheusCollectorRegistry
+    /// The sales figures of every concert, read at each scrape.
+    let administration: ConcertAdministration
 
     struct Health: Encodable {
         let status: String
@@ -20,7 +22,7 @@ struct OperationsController {
             try context.json(Health(status: "ok", instance: self.instanceID, failing: nil))
         }
         group.get("health/ready") { _, context in try await self.ready(context) }
-        group.get("metrics") { _, _ in self.metrics() }
+        group.get("metrics") { _, _ in await self.metrics() }
     }
 
     /// Both stores are asked at once; 503 names whichever did not answer.
@@ -54,11 +56,30 @@ struct OperationsController {
         )
     }
 
-    func metrics() -> Response {
+    /// `boxoffice_concert_seats{concert,state}` (held, sold, available) and `boxoffice_concert_revenue_won{concert}`.
+    static var seats: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "boxoffice", metricName: "concert", unitName: "seats", helpText: "Seats of a concert by state, over all its dates.")
+    }
+
+    static var revenue: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "boxoffice", metricName: "concert", unitName: "revenue_won", helpText: "Sum of a concert's payments.")
+    }
+
+    func metrics() async -> Response {
         for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.statistics)] {
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
             self.registry.makeGauge(descriptor: Self.waiting, labels: [("pool", name)]).set(Double(pool.waiting))
+        }
+        // One query for every concert; while PostgreSQL is down the scrape still answers, with the last values.
+        if let sales = try? await self.administration.salesFiguresByConcert() {
+            for (concertID, figures) in sales {
+                let concert = String(concertID)
+                for (state, count) in [("held", figures.held), ("sold", figures.sold), ("available", figures.available)] {
+                    self.registry.makeGauge(descriptor: Self.seats, labels: [("concert", concert), ("state", state)]).set(Double(count))
+                }
+                self.registry.makeGauge(descriptor: Self.revenue, labels: [("concert", concert)]).set(Double(figures.revenue))
+            }
         }
         var buffer: [UInt8] = []
         self.registry.emit(into: &buffer)
