@@ -283,13 +283,18 @@ def scenario_queue_enter():
     return wrk("queue_enter.lua", path="/v1/queue/tokens", env={"BENCH_CONCERT": str(concert)})
 
 
-def scenario_queue_poll():
+def waiting_tokens(count):
+    """`count` tokens waiting in a paused line (so positions are real), in a file for wrk and storm.py."""
     concert = bench_concert(1)
     redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1")
-    tokens = parallel(lambda _: take_token(concert), range(2000))
+    tokens = parallel(lambda _: take_token(concert), range(count))
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
         handle.write("\n".join(tokens))
-    return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": handle.name})
+    return handle.name
+
+
+def scenario_queue_poll():
+    return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": waiting_tokens(2000)})
 
 
 STORM = int(os.environ.get("BENCH_STORM", "5000"))
@@ -315,13 +320,9 @@ def scenario_connection_storm():
     (answered, refused, reset, timed out). Then the rate: wrk with 1,000 connections that reconnect
     after every answer, against a haproxy that answers by itself (the cost of a TCP handshake
     through haproxy, with wrk on the same cores) as the baseline."""
-    concert = bench_concert(1)
-    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1")
-    tokens = parallel(lambda _: take_token(concert), range(500))
-    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
-        handle.write("\n".join(tokens))
+    tokens_file = waiting_tokens(500)
     before, start = cpu_snapshot(), time.monotonic()
-    output = run([sys.executable, os.path.join(BENCH, "storm.py"), "127.0.0.1", str(LB_PORT), handle.name, str(STORM), "1"],
+    output = run([sys.executable, os.path.join(BENCH, "storm.py"), "127.0.0.1", str(LB_PORT), tokens_file, str(STORM), "1"],
                  capture=True).stdout
     storm = json.loads(output.strip().splitlines()[-1])
     storm["cpu"] = cpu_delta(before, start)
@@ -331,7 +332,7 @@ def scenario_connection_storm():
 
     close = ["Connection: close"]
     reconnecting = wrk("queue_poll.lua", connections=1000, seconds=3, path="/v1/queue/status",
-                       env={"BENCH_ITEMS": handle.name}, headers=close)
+                       env={"BENCH_ITEMS": tokens_file}, headers=close)
     with tempfile.TemporaryDirectory() as directory:
         config = os.path.join(directory, "haproxy.cfg")
         with open(config, "w") as cfg:

@@ -2,6 +2,7 @@ import ArgumentParser
 import BoxOfficeDomain
 import BoxOfficeHTTP
 import Foundation
+import Logging
 
 /// `boxoffice concerts ...` and `boxoffice queue ...`: event operations for operators without HTTP
 /// access, through the same domain code as the admin API (same checks, same refusals).
@@ -116,26 +117,18 @@ struct Queue: AsyncParsableCommand {
     }
 }
 
-/// The stores and services an operator command needs, shut down afterwards; domain refusals
-/// become a message and exit status 1.
-struct OperatorTools {
-    let administration: ConcertAdministration
-    let queue: QueueService
-    let catalog: CatalogService
-
-    static func with(_ body: (OperatorTools) async throws -> Void) async throws {
+/// The services an operator command needs (the instance's own, from `AppDependencies`), with their
+/// stores shut down afterwards; domain refusals become a message and exit status 1.
+enum OperatorTools {
+    static func with(_ body: (AppDependencies) async throws -> Void) async throws {
         let configuration = try Bootstrap.configuration()
         let stores = try Stores(configuration: configuration)
         defer { stores.shutdown() }
-        let catalogStore = PostgresCatalogStore(database: stores.database)
-        let tools = OperatorTools(
-            administration: ConcertAdministration(store: PostgresConcertAdminStore(database: stores.database)),
-            queue: QueueService(redis: stores.redis, concerts: ConcertDirectory(store: catalogStore), settings: configuration.queue),
-            catalog: CatalogService(store: catalogStore))
+        let tools = AppDependencies(configuration: configuration, stores: stores, logger: Logger(label: "boxoffice.operator"))
         do {
             try await body(tools)
         } catch let error as BoxOfficeError {
-            FileHandle.standardError.write(Data("error: \(OperatorTools.describe(error))\n".utf8))
+            FileHandle.standardError.write(Data("error: \(Self.describe(error))\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -5,10 +5,9 @@ public protocol ConcertAdminStore: Sendable {
     func createConcert(title: String, artist: String) async throws -> Concert
     /// Adds `date` with seats 1...50 at `prices`, all or nothing.
     func addDate(concertID: Int, date: String, prices: [Int]) async throws -> AddDateOutcome
-    /// Sales figures of one concert from PostgreSQL, nil for an unknown concert.
-    func salesFigures(concertID: Int) async throws -> SalesFigures?
-    /// The same for every concert with dates, in one query.
-    func salesFiguresByConcert() async throws -> [Int: SalesFigures]
+    /// Sales figures by concert from PostgreSQL: of `concertID` (no entry when it is unknown), or of
+    /// every concert when nil.
+    func salesFigures(concertID: Int?) async throws -> [Int: SalesFigures]
 }
 
 public enum AddDateOutcome: Sendable, Equatable {
@@ -72,14 +71,14 @@ public struct ConcertAdministration: Sendable {
     }
 
     public func salesFigures(concertID: Int) async throws -> SalesFigures {
-        guard concertID > 0, let figures = try await self.store.salesFigures(concertID: concertID) else {
+        guard concertID > 0, let figures = try await self.store.salesFigures(concertID: concertID)[concertID] else {
             throw BoxOfficeError.concertNotFound
         }
         return figures
     }
 
     public func salesFiguresByConcert() async throws -> [Int: SalesFigures] {
-        try await self.store.salesFiguresByConcert()
+        try await self.store.salesFigures(concertID: nil)
     }
 
     static func text(_ value: String, field: String) throws -> String {

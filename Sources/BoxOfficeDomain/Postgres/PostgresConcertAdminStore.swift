@@ -43,35 +43,22 @@ public struct PostgresConcertAdminStore: ConcertAdminStore {
             """)
     }
 
-    public func salesFigures(concertID: Int) async throws -> SalesFigures? {
-        let row = try await self.database.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM concerts WHERE id = \(concertID)),
-                   count(*) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
-                   count(*) FILTER (WHERE s.status = 'SOLD'),
-                   count(*) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
-                   (SELECT coalesce(sum(p.amount), 0)::bigint FROM payments p JOIN reservations r ON r.id = p.reservation_id
-                    WHERE r.concert_id = \(concertID))
-            FROM concert_dates d JOIN seats s ON s.date_id = d.id
-            WHERE d.concert_id = \(concertID)
-            """
-        ).first!
-        guard try row.decode(Bool.self, at: 0) else { return nil }
-        return SalesFigures(
-            held: try row.decode(at: 1), sold: try row.decode(at: 2), available: try row.decode(at: 3), revenue: try row.decode(at: 4))
-    }
-
-    public func salesFiguresByConcert() async throws -> [Int: SalesFigures] {
+    /// One query: every concert (or the one asked for) with its seats over all dates and its
+    /// payments; a concert without dates has zeros, an unknown one no entry.
+    public func salesFigures(concertID: Int?) async throws -> [Int: SalesFigures] {
         let rows = try await self.database.query(
             """
-            SELECT d.concert_id,
-                   count(*) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
-                   count(*) FILTER (WHERE s.status = 'SOLD'),
-                   count(*) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
+            SELECT c.id,
+                   count(s.number) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
+                   count(s.number) FILTER (WHERE s.status = 'SOLD'),
+                   count(s.number) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
                    coalesce((SELECT sum(p.amount) FROM payments p JOIN reservations r ON r.id = p.reservation_id
-                             WHERE r.concert_id = d.concert_id), 0)::bigint
-            FROM concert_dates d JOIN seats s ON s.date_id = d.id
-            GROUP BY d.concert_id
+                             WHERE r.concert_id = c.id), 0)::bigint
+            FROM concerts c
+            LEFT JOIN concert_dates d ON d.concert_id = c.id
+            LEFT JOIN seats s ON s.date_id = d.id
+            WHERE \(concertID)::bigint IS NULL OR c.id = \(concertID)
+            GROUP BY c.id
             """)
         var figures: [Int: SalesFigures] = [:]
         for row in rows {

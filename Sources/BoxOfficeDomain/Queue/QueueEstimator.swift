@@ -17,4 +17,11 @@ public enum QueueEstimator {
         guard let position, position > 10 else { return 1 }
         return min(30, max(1, estimatedWaitSeconds / 10))
     }
+
+    /// Seconds until a line of `waiting` is empty at the measured rate: 0 without waiters, nil while
+    /// people wait and nobody is admitted (paused, not open yet, no free slot).
+    public static func drainSeconds(waiting: Int, admittedPerSecond: Double) -> Int? {
+        if waiting == 0 { return 0 }
+        return admittedPerSecond > 0.01 ? Int((Double(waiting) / admittedPerSecond).rounded(.up)) : nil
+    }
 }

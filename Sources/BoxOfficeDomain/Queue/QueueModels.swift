@@ -93,10 +93,8 @@ public struct PromotionResult: Sendable, Equatable {
             waiting: lhs.waiting + rhs.waiting, active: lhs.active + rhs.active, admittedPerSecond: lhs.admittedPerSecond + rhs.admittedPerSecond)
     }
 
-    /// Seconds until the line is empty at the measured rate: 0 without waiters, infinite while
-    /// people wait and nobody is admitted (paused, not open yet, no free slot).
+    /// See `QueueEstimator.drainSeconds`; infinite while people wait and nobody is admitted.
     public var estimatedDrainSeconds: Double {
-        if self.waiting == 0 { return 0 }
-        return self.admittedPerSecond > 0.01 ? (Double(self.waiting) / self.admittedPerSecond).rounded(.up) : .infinity
+        QueueEstimator.drainSeconds(waiting: self.waiting, admittedPerSecond: self.admittedPerSecond).map(Double.init) ?? .infinity
     }
 }

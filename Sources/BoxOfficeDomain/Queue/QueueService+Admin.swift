@@ -127,7 +127,9 @@ public struct QueueFigures: Sendable, Equatable {
     /// Measured admissions per second (moving average over about 10 s).
     public var admittedPerSecond: Double
     /// waiting / admittedPerSecond; nil while people wait and nobody is being admitted.
-    public var estimatedDrainSeconds: Int?
+    public var estimatedDrainSeconds: Int? {
+        QueueEstimator.drainSeconds(waiting: self.waiting, admittedPerSecond: self.admittedPerSecond)
+    }
 }
 
 extension QueueService {
@@ -159,17 +161,19 @@ extension QueueService {
             }
         }
         let settings = RedisArgument(QueueKeys(concertID: concertID).settings)
-        if !fields.isEmpty {
-            try await self.redis.send(["HSET", settings] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }).checked()
+        var commands: [[RedisArgument]] = []
+        if !fields.isEmpty { commands.append(["HSET", settings] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }) }
+        if patch.opensAt == .open { commands.append(["HDEL", settings, "opensAt"]) }
+        if !commands.isEmpty {
+            for reply in try await self.redis.pipeline(commands) { try reply.checked() }
         }
-        if patch.opensAt == .open { try await self.redis.send(["HDEL", settings, "opensAt"]).checked() }
         return try await self.queueSettings(concertID: concertID)
     }
 
     /// Waiting, active and the measured admission rate over all shards (a pipeline per shard).
     public func queueFigures(concertID: Int) async throws -> QueueFigures {
         let plan = try await self.plans.plan(concertID: concertID)
-        var figures = QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0, estimatedDrainSeconds: nil)
+        var figures = QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0)
         for shard in 0..<plan.shards {
             let keys = QueueKeys(concertID: concertID, shard: shard)
             let replies = try await self.redis.pipeline([
@@ -178,11 +182,6 @@ extension QueueService {
             figures.waiting += try replies[0].checked().int ?? 0
             figures.active += try replies[1].checked().int ?? 0
             figures.admittedPerSecond += try replies[2].checked().string.flatMap(Double.init) ?? 0
-        }
-        if figures.waiting == 0 {
-            figures.estimatedDrainSeconds = 0
-        } else if figures.admittedPerSecond > 0.01 {
-            figures.estimatedDrainSeconds = Int((Double(figures.waiting) / figures.admittedPerSecond).rounded(.up))
         }
         return figures
     }

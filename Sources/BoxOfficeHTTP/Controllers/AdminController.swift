@@ -76,11 +76,13 @@ struct AdminController {
 
     @Sendable func stats(request: Request, context: AppRequestContext) async throws -> Response {
         let concertID = try context.parameters.concertID()
-        let sales = try await self.administration.salesFigures(concertID: concertID)
-        let line = try await self.queue.queueFigures(concertID: concertID)
+        // PostgreSQL and Redis at once.
+        async let sales = self.administration.salesFigures(concertID: concertID)
+        async let line = self.queue.queueFigures(concertID: concertID)
+        let (figures, queue) = try await (sales, line)
         return try context.json(Stats(
-            concertId: concertID, waiting: line.waiting, active: line.active, admittedPerSecond: line.admittedPerSecond,
-            estimatedDrainSeconds: line.estimatedDrainSeconds, held: sales.held, sold: sales.sold, available: sales.available,
-            revenue: sales.revenue))
+            concertId: concertID, waiting: queue.waiting, active: queue.active, admittedPerSecond: queue.admittedPerSecond,
+            estimatedDrainSeconds: queue.estimatedDrainSeconds, held: figures.held, sold: figures.sold, available: figures.available,
+            revenue: figures.revenue))
     }
 }

@@ -56,7 +56,7 @@ public final class RedisClusterClient: Sendable {
                 let reply = try await Self.send(request, to: node)
                 switch RedisRedirection(reply) {
                 case .moved(let movedSlot, let target):
-                    self.state.withLockedValue { $0.map?.assign(movedSlot...movedSlot, to: target) }
+                    self.learn(slot: movedSlot, movedTo: target)
                     redirects += 1
                     if redirects <= 16 { continue }
                     return reply
@@ -91,7 +91,7 @@ public final class RedisClusterClient: Sendable {
             attempts += 1
             guard attempts < 4, case .moved(let movedSlot, let target) = replies.lazy.compactMap(RedisRedirection.init).first
             else { return replies }
-            self.state.withLockedValue { $0.map?.assign(movedSlot...movedSlot, to: target) }
+            self.learn(slot: movedSlot, movedTo: target)
         }
     }
 
@@ -117,6 +117,11 @@ public final class RedisClusterClient: Sendable {
     }
 
     // MARK: - Map and nodes
+
+    /// A `MOVED` answer: that slot now lives at `target` (the rest of the map stays).
+    private func learn(slot: Int, movedTo target: RedisNodeAddress) {
+        self.state.withLockedValue { $0.map?.assign(slot...slot, to: target) }
+    }
 
     private func node(forSlot slot: Int?) async throws -> RedisNodeClient {
         let map = try await self.map()
