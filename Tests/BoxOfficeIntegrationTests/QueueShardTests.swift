@@ -77,9 +77,10 @@ struct QueueShardTests {
         #expect(outcome.perShard.count == 3)
         #expect(outcome.perShard.values.allSatisfy { (850...1_150).contains($0) }, "\(outcome.perShard)")
         #expect(abs(outcome.lastPosition - 3_000) <= 300, "the last arrival's estimated position \(outcome.lastPosition)")
-        // Each shard is FIFO and admits a third of the rate: an arrival can only be overtaken by
-        // the imbalance between shards, a few percent of the line.
-        #expect(outcome.displacements.last! <= 300)
+        // Each shard is FIFO and admits a third of the rate: an arrival is overtaken only through
+        // the imbalance between the shards' counts (checked above to within ±150, so up to about
+        // 3 × 150 places) and their ticks' timing. Measured max: 162-207, once 356 on the cluster.
+        #expect(outcome.displacements.last! <= 600)
     }
 
     @Test("fans of every shard hold and pay; a payment ends the token in its own shard")
