@@ -242,7 +242,7 @@ def redis_benchmark_poll():
     run(redis + ["HSET", prefix + "token:" + token, "user", str(uuid.uuid4()), "status", "WAITING"], capture=True)
     run(redis + ["ZADD", prefix + "waiting", "1", token], capture=True)
     result = run(["redis-benchmark", "-p", REDIS_PORT, "-c", "50", "-n", "300000", "--csv",
-                  "EVALSHA", sha, "1", prefix + "seq", prefix, token, "1"], capture=True)
+                  "EVALSHA", sha, "1", prefix + "seq", prefix, token, "1", "", "6000"], capture=True)
     rows = [line for line in result.stdout.splitlines() if line.startswith('"EVALSHA')]
     fields = [field.strip('"') for field in rows[-1].split(",")]
     return {"rps": float(fields[1]), "p50_ms": float(fields[4]) if len(fields) > 4 else 0,

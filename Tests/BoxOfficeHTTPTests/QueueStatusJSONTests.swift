@@ -18,12 +18,17 @@ struct QueueStatusJSONTests {
         QueueStatus(token: "3.00000000000000000000000000000000", userId: "00000000-0000-4000-8000-000000000000", concertId: 3,
                     status: .waiting, position: nil, estimatedWaitSeconds: 600, activeUntil: nil, pollAfterSeconds: 30,
                     opensAt: Date(timeIntervalSince1970: 1_900_000_000.5)),
+        // A paused line: no wait promised.
+        QueueStatus(token: "4.00000000000000000000000000000000", userId: "00000000-0000-4000-8000-000000000000", concertId: 4,
+                    status: .waiting, position: 12, estimatedWaitSeconds: nil, activeUntil: nil, pollAfterSeconds: 5),
     ])
     func matchesEncoder(status: QueueStatus) throws {
         let direct = try Self.object(status.json)
         let encoded = try Self.object(try JSON.encode(status))
         #expect(direct == encoded)
-        #expect(direct.count == 9)
+        #expect(direct.count == 10)
+        #expect(direct["paused"] as? Bool == (status.estimatedWaitSeconds == nil))
+        #expect(status.json.contains(#""estimatedWaitSeconds":null"#) == status.paused)
         #expect(status.json.contains(#""opensAt":null"#) == (status.opensAt == nil))
         #expect(status.json.contains(#""activeUntil":null"#) == (status.activeUntil == nil))
     }

@@ -52,7 +52,7 @@ struct EventStreamTests {
 
     @Test("a stream reads the status about every pollAfterSeconds, not every second, and sends heartbeats in between")
     func costsWhatPollingCosts() async throws {
-        // Paused at 1 admission/s: the 40th waiter is told to poll every 4 s (40 s to wait / 10).
+        // A paused line: the 40th waiter is promised no wait and told to poll every 5 s.
         try await QueueRig.with(settings: ["paused": "1", "admitPerSecond": "1"]) { rig in
             try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment.merging(["EVENT_HEARTBEAT_SECONDS": "2"]) { $1 }) { bases in
                 try await TestHTTPClient.with { http in
@@ -66,10 +66,11 @@ struct EventStreamTests {
                     let runs = try await Self.statusScriptRuns(http, bases[0]) - before
                     let first = items.first?.json ?? [:]
                     #expect(first["position"] as? Int == 40, "\(first)")
-                    #expect(first["pollAfterSeconds"] as? Int == 4, "\(first)")
-                    // The token check, the stream's claim, and a look at 4 s and 8 s. One look per
-                    // second (the old stream) would be 11.
-                    #expect(runs >= 3 && runs <= 5, "queue-status ran \(runs) times in 9 s")
+                    #expect(first["pollAfterSeconds"] as? Int == 5, "\(first)")
+                    #expect(first["paused"] as? Bool == true && first["estimatedWaitSeconds"] is NSNull, "\(first)")
+                    // The token check, the stream's claim, and a look at 5 s. One look per second
+                    // (the old stream) would be 11.
+                    #expect(runs >= 2 && runs <= 4, "queue-status ran \(runs) times in 9 s")
                     let gaps = zip(items.dropFirst(), items).map { $0.at - $1.at }
                     #expect(items.filter(\.isHeartbeat).count >= 3, "\(items.map(\.data))")
                     #expect(gaps.allSatisfy { $0 < .milliseconds(2_800) }, "\(gaps)")

@@ -223,15 +223,18 @@ struct QueueAPITests {
         }
     }
 
-    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds", "opensAt"]
+    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds", "opensAt", "paused"]
 
+    /// The WAITING shape in a paused line.
     static func expectWaitingShape(_ json: [String: Any], position: Int, user: String, concertID: Int, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(Set(json.keys) == Self.shapeKeys, "\(json.keys.sorted())", sourceLocation: sourceLocation)
         #expect(json["status"] as? String == "WAITING", sourceLocation: sourceLocation)
         #expect(json["userId"] as? String == user, sourceLocation: sourceLocation)
         #expect(json["concertId"] as? Int == concertID, sourceLocation: sourceLocation)
         #expect(json["position"] as? Int == position, sourceLocation: sourceLocation)
-        #expect((json["estimatedWaitSeconds"] as? Int ?? 0) > 0, "\(json)", sourceLocation: sourceLocation)
+        // This rig's line is paused: a waiter keeps its place and is promised no wait.
+        #expect(json["paused"] as? Bool == true, "\(json)", sourceLocation: sourceLocation)
+        #expect(json["estimatedWaitSeconds"] is NSNull, "\(json)", sourceLocation: sourceLocation)
         #expect(json["activeUntil"] is NSNull, "\(json)", sourceLocation: sourceLocation)
         #expect(json["opensAt"] is NSNull, "\(json)", sourceLocation: sourceLocation)
         #expect((json["pollAfterSeconds"] as? Int ?? 0) >= 1, sourceLocation: sourceLocation)

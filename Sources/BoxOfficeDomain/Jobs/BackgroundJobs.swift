@@ -57,7 +57,7 @@ extension PeriodicJob {
                 Gauge(label: "boxoffice_queue_waiting", dimensions: dimensions).record(result.waiting)
                 Gauge(label: "boxoffice_queue_active", dimensions: dimensions).record(result.active)
                 Gauge(label: "boxoffice_queue_admitted_per_second", dimensions: dimensions).record(result.admittedPerSecond)
-                Gauge(label: "boxoffice_queue_drain_seconds", dimensions: dimensions).record(result.estimatedDrainSeconds)
+                Gauge(label: "boxoffice_queue_drain_seconds", dimensions: dimensions).record(result.estimatedDrainSeconds ?? .infinity)
                 for (label, count) in [
                     ("boxoffice_queue_admitted_total", result.admitted),
                     ("boxoffice_queue_expired_total", result.expired),  // active windows that ran out

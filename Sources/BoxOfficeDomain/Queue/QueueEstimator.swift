@@ -1,27 +1,78 @@
+/// What a line (or one shard of a split line) looks like to the waiter at `rank`, as the queue
+/// scripts read it in the same atomic step: enough to predict when that waiter is admitted.
+public struct QueueLoad: Sendable, Equatable {
+    /// 1-based place among this line's waiters.
+    public var rank: Int
+    /// The configured admissions per second (this shard's share).
+    public var admitPerSecond: Double
+    /// The configured active capacity (this shard's share).
+    public var capacity: Int
+    public var activeSeconds: Double
+    /// Admitted fans holding a slot now.
+    public var active: Int
+    /// Admissions already earned and not yet made (the promoter banks at most a second's worth).
+    public var credit: Double
+    /// Seconds until the active window ends whose slot this waiter will take; nil when a slot is free.
+    public var slotEndsInSeconds: Double?
+    /// How long admitted fans have kept their slot lately (paying ends it early, a hold can stretch
+    /// it); nil before anyone left.
+    public var meanHoldSeconds: Double?
+
+    public init(
+        rank: Int, admitPerSecond: Double, capacity: Int, activeSeconds: Double, active: Int = 0, credit: Double = 0,
+        slotEndsInSeconds: Double? = nil, meanHoldSeconds: Double? = nil
+    ) {
+        self.rank = rank
+        self.admitPerSecond = admitPerSecond
+        self.capacity = capacity
+        self.activeSeconds = activeSeconds
+        self.active = active
+        self.credit = credit
+        self.slotEndsInSeconds = slotEndsInSeconds
+        self.meanHoldSeconds = meanHoldSeconds
+    }
+}
+
 /// Pure arithmetic behind the queue status fields, kept apart so it can be unit-tested.
 public enum QueueEstimator {
-    /// Seconds until a waiter at `position` (1-based) is admitted at `admissionsPerSecond`.
-    /// The measured rate is used when there is one; the configured rate only before anything was measured.
-    public static func estimatedWaitSeconds(position: Int, measuredRate: Double, configuredRate: Double) -> Int {
-        let rate = measuredRate > 0.01 ? measuredRate : configuredRate
-        guard rate > 0, position > 0 else { return 0 }
-        let seconds = (Double(position) / rate).rounded(.up)
+    /// Seconds until the waiter described by `load` is admitted, from the rules the promoter
+    /// follows rather than from a moving average of what it did (which overshoots after a burst and
+    /// lags an operator's change). Two limits, whichever is later:
+    /// - the rate: the k-th admission from now needs k − credit more admissions earned, at the
+    ///   configured rate;
+    /// - the capacity: the k-th admission needs a slot. Free slots go first, then the slots of the
+    ///   active windows in the order they end, then the slot of admission k − capacity, which frees
+    ///   a mean hold time after that admission. So the waiter's chain k, k − capacity, ... starts at
+    ///   one known window end and adds one hold time per capacity of people ahead.
+    /// A window is assumed to end a mean hold time after its admission when fans leave early (they
+    /// pay), and at its end at the latest.
+    public static func admissionSeconds(_ load: QueueLoad) -> Double {
+        guard load.rank > 0, load.admitPerSecond > 0 else { return 0 }
+        let capacity = max(1, load.capacity)
+        let hold = max(0.001, load.meanHoldSeconds ?? load.activeSeconds)
+        func byRate(_ admissions: Int) -> Double { max(0, Double(admissions) - load.credit) / load.admitPerSecond }
+        let first = (load.rank - 1) % capacity + 1
+        let generations = (load.rank - first) / capacity
+        let firstSlot = max(0, (load.slotEndsInSeconds ?? 0) - max(0, load.activeSeconds - hold))
+        let firstAdmission = max(byRate(first), firstSlot)
+        return max(byRate(load.rank), firstAdmission + Double(generations) * hold)
+    }
+
+    /// `admissionSeconds` in whole seconds, the nearest (rounding up would add half a second to
+    /// every promise), capped so that JSON clients never see an overflowing integer.
+    public static func estimatedWaitSeconds(_ load: QueueLoad) -> Int {
+        let seconds = self.admissionSeconds(load).rounded()
         return seconds >= Double(Int32.max) ? Int(Int32.max) : Int(seconds)
     }
 
     /// How long a client should wait before its next poll: 1 s near the front, up to 30 s far back,
     /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second. Before
     /// the opening, a tenth of the countdown (at most 30 s): a waiter stays alive and sees the opening.
-    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int, opening: Bool = false) -> Int {
+    /// While the line is paused (no wait known), 5 s: a resumption shows soon enough.
+    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int?, opening: Bool = false) -> Int {
+        guard let estimatedWaitSeconds else { return 5 }
         if opening { return min(30, max(1, estimatedWaitSeconds / 10)) }
         guard let position, position > 10 else { return 1 }
         return min(30, max(1, estimatedWaitSeconds / 10))
-    }
-
-    /// Seconds until a line of `waiting` is empty at the measured rate: 0 without waiters, nil while
-    /// people wait and nobody is admitted (paused, not open yet, no free slot).
-    public static func drainSeconds(waiting: Int, admittedPerSecond: Double) -> Int? {
-        if waiting == 0 { return 0 }
-        return admittedPerSecond > 0.01 ? Int((Double(waiting) / admittedPerSecond).rounded(.up)) : nil
     }
 }

@@ -12,14 +12,18 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     public var concertId: Int
     public var status: State
     public var position: Int?
-    public var estimatedWaitSeconds: Int
+    /// Seconds until admission (0 when ACTIVE, the countdown before the opening); nil while the
+    /// line is paused: then nobody can say.
+    public var estimatedWaitSeconds: Int?
     public var activeUntil: Date?
     public var pollAfterSeconds: Int
     /// When the concert's sale opens; nil once it is open.
     public var opensAt: Date?
+    /// The line is paused: a waiter keeps its place, nobody is admitted, no wait is promised.
+    public var paused: Bool { self.status == .waiting && self.estimatedWaitSeconds == nil }
 
     public init(
-        token: String, userId: String, concertId: Int, status: State, position: Int?, estimatedWaitSeconds: Int, activeUntil: Date?,
+        token: String, userId: String, concertId: Int, status: State, position: Int?, estimatedWaitSeconds: Int?, activeUntil: Date?,
         pollAfterSeconds: Int, opensAt: Date? = nil
     ) {
         self.opensAt = opensAt
@@ -34,7 +38,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds, opensAt
+        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds, opensAt, paused
     }
 
     /// Written by hand so absent values appear as `null`, as the contract shows them.
@@ -49,6 +53,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
         try container.encode(self.activeUntil.map(Timestamp.format), forKey: .activeUntil)
         try container.encode(self.pollAfterSeconds, forKey: .pollAfterSeconds)
         try container.encode(self.opensAt.map(Timestamp.format), forKey: .opensAt)
+        try container.encode(self.paused, forKey: .paused)
     }
 }
 
@@ -59,7 +64,8 @@ public enum TokenState: Sendable, Equatable {
     /// Ended (paid, timed out, dropped); still remembered for a while with its user.
     case ended(userID: String)
     /// Before the sale opens: no position (`position` nil) and `opensAt`; the wait counts down to it.
-    case waiting(userID: String, position: Int?, estimatedWaitSeconds: Int, opensAt: Date? = nil)
+    /// A paused line: no wait (`estimatedWaitSeconds` nil).
+    case waiting(userID: String, position: Int?, estimatedWaitSeconds: Int?, opensAt: Date? = nil)
     case active(userID: String, until: Date)
 }
 
@@ -86,15 +92,14 @@ public struct PromotionResult: Sendable, Equatable {
     public var active: Int
     /// Measured admissions per second (moving average over about 10 s).
     public var admittedPerSecond: Double = 0
+    /// Seconds until the last waiter is admitted (`QueueEstimator`); nil while the line is paused or
+    /// not open yet. A split line drains when its slowest shard does.
+    public var estimatedDrainSeconds: Double? = 0
 
     static func + (lhs: PromotionResult, rhs: PromotionResult) -> PromotionResult {
         PromotionResult(
             admitted: lhs.admitted + rhs.admitted, expired: lhs.expired + rhs.expired, dropped: lhs.dropped + rhs.dropped,
-            waiting: lhs.waiting + rhs.waiting, active: lhs.active + rhs.active, admittedPerSecond: lhs.admittedPerSecond + rhs.admittedPerSecond)
-    }
-
-    /// See `QueueEstimator.drainSeconds`; infinite while people wait and nobody is admitted.
-    public var estimatedDrainSeconds: Double {
-        QueueEstimator.drainSeconds(waiting: self.waiting, admittedPerSecond: self.admittedPerSecond).map(Double.init) ?? .infinity
+            waiting: lhs.waiting + rhs.waiting, active: lhs.active + rhs.active, admittedPerSecond: lhs.admittedPerSecond + rhs.admittedPerSecond,
+            estimatedDrainSeconds: lhs.estimatedDrainSeconds.flatMap { left in rhs.estimatedDrainSeconds.map { max(left, $0) } })
     }
 }

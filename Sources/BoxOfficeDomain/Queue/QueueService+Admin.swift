@@ -126,10 +126,9 @@ public struct QueueFigures: Sendable, Equatable {
     public var active: Int
     /// Measured admissions per second (moving average over about 10 s).
     public var admittedPerSecond: Double
-    /// waiting / admittedPerSecond; nil while people wait and nobody is being admitted.
-    public var estimatedDrainSeconds: Int? {
-        QueueEstimator.drainSeconds(waiting: self.waiting, admittedPerSecond: self.admittedPerSecond)
-    }
+    /// Seconds until the last waiter is admitted (`QueueEstimator`, the slowest shard's); 0 without
+    /// waiters, nil while the line is paused or not open yet.
+    public var estimatedDrainSeconds: Int?
 }
 
 extension QueueService {
@@ -170,19 +169,35 @@ extension QueueService {
         return try await self.queueSettings(concertID: concertID)
     }
 
-    /// Waiting, active and the measured admission rate over all shards (a pipeline per shard).
+    /// Waiting, active, the measured admission rate and the time to drain, over all shards (one
+    /// queue-line script per shard, at once).
     public func queueFigures(concertID: Int) async throws -> QueueFigures {
         let plan = try await self.plans.plan(concertID: concertID)
-        var figures = QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0)
-        for shard in 0..<plan.shards {
-            let keys = QueueKeys(concertID: concertID, shard: shard)
-            let replies = try await self.redis.pipeline([
-                ["ZCARD", RedisArgument(keys.waiting)], ["ZCARD", RedisArgument(keys.active)], ["HGET", RedisArgument(keys.meta), "rate"],
-            ])
-            figures.waiting += try replies[0].checked().int ?? 0
-            figures.active += try replies[1].checked().int ?? 0
-            figures.admittedPerSecond += try replies[2].checked().string.flatMap(Double.init) ?? 0
+        let opening = plan.opensAtMilliseconds.map { Double($0) / 1000 > Date().timeIntervalSince1970 } ?? false
+        return try await withThrowingTaskGroup(of: QueueFigures.self) { group in
+            for shard in 0..<plan.shards {
+                group.addTask {
+                    let keys = QueueKeys(concertID: concertID, shard: shard)
+                    let capacity = plan.share(of: plan.activeCapacity, shard: shard)
+                    let reply = try await self.redis.run(
+                        QueueScripts.line, keys: [keys.routingKey], arguments: [RedisArgument(keys.prefix), RedisArgument(capacity)]
+                    ).checked()
+                    guard let fields = reply.array, fields.count == 8, let waiting = fields[0].int,
+                        let load = Self.load(
+                            rank: waiting, inputs: fields[2...], admitPerSecond: plan.admitPerSecond / Double(plan.shards),
+                            capacity: capacity, activeSeconds: plan.activeSeconds)
+                    else { throw RedisError.unexpectedReply("queue-line: \(reply)") }
+                    return QueueFigures(
+                        waiting: waiting, active: load.active, admittedPerSecond: fields[1].string.flatMap(Double.init) ?? 0,
+                        estimatedDrainSeconds: plan.paused || opening ? nil : QueueEstimator.estimatedWaitSeconds(load))
+                }
+            }
+            return try await group.reduce(into: QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0, estimatedDrainSeconds: 0)) { total, shard in
+                total.waiting += shard.waiting
+                total.active += shard.active
+                total.admittedPerSecond += shard.admittedPerSecond
+                total.estimatedDrainSeconds = total.estimatedDrainSeconds.flatMap { left in shard.estimatedDrainSeconds.map { max(left, $0) } }
+            }
         }
-        return figures
     }
 }

@@ -70,12 +70,13 @@ public struct QueueService: ActiveWindow {
         var generator = SystemRandomNumberGenerator()
         arguments.append(RedisArgument(String(Double.random(in: 0..<1, using: &generator))))
         arguments.append(plan.shards > 1 ? plan.openingArgument : "")
+        arguments.append(RedisArgument(plan.share(of: plan.activeCapacity, shard: shard)))
         let reply = try await self.redis.run(QueueScripts.issue, keys: [keys.routingKey], arguments: arguments).checked()
         if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
-        guard let fields = reply.array, fields.count == 9, let token = fields[0].string, let isNew = fields[1].int else {
+        guard let fields = reply.array, fields.count >= 7, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }
-        let state = try self.tokenState(Array(fields[2...]), plan: plan)
+        let state = try self.tokenState(fields[2...], plan: plan, shard: shard)
         guard let status = Self.status(token: token, concertID: concertID, state: state) else {
             throw RedisError.unexpectedReply("queue-issue returned a dead token")
         }
@@ -108,12 +109,13 @@ public struct QueueService: ActiveWindow {
         let keys = QueueKeys(concertID: concertID, shard: shard)
         var arguments: [RedisArgument] = [
             RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0", plan.shards > 1 ? plan.openingArgument : "",
+            RedisArgument(plan.share(of: plan.activeCapacity, shard: shard)),
         ]
         if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
         let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
-        guard var fields = reply.array else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        let superseded = fields.count == 8 && fields.removeLast().int == 1
-        let state = try self.tokenState(fields, plan: plan)
+        guard let fields = reply.array, fields.count >= 6 else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
+        let superseded = fields[0].int == 1
+        let state = try self.tokenState(fields[1...], plan: plan, shard: shard)
         return (QueueTicket(token: token, concertID: concertID, state: state), superseded)
     }
 
@@ -200,35 +202,58 @@ public struct QueueService: ActiveWindow {
         ]
         if let plan { arguments += ["1", plan.paused ? "1" : "0", plan.openingArgument] }
         let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
-        guard let values = reply.array?.compactMap(\.int), values.count == 6 else {
-            throw RedisError.unexpectedReply("queue-promote: \(reply)")
-        }
+        guard let fields = reply.array, fields.count == 16 else { throw RedisError.unexpectedReply("queue-promote: \(reply)") }
+        let values = fields.prefix(10).map { $0.int ?? 0 }
+        // What this tick applied (the settings hash over the defaults): the last waiter's wait.
+        let drain =
+            values[9] == 1
+            ? nil
+            : Self.load(rank: values[3], inputs: fields[10...], admitPerSecond: Double(values[6]) / 1000, capacity: values[7],
+                        activeSeconds: values[8]).map(QueueEstimator.admissionSeconds)
         return PromotionResult(
             admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4],
-            admittedPerSecond: Double(values[5]) / 1000)
+            admittedPerSecond: Double(values[5]) / 1000, estimatedDrainSeconds: drain)
     }
 
-    /// A token's state from the scripts' description. In a split line the rank is within the
-    /// token's shard, and so are the measured rate and the configured rate's share: the wait comes
-    /// from them, the position is estimated across shards.
-    func tokenState(_ fields: [RedisReply], plan: QueueShardPlan) throws -> TokenState {
-        guard fields.count == 7, let state = fields[0].string, let user = fields[1].string else {
+    /// The load behind a wait, from line_inputs' six fields (see QueueScripts): the credit banked at
+    /// the last tick plus what the rate has earned since (at most a second's worth, as the promoter
+    /// banks), the window end the waiter's chain starts from, and the measured mean hold.
+    static func load(rank: Int, inputs: ArraySlice<RedisReply>, admitPerSecond: Double, capacity: Int, activeSeconds: Int) -> QueueLoad? {
+        let fields = Array(inputs)
+        guard fields.count == 6, let now = fields[0].int, let lastTick = fields[1].int, let active = fields[3].int else { return nil }
+        let banked = fields[2].string.flatMap(Double.init) ?? 0
+        let credit = min(max(1, admitPerSecond), banked + admitPerSecond * Double(max(0, now - lastTick)) / 1000)
+        let slotEnd = fields[4].int ?? 0
+        return QueueLoad(
+            rank: rank, admitPerSecond: admitPerSecond, capacity: capacity, activeSeconds: Double(activeSeconds), active: active,
+            credit: credit, slotEndsInSeconds: slotEnd > 0 ? Double(slotEnd - now) / 1000 : nil,
+            meanHoldSeconds: fields[5].string.flatMap(Double.init).map { $0 / 1000 })
+    }
+
+    /// A token's state from the scripts' description (`describe`). In a split line the rank is
+    /// within the token's shard, and so are the load and the shares of rate and capacity: the wait
+    /// comes from them, the position is estimated across shards. A paused line promises no wait.
+    func tokenState(_ reply: ArraySlice<RedisReply>, plan: QueueShardPlan, shard: Int) throws -> TokenState {
+        let fields = Array(reply)
+        guard fields.count >= 5, let state = fields[0].string, let user = fields[1].string else {
             throw RedisError.unexpectedReply("token description: \(fields)")
         }
         switch state {
-        case "WAITING" where (fields[6].int ?? 0) > 0:
+        case "WAITING" where (fields[4].int ?? 0) > 0:
             // Before the opening: no place yet (the order is drawn at the opening), a countdown instead.
-            let opensAt = Date(timeIntervalSince1970: Double(fields[6].int ?? 0) / 1000)
+            let opensAt = Date(timeIntervalSince1970: Double(fields[4].int ?? 0) / 1000)
             let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
             return .waiting(userID: user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
         case "WAITING":
             let rank = fields[2].int ?? 0
-            let measured = fields[4].string.flatMap(Double.init) ?? 0
-            let configured =
-                plan.shards > 1
-                ? plan.admitPerSecond / Double(plan.shards) : fields[5].string.flatMap(Double.init) ?? self.settings.admitPerSecond
-            let wait = QueueEstimator.estimatedWaitSeconds(position: rank, measuredRate: measured, configuredRate: configured)
-            return .waiting(userID: user, position: plan.overallPosition(rankInShard: rank), estimatedWaitSeconds: wait)
+            let position = plan.overallPosition(rankInShard: rank)
+            if plan.paused { return .waiting(userID: user, position: position, estimatedWaitSeconds: nil) }
+            guard
+                let load = Self.load(
+                    rank: rank, inputs: fields[5...], admitPerSecond: plan.admitPerSecond / Double(plan.shards),
+                    capacity: plan.share(of: plan.activeCapacity, shard: shard), activeSeconds: plan.activeSeconds)
+            else { throw RedisError.unexpectedReply("token description: \(fields)") }
+            return .waiting(userID: user, position: position, estimatedWaitSeconds: QueueEstimator.estimatedWaitSeconds(load))
         case "ACTIVE":
             let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)
             return .active(userID: user, until: until)

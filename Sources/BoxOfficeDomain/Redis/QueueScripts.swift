@@ -4,7 +4,7 @@ import HiredisClient
 /// (`TIME`) so instances with skewed clocks agree on every deadline.
 public enum QueueScripts {
     /// Every queue script, for tools that run them outside the app (the benchmark's redis-benchmark baseline).
-    public static var all: [RedisScript] { [issue, status, promote, extend, giveBack, end] }
+    public static var all: [RedisScript] { [issue, status, promote, line, extend, giveBack, end] }
 
     /// Shared helpers prepended to every script.
     private static let library = """
@@ -14,19 +14,47 @@ public enum QueueScripts {
         end
 
         -- Ends a token: out of every set, status ENDED, kept `ttl` seconds so a payment retry
-        -- can still recognise it, and the user may take a new token.
-        local function end_token(prefix, token, ttl)
+        -- can still recognise it, and the user may take a new token. An admitted fan's time in its
+        -- slot feeds the line's mean hold time (a moving average over about ten fans), which the
+        -- waiters' estimates use.
+        local function end_token(prefix, token, ttl, now)
           local tkey = prefix .. 'token:' .. token
-          local user = redis.call('HGET', tkey, 'user')
+          local h = redis.call('HMGET', tkey, 'user', 'status', 'admitted')
+          local user = h[1]
           redis.call('ZREM', prefix .. 'waiting', token)
           redis.call('ZREM', prefix .. 'seen', token)
           redis.call('ZREM', prefix .. 'active', token)
           if user then
+            if h[2] == 'ACTIVE' and tonumber(h[3]) then
+              local held = now - tonumber(h[3])
+              local hold = tonumber(redis.call('HGET', prefix .. 'meta', 'hold'))
+              if hold then hold = hold + 0.1 * (held - hold) else hold = held end
+              redis.call('HSET', prefix .. 'meta', 'hold', tostring(hold))
+            end
             redis.call('HSET', tkey, 'status', 'ENDED')
             redis.call('EXPIRE', tkey, ttl)
             local ukey = prefix .. 'user:' .. user
             if redis.call('GET', ukey) == token then redis.call('DEL', ukey) end
           end
+        end
+
+        -- What the wait of the waiter at `rank` (1-based) rests on; QueueEstimator does the
+        -- arithmetic: {now, last tick, banked credit, active count, the end (ms) of the active
+        -- window whose slot that waiter's chain takes (0: a free slot), mean hold ms ('' before
+        -- anyone left)}. The rank-th admission from now takes the slot of admission rank - capacity,
+        -- and so on down to one of the first `capacity` admissions: the free slots, then the active
+        -- windows in the order they end.
+        local function line_inputs(prefix, rank, capacity, now)
+          local meta = redis.call('HMGET', prefix .. 'meta', 'lastTick', 'credit', 'hold')
+          local active = redis.call('ZCARD', prefix .. 'active')
+          local slot_end = 0
+          if rank > 0 and capacity > 0 then
+            local j = ((rank - 1) % capacity) + 1 - (capacity - active)
+            if j >= 1 then
+              slot_end = tonumber(redis.call('ZRANGE', prefix .. 'active', j - 1, j - 1, 'WITHSCORES')[2]) or 0
+            end
+          end
+          return {now, tonumber(meta[1]) or now, meta[2] or '0', active, slot_end, meta[3] or ''}
         end
 
         -- When the sale opens (ms), 0 when it is open: the concert's settings hash, or for a shard of
@@ -38,26 +66,28 @@ public enum QueueScripts {
           return 0
         end
 
-        -- {state, user, position, activeUntil, measuredRate, configuredRate, opensAt}; state is
-        -- WAITING, ACTIVE, ENDED or UNKNOWN; opensAt (ms) is 0 once the sale is open. A waiter
-        -- that asks is alive: `touch` refreshes it.
-        local function describe(prefix, token, now, touch, opening)
+        -- {state, user, position, activeUntil, opensAt}, and for a waiter in an open line
+        -- line_inputs' six fields after them; state is WAITING, ACTIVE, ENDED or UNKNOWN; opensAt
+        -- (ms) is 0 once the sale is open. A waiter that asks is alive: `touch` refreshes it.
+        local function describe(prefix, token, now, touch, opening, capacity)
           local tkey = prefix .. 'token:' .. token
           local h = redis.call('HMGET', tkey, 'user', 'status')
-          if not h[1] then return {'UNKNOWN', '', 0, 0, '0', '', 0} end
+          if not h[1] then return {'UNKNOWN', '', 0, 0, 0} end
           if h[2] == 'WAITING' then
             local rank = redis.call('ZRANK', prefix .. 'waiting', token)
-            if not rank then return {'ENDED', h[1], 0, 0, '0', '', 0} end
+            if not rank then return {'ENDED', h[1], 0, 0, 0} end
             if touch then redis.call('ZADD', prefix .. 'seen', 'XX', now, token) end
-            local rate = redis.call('HGET', prefix .. 'meta', 'rate') or '0'
-            local configured = redis.call('HGET', prefix .. 'settings', 'admitPerSecond') or ''
-            return {'WAITING', h[1], rank + 1, 0, rate, configured, opening}
+            local d = {'WAITING', h[1], rank + 1, 0, opening}
+            if opening == 0 then
+              for _, v in ipairs(line_inputs(prefix, rank + 1, capacity, now)) do d[#d + 1] = v end
+            end
+            return d
           elseif h[2] == 'ACTIVE' then
             local expiry = redis.call('ZSCORE', prefix .. 'active', token)
-            if (not expiry) or tonumber(expiry) <= now then return {'ENDED', h[1], 0, 0, '0', '', 0} end
-            return {'ACTIVE', h[1], 0, tonumber(expiry), '0', '', 0}
+            if (not expiry) or tonumber(expiry) <= now then return {'ENDED', h[1], 0, 0, 0} end
+            return {'ACTIVE', h[1], 0, tonumber(expiry), 0}
           end
-          return {'ENDED', h[1], 0, 0, '0', '', 0}
+          return {'ENDED', h[1], 0, 0, 0}
         end
 
         """
@@ -65,21 +95,25 @@ public enum QueueScripts {
     /// ARGV: prefix, userId, candidate token, default maxWaiting (0: no limit; the concert's
     /// settings hash overrides it, unless ARGV[5] is '1': a shard of a split line, whose share of
     /// the cap the caller computed), a random number in [0, 1) from the caller's cryptographic
-    /// generator, and for a shard of a split line the opening time (ms, '0' when open).
+    /// generator, for a shard of a split line the opening time (ms, '0' when open), and the line's
+    /// (or shard's) active capacity for the wait estimate.
     /// Before the opening, an arrival's place is that random number below every arrival after it
     /// (the line's scores: -1 + r before, the arrival sequence ≥ 1 after): at the opening everyone
     /// who came early stands in a uniformly random order, decided once at arrival, ahead of the rest.
     /// Returns {token, isNew, describe...}, or {'', -1} when the line is full (the user had no live token).
     static let issue = RedisScript(name: "queue-issue", source: library + """
         local prefix, user, candidate = ARGV[1], ARGV[2], ARGV[3]
+        local capacity = tonumber(ARGV[8]) or 0
         local now = now_ms()
         local opening = opens_at(prefix, now, ARGV[7])
         local ukey = prefix .. 'user:' .. user
         local existing = redis.call('GET', ukey)
         if existing then
-          local d = describe(prefix, existing, now, true, opening)
+          local d = describe(prefix, existing, now, true, opening, capacity)
           if d[1] == 'WAITING' or d[1] == 'ACTIVE' then
-            return {existing, 0, d[1], d[2], d[3], d[4], d[5], d[6], d[7]}
+            table.insert(d, 1, 0)
+            table.insert(d, 1, existing)
+            return d
           end
         end
         local max_waiting = tonumber(ARGV[4]) or 0
@@ -94,27 +128,30 @@ public enum QueueScripts {
         redis.call('ZADD', prefix .. 'waiting', place, candidate)
         redis.call('ZADD', prefix .. 'seen', now, candidate)
         redis.call('SET', ukey, candidate)
-        local d = describe(prefix, candidate, now, false, opening)
-        return {candidate, 1, d[1], d[2], d[3], d[4], d[5], d[6], d[7]}
+        local d = describe(prefix, candidate, now, false, opening, capacity)
+        table.insert(d, 1, 1)
+        table.insert(d, 1, candidate)
+        return d
         """)
 
     /// ARGV: prefix, token, touch (1/0), the opening time of a shard of a split line ('' for one
-    /// line), and for an event stream its id and claim (1/0). Returns describe's array; for a
-    /// stream an eighth element, 1 when another stream has claimed the live token since (one
-    /// stream per token, whichever instance serves it).
+    /// line), the line's (or shard's) active capacity, and for an event stream its id and claim
+    /// (1/0). Returns {superseded, describe...}: superseded is 1 when another stream has claimed
+    /// the live token since (one stream per token, whichever instance serves it), else 0.
     static let status = RedisScript(name: "queue-status", source: library + """
-        local prefix, token, stream = ARGV[1], ARGV[2], ARGV[5]
+        local prefix, token, stream = ARGV[1], ARGV[2], ARGV[6]
         local now = now_ms()
-        local d = describe(prefix, token, now, ARGV[3] == '1', opens_at(prefix, now, ARGV[4]))
+        local d = describe(prefix, token, now, ARGV[3] == '1', opens_at(prefix, now, ARGV[4]), tonumber(ARGV[5]) or 0)
+        local superseded = 0
         if stream and (d[1] == 'WAITING' or d[1] == 'ACTIVE') then
           local tkey = prefix .. 'token:' .. token
-          if ARGV[6] == '1' then
+          if ARGV[7] == '1' then
             redis.call('HSET', tkey, 'stream', stream)
-            d[8] = 0
-          else
-            d[8] = (redis.call('HGET', tkey, 'stream') == stream) and 0 or 1
+          elseif redis.call('HGET', tkey, 'stream') ~= stream then
+            superseded = 1
           end
         end
+        table.insert(d, 1, superseded)
         return d
         """)
 
@@ -123,7 +160,9 @@ public enum QueueScripts {
     /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate, paused
     /// flag (ARGV[8]) and opening time (ARGV[9], ms) the caller read from shard 0's settings hash.
     /// Before the opening nobody is admitted and no credit builds up.
-    /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s}.
+    /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s, the
+    /// configured admissions per 1,000 s, capacity, active seconds, paused (1/0)}, then for the last
+    /// waiter line_inputs' six fields (the time the line needs to drain).
     static let promote = RedisScript(name: "queue-promote", source: library + """
         local prefix = ARGV[1]
         local idle_ms, active_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -144,11 +183,11 @@ public enum QueueScripts {
 
         -- 1. Active windows that ended free their slots.
         local expired = redis.call('ZRANGEBYSCORE', prefix .. 'active', '-inf', now, 'LIMIT', 0, 1000)
-        for _, token in ipairs(expired) do end_token(prefix, token, ttl) end
+        for _, token in ipairs(expired) do end_token(prefix, token, ttl, now) end
 
         -- 2. Waiters that stopped polling are dropped before they could take a slot.
         local idle = redis.call('ZRANGEBYSCORE', prefix .. 'seen', '-inf', now - idle_ms, 'LIMIT', 0, 1000)
-        for _, token in ipairs(idle) do end_token(prefix, token, ttl) end
+        for _, token in ipairs(idle) do end_token(prefix, token, ttl, now) end
 
         -- 3. Admit in arrival order, at most rate x elapsed (the tick clock lives here, so the
         -- total rate is the configured one however many instances tick) and at most the free slots.
@@ -177,7 +216,8 @@ public enum QueueScripts {
               redis.call('ZREM', prefix .. 'seen', token)
               redis.call('ZADD', prefix .. 'active', expiry, token)
               -- admittedUntil bounds every later extension (see queue-extend).
-              redis.call('HSET', prefix .. 'token:' .. token, 'status', 'ACTIVE', 'activeUntil', expiry, 'admittedUntil', expiry)
+              redis.call('HSET', prefix .. 'token:' .. token, 'status', 'ACTIVE', 'activeUntil', expiry, 'admittedUntil', expiry,
+                         'admitted', now)
             end
             admitted = #tokens
             credit = credit - admitted
@@ -189,7 +229,20 @@ public enum QueueScripts {
           measured = measured + alpha * (admitted * 1000 / elapsed - measured)
         end
         redis.call('HSET', prefix .. 'meta', 'lastTick', now, 'credit', tostring(credit), 'rate', tostring(measured))
-        return {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active'), math.floor(measured * 1000)}
+        local result = {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active'),
+                        math.floor(measured * 1000), math.floor(rate * 1000), capacity, math.floor(active_ms / 1000), paused and 1 or 0}
+        for _, v in ipairs(line_inputs(prefix, waiting - admitted, capacity, now)) do result[#result + 1] = v end
+        return result
+        """)
+
+    /// A line's figures for the operator. ARGV: prefix, the line's (or shard's) active capacity.
+    /// Returns {waiting, measured admissions per second}, then for the last waiter line_inputs' six fields.
+    static let line = RedisScript(name: "queue-line", source: library + """
+        local prefix = ARGV[1]
+        local waiting = redis.call('ZCARD', prefix .. 'waiting')
+        local result = {waiting, redis.call('HGET', prefix .. 'meta', 'rate') or '0'}
+        for _, v in ipairs(line_inputs(prefix, waiting, tonumber(ARGV[2]) or 0, now_ms())) do result[#result + 1] = v end
+        return result
         """)
 
     /// Keeps an ACTIVE token alive for ARGV[3] more milliseconds (from Redis TIME), but never past
@@ -231,7 +284,7 @@ public enum QueueScripts {
 
     /// Ends a token at once (after payment). ARGV: prefix, token, ended-token ttl s.
     static let end = RedisScript(name: "queue-end", source: library + """
-        end_token(ARGV[1], ARGV[2], tonumber(ARGV[3]))
+        end_token(ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
         return 1
         """)
 }

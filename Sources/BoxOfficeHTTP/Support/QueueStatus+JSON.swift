@@ -10,11 +10,11 @@ extension QueueStatus {
         Self.appendQuoted(self.userId, to: &out)
         out += ",\"concertId\":\(self.concertId),\"status\":\"\(self.status.rawValue)\",\"position\":"
         out += self.position.map(String.init) ?? "null"
-        out += ",\"estimatedWaitSeconds\":\(self.estimatedWaitSeconds),\"activeUntil\":"
+        out += ",\"estimatedWaitSeconds\":" + (self.estimatedWaitSeconds.map(String.init) ?? "null") + ",\"activeUntil\":"
         if let activeUntil = self.activeUntil { Self.appendQuoted(Timestamp.format(activeUntil), to: &out) } else { out += "null" }
         out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds),\"opensAt\":"
         if let opensAt = self.opensAt { Self.appendQuoted(Timestamp.format(opensAt), to: &out) } else { out += "null" }
-        out += "}"
+        out += self.paused ? ",\"paused\":true}" : ",\"paused\":false}"
         return out
     }
 
