@@ -28,6 +28,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /app --shell /usr/sbin/nologin boxoffice
 COPY --from=build /app /app
+# The fan's and the operator's pages (found as web/ in the working directory).
+COPY web /app/web
 ENV PATH=/app:$PATH \
     HOST=0.0.0.0 \
     PORT=8080

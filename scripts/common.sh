@@ -66,3 +66,23 @@ wait_gone() {
 tcp_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# render_haproxy_cfg OUT LB_HOST LB_PORT STATS_PORT STATS_SOCKET TOKEN_RATE_LIMIT PORT...: the
+# `make run` haproxy configuration (deploy/haproxy.cfg.tmpl) with one server per instance port
+# (api-1, api-2, ...), written to OUT. The browser tests use the same one.
+render_haproxy_cfg() {
+  local out="$1" host="$2" port="$3" stats="$4" sock="$5" tokens="$6"
+  shift 6
+  local servers="" i=1 p
+  for p in "$@"; do
+    servers+="    server api-$i 127.0.0.1:$p check"$'\n'
+    i=$((i + 1))
+  done
+  local tmpl="$BOXOFFICE_ROOT/deploy/haproxy.cfg.tmpl"
+  [[ -f "$tmpl" ]] || die "missing $tmpl"
+  SERVERS="$servers" awk -v lbhost="$host" -v lbport="$port" -v stats="$stats" -v sock="$sock" -v tokens="$tokens" '
+    $0 == "@SERVERS@" { printf "%s", ENVIRON["SERVERS"]; next }
+    { gsub(/@LB_HOST@/, lbhost); gsub(/@LB_PORT@/, lbport); gsub(/@STATS_PORT@/, stats); gsub(/@STATS_SOCKET@/, sock)
+      gsub(/@TOKEN_RATE_LIMIT@/, tokens); print }
+  ' "$tmpl" >"$out"
+}

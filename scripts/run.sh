@@ -100,21 +100,6 @@ dump_diagnostics() {
   curl -s -m 2 "http://127.0.0.1:$LB_STATS_PORT/;csv" 2>/dev/null | cut -d, -f1,2,18,37 >&2 || echo "(haproxy not answering)" >&2
 }
 
-render_haproxy_cfg() {
-  local servers="" i
-  for ((i = 1; i <= INSTANCES; i++)); do
-    servers+="    server api-$i 127.0.0.1:$((API_BASE_PORT + i - 1)) check"$'\n'
-  done
-  local tmpl="$BOXOFFICE_ROOT/deploy/haproxy.cfg.tmpl"
-  [[ -f "$tmpl" ]] || die "missing $tmpl"
-  SERVERS="$servers" awk -v lbhost="$LB_HOST" -v lbport="$LB_PORT" -v stats="$LB_STATS_PORT" -v sock="$HAPROXY_SOCK" \
-      -v tokens="${TOKEN_RATE_LIMIT:-100}" '
-    $0 == "@SERVERS@" { printf "%s", ENVIRON["SERVERS"]; next }
-    { gsub(/@LB_HOST@/, lbhost); gsub(/@LB_PORT@/, lbport); gsub(/@STATS_PORT@/, stats); gsub(/@STATS_SOCKET@/, sock)
-      gsub(/@TOKEN_RATE_LIMIT@/, tokens); print }
-  ' "$tmpl" >"$HAPROXY_CFG"
-}
-
 start() {
   resolve_bin
   mkdir -p "$LOG_DIR" "$PID_DIR"
@@ -168,7 +153,9 @@ start() {
     log "api-$i: pid $!, port $port, log ${LOG_DIR#"$BOXOFFICE_ROOT"/}/api-$i.log"
   done
 
-  render_haproxy_cfg
+  local ports=()
+  for ((i = 1; i <= INSTANCES; i++)); do ports+=("$((API_BASE_PORT + i - 1))"); done
+  render_haproxy_cfg "$HAPROXY_CFG" "$LB_HOST" "$LB_PORT" "$LB_STATS_PORT" "$HAPROXY_SOCK" "${TOKEN_RATE_LIMIT:-100}" "${ports[@]}"
   haproxy -c -q -f "$HAPROXY_CFG" || die "invalid haproxy config $HAPROXY_CFG"
   haproxy -D -p "$HAPROXY_PID" -f "$HAPROXY_CFG" </dev/null || die "haproxy failed to start"
   log "haproxy: pid $(head -n1 "$HAPROXY_PID" 2>/dev/null), http://$LB_HOST:$LB_PORT, stats http://127.0.0.1:$LB_STATS_PORT/"

@@ -6,6 +6,7 @@
 #   2. the suites that touch Redis (CLUSTER_SUITES) again, with every app instance and test
 #      client on the cluster (BOXOFFICE_TEST_REDIS_MODE=cluster);
 #   3. the schemathesis fuzz run (scripts/fuzz.sh; FUZZ=0 skips it);
+#   4. the browser tests: chromium headless on / and /admin (scripts/browser.sh; BROWSER=0 skips);
 # and always stops the stack again — on success, failure, Ctrl-C or SIGTERM. Exits non-zero
 # when any of them failed. REDIS_MODE=cluster runs only step 2 (and the cluster client tests).
 #
@@ -75,5 +76,11 @@ if [[ "${FUZZ:-1}" != 0 ]]; then
   "$BOXOFFICE_ROOT/scripts/fuzz.sh" || fuzz_status=$?
   if (( fuzz_status == 0 )); then log "schemathesis passed"; else log "schemathesis failed (exit $fuzz_status)"; fi
   if (( status == 0 )); then status=$fuzz_status; fi
+fi
+if [[ "${BROWSER:-1}" != 0 ]]; then
+  browser_status=0
+  "$BOXOFFICE_ROOT/scripts/browser.sh" || browser_status=$?
+  if (( browser_status == 0 )); then log "browser tests passed"; else log "browser tests failed (exit $browser_status)"; fi
+  if (( status == 0 )); then status=$browser_status; fi
 fi
 exit "$status"

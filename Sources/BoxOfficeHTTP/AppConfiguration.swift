@@ -25,6 +25,8 @@ public struct AppConfiguration: Sendable {
     public var userAssertions: UserAssertionSettings
     /// `ADMIN_TOKEN`: the bearer token of `/v1/admin/` (unset: the admin API is off).
     public var adminToken: String?
+    /// `WEB_ROOT`: the folder of the pages (unset: `web/` of the working directory or the repository).
+    public var webRoot: String?
 
     /// Variables whose values never reach a log or a description.
     public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY", "ADMIN_TOKEN"]
@@ -49,6 +51,8 @@ public struct AppConfiguration: Sendable {
             throw ConfigurationError(description: "ADMIN_TOKEN must be at least 16 characters (make run generates one)")
         }
         self.adminToken = adminToken.isEmpty ? nil : adminToken
+        let webRoot = reader.string("web.root", default: "")
+        self.webRoot = webRoot.isEmpty ? nil : webRoot
     }
 
     /// From environment variables: the process's own, or a given set (tests).

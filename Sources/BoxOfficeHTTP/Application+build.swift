@@ -47,7 +47,8 @@ public struct AppDependencies: Sendable {
 public func buildRouter(
     _ dependencies: AppDependencies,
     registry: PrometheusCollectorRegistry,
-    userAssertions: UserAssertionVerifier?
+    userAssertions: UserAssertionVerifier?,
+    pages: WebPages
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: EventStreamQueryTokenMiddleware())
@@ -72,6 +73,7 @@ public func buildRouter(
         adminToken: dependencies.configuration.adminToken
     )
         .addRoutes(to: router.group("v1/admin"))
+    PagesController(pages: pages).addRoutes(to: router.group())
     return router
 }
 
@@ -87,6 +89,14 @@ public func buildApplication(
     let userAssertions = try await UserAssertionVerifier.make(configuration.userAssertions)
     let stores = try Stores(configuration: configuration)
     let dependencies = AppDependencies(configuration: configuration, stores: stores, logger: logger)
+    let pages = try WebPages(
+        directory: WebPages.locate(configured: configuration.webRoot),
+        maxSeatsPerReservation: configuration.reservations.maxSeatsPerReservation)
+    if let directory = pages.directory {
+        logger.info("serving the web pages", metadata: ["directory": "\(directory)"])
+    } else {
+        logger.warning("no web pages found (set WEB_ROOT to the repository's web/ folder): GET / and /admin answer 404")
+    }
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
     var services: [any Service] = [stores.database, stores.redis]
     if runBackgroundJobs {
@@ -104,7 +114,7 @@ public func buildApplication(
         ]
     }
     return Application(
-        router: buildRouter(dependencies, registry: registry, userAssertions: userAssertions),
+        router: buildRouter(dependencies, registry: registry, userAssertions: userAssertions, pages: pages),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "boxoffice"

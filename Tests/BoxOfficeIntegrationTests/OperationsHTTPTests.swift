@@ -30,6 +30,29 @@ struct OperationsHTTPTests {
         }
     }
 
+    @Test("the pages: / and /admin and their assets from web/, the seat limit filled in; anything else under /assets is a 404")
+    func pages() async throws {
+        try await TestStack.withInstances(1, environment: ["MAX_SEATS_PER_RESERVATION": "3"]) { bases in
+            try await TestHTTPClient.with { http in
+                let fan = try await http.request(.GET, "\(bases[0])/")
+                #expect(fan.status == 200)
+                #expect(fan.headers["Content-Type"].first == "text/html; charset=utf-8")
+                #expect(fan.text.contains(#"data-testid="concert-list""#))
+                #expect(fan.text.contains(#"<meta name="max-seats" content="3">"#), "the instance's MAX_SEATS_PER_RESERVATION")
+                let admin = try await http.request(.GET, "\(bases[0])/admin")
+                #expect(admin.status == 200 && admin.text.contains(#"data-testid="admin-token""#))
+                for (asset, type) in [("fan.js", "text/javascript"), ("admin.js", "text/javascript"), ("common.js", "text/javascript"), ("app.css", "text/css")] {
+                    let reply = try await http.request(.GET, "\(bases[0])/assets/\(asset)")
+                    #expect(reply.status == 200 && reply.headers["Content-Type"].first?.hasPrefix(type) == true, "\(asset)")
+                }
+                for path in ["/assets/nope.js", "/assets/..%2FPackage.swift", "/assets/index.html%00.js", "/admin/x"] {
+                    let reply = try await http.request(.GET, "\(bases[0])\(path)")
+                    #expect(reply.status == 404 && reply.code == "NOT_FOUND", "\(path): \(reply.status)")
+                }
+            }
+        }
+    }
+
     @Test("unknown route → 404 NOT_FOUND problem+json")
     func unknownRoute() async throws {
         try await TestStack.withInstances(1) { bases in

@@ -1,0 +1,271 @@
+"""The fan's page (/) and the operator's page (/admin) in a real browser: Debian's chromium,
+headless, driven by Selenium through Debian's chromium-driver. Run by scripts/browser.sh (part of
+`make test`), which starts two instances behind haproxy on the test stack, as `make run` does,
+and passes their address and admin token in the environment:
+
+    BROWSER_BASE_URL   http://127.0.0.1:18380   (haproxy)
+    BROWSER_ADMIN_TOKEN                          the instances' ADMIN_TOKEN
+    BROWSER_HOLD_SECONDS                         the instances' HOLD_SECONDS
+    BROWSER_ARTIFACTS  .data/browser             screenshots of failed tests
+    BROWSER_SCREENSHOTS                          when set, where to write the pictures Docs/ shows
+
+Every test creates its own concert through the admin API, so tests never share a line or a seat.
+"""
+
+import datetime
+import json
+import os
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+import uuid
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ.get("BROWSER_BASE_URL", "http://127.0.0.1:18380")
+ADMIN_TOKEN = os.environ["BROWSER_ADMIN_TOKEN"]
+HOLD_SECONDS = int(os.environ.get("BROWSER_HOLD_SECONDS", "20"))
+ARTIFACTS = os.environ.get("BROWSER_ARTIFACTS", ".data/browser")
+SCREENSHOTS = os.environ.get("BROWSER_SCREENSHOTS")
+WAIT = 20
+
+
+def call(method, path, body=None, token=None):
+    """One API call; returns (status, json)."""
+    request = urllib.request.Request(BASE + path, method=method, data=None if body is None else json.dumps(body).encode())
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def new_concert(title, queue=None, days_ahead=30):
+    """A concert with one date (tiers of three prices) and the given queue settings."""
+    status, concert = call("POST", "/v1/admin/concerts", {"title": title, "artist": "The Browser Tests"}, ADMIN_TOKEN)
+    assert status == 201, concert
+    date = (datetime.date.today() + datetime.timedelta(days=days_ahead)).isoformat()
+    tiers = [{"from": 1, "to": 10, "price": 198000}, {"from": 11, "to": 30, "price": 132000}, {"from": 31, "to": 50, "price": 88000}]
+    status, body = call("POST", f"/v1/admin/concerts/{concert['id']}/dates", {"date": date, "tiers": tiers}, ADMIN_TOKEN)
+    assert status == 201, body
+    settings = {"admitPerSecond": 1000, "activeCapacity": 1000, "waitingIdleSeconds": 600, **(queue or {})}
+    status, body = call("PATCH", f"/v1/admin/concerts/{concert['id']}/queue", settings, ADMIN_TOKEN)
+    assert status == 200, body
+    # Instances learn of a concert created elsewhere within a second (their concert cache).
+    time.sleep(1.2)
+    return concert["id"], date
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,1400"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    driver.set_page_load_timeout(WAIT)
+    return driver
+
+
+def testid(driver, name):
+    return driver.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+
+
+def wait_for(driver, what, condition, timeout=WAIT):
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d), message=what)
+
+
+def visible(driver, name):
+    elements = driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+    return elements[0] if elements and elements[0].is_displayed() else None
+
+
+def error_text(driver):
+    element = visible(driver, "error-message")
+    return element.text if element else ""
+
+
+def picture(driver, name, element=None):
+    """A picture for Docs/ (of the page's content, or of one element), when BROWSER_SCREENSHOTS asks for them."""
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        element = element or driver.find_element(By.TAG_NAME, "main")
+        driver.execute_script("arguments[0].scrollIntoView()", element)
+        element.screenshot(os.path.join(SCREENSHOTS, name))
+
+
+class PageTest(unittest.TestCase):
+    def setUp(self):
+        self.drivers = []
+
+    def open(self, path="/"):
+        driver = browser()
+        self.drivers.append(driver)
+        driver.get(BASE + path)
+        return driver
+
+    def tearDown(self):
+        # A failed test leaves a screenshot of every browser it opened.
+        outcome = getattr(self, "_outcome", None)
+        failed = outcome is not None and not outcome.success
+        for index, driver in enumerate(self.drivers):
+            if failed:
+                os.makedirs(ARTIFACTS, exist_ok=True)
+                path = os.path.join(ARTIFACTS, f"{self.id().split('.')[-1]}-{index}.png")
+                driver.save_screenshot(path)
+                print(f"screenshot of the failed test: {path}")
+            driver.quit()
+
+    def join(self, driver, concert_id):
+        """From the concert list to ACTIVE."""
+        wait_for(driver, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(driver, "join-queue").click()
+        wait_for(driver, "ACTIVE", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE")
+
+    def open_seat_map(self, driver, date):
+        wait_for(driver, f"the date {date}", lambda d: visible(d, f"date-{date}")).click()
+        wait_for(driver, "the seat map", lambda d: visible(d, "seat-50"))
+
+
+class FanPageTests(PageTest):
+    def test_whole_purchase(self):
+        concert_id, date = new_concert("Browser purchase")
+        driver = self.open()
+        picture(driver, "concerts.png")
+        self.join(driver, concert_id)
+        self.open_seat_map(driver, date)
+        seat = testid(driver, "seat-12")
+        self.assertEqual(seat.get_attribute("data-status"), "AVAILABLE")
+        self.assertEqual(seat.get_attribute("data-price"), "132000")
+        testid(driver, "seat-12").click()
+        testid(driver, "seat-13").click()
+        picture(driver, "seat-map.png")
+        testid(driver, "hold-button").click()
+        countdown = wait_for(driver, "the hold countdown", lambda d: visible(d, "hold-countdown"))
+        wait_for(driver, "a running countdown", lambda d: countdown.text not in ("", "–"))
+        wait_for(driver, "seat 12 held", lambda d: testid(d, "seat-12").get_attribute("data-status") == "HELD")
+        # Not enough money yet: the page says so, in words.
+        wait_for(driver, "the balance", lambda d: testid(d, "balance").text == "₩0")
+        testid(driver, "pay-button").click()
+        wait_for(driver, "the balance message", lambda d: "balance is too low" in error_text(d))
+        testid(driver, "charge-amount").send_keys("300000")
+        testid(driver, "charge-button").click()
+        wait_for(driver, "the new balance", lambda d: testid(d, "balance").text == "₩300,000")
+        testid(driver, "pay-button").click()
+        receipt = wait_for(driver, "the receipt", lambda d: visible(d, "receipt"))
+        self.assertIn("₩264,000", receipt.text)
+        self.assertIn("12, 13", receipt.text)
+        self.assertIn("₩36,000", receipt.text)
+        picture(driver, "receipt.png")
+        # The seats are sold for everyone: another fan sees them so.
+        other = self.open()
+        self.join(other, concert_id)
+        self.open_seat_map(other, date)
+        self.assertEqual(testid(other, "seat-12").get_attribute("data-status"), "SOLD")
+
+    def test_two_browsers_race_for_one_seat(self):
+        concert_id, date = new_concert("Browser race")
+        fans = [self.open(), self.open()]
+        for driver in fans:
+            self.join(driver, concert_id)
+            self.open_seat_map(driver, date)
+            testid(driver, "seat-7").click()
+        # Both click "hold" at the same moment.
+        start = threading.Barrier(2)
+
+        def click(driver):
+            start.wait()
+            testid(driver, "hold-button").click()
+
+        threads = [threading.Thread(target=click, args=(driver,)) for driver in fans]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        outcomes = []
+        for driver in fans:
+            wait_for(driver, "an outcome", lambda d: visible(d, "hold-countdown") or error_text(d))
+            outcomes.append("held" if visible(driver, "hold-countdown") else error_text(driver))
+        self.assertEqual(outcomes.count("held"), 1, outcomes)
+        loser = fans[outcomes.index("held") ^ 1]
+        self.assertIn("someone else has just taken", error_text(loser))
+        # The loser's map shows the seat as held within one refresh.
+        wait_for(loser, "seat 7 held", lambda d: testid(d, "seat-7").get_attribute("data-status") == "HELD", timeout=6)
+
+    def test_a_countdown_before_the_opening(self):
+        opens = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=90)).isoformat()
+        concert_id, _ = new_concert("Browser opening", {"opensAt": opens})
+        driver = self.open()
+        wait_for(driver, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(driver, "join-queue").click()
+        eta = wait_for(driver, "the countdown", lambda d: testid(d, "queue-eta") if testid(d, "queue-eta").text.startswith("opens in") else None)
+        self.assertEqual(testid(driver, "queue-status").get_attribute("data-status"), "WAITING")
+        self.assertEqual(testid(driver, "queue-position").text, "–")
+        first = eta.text
+        wait_for(driver, "the countdown ticking", lambda d: testid(d, "queue-eta").text != first, timeout=5)
+        picture(driver, "waiting-opening.png")
+
+    def test_a_hold_lapses_on_screen(self):
+        concert_id, date = new_concert("Browser lapse")
+        driver = self.open()
+        self.join(driver, concert_id)
+        self.open_seat_map(driver, date)
+        testid(driver, "seat-40").click()
+        testid(driver, "hold-button").click()
+        wait_for(driver, "the hold countdown", lambda d: visible(d, "hold-countdown"))
+        wait_for(driver, "the lapse message", lambda d: "hold ran out" in error_text(d), timeout=HOLD_SECONDS + 10)
+        self.assertIsNone(visible(driver, "hold-countdown"))
+        wait_for(driver, "seat 40 on sale again", lambda d: testid(d, "seat-40").get_attribute("data-status") == "AVAILABLE", timeout=8)
+
+
+class OperatorPageTests(PageTest):
+    def login(self, driver):
+        testid(driver, "admin-token").send_keys(ADMIN_TOKEN)
+        testid(driver, "admin-login").click()
+
+    def test_wrong_token_is_refused_in_words(self):
+        driver = self.open("/admin")
+        testid(driver, "admin-token").send_keys("not-the-admin-token-at-all")
+        testid(driver, "admin-login").click()
+        wait_for(driver, "the refusal", lambda d: "admin token is not right" in error_text(d))
+
+    def test_pausing_stops_the_fans_page(self):
+        # Admissions at 1/s behind five others who wait too: the fan's place advances every second.
+        concert_id, _ = new_concert("Browser pause", {"admitPerSecond": 1})
+        operator = self.open("/admin")
+        self.login(operator)
+        wait_for(operator, "the concert's figures", lambda d: visible(d, f"stats-{concert_id}"))
+        testid(operator, f"pause-{concert_id}").click()
+        wait_for(operator, "paused", lambda d: testid(d, f"stats-{concert_id}").get_attribute("data-paused") == "true")
+        ahead = [call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1] for _ in range(5)]
+        self.assertTrue(all(a.get("token") for a in ahead), ahead)
+
+        fan = self.open()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(fan, "join-queue").click()
+        wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
+        position = testid(fan, "queue-position").text
+        self.assertEqual(position, "6")
+        picture(fan, "waiting-paused.png")
+        time.sleep(4)
+        self.assertEqual(testid(fan, "queue-position").text, position, "the line moved while paused")
+        self.assertEqual(testid(fan, "queue-status").get_attribute("data-status"), "WAITING")
+
+        testid(operator, f"resume-{concert_id}").click()
+        wait_for(fan, "the line moving again", lambda d: testid(d, "queue-position").text not in (position, ""), timeout=10)
+        wait_for(fan, "an estimate", lambda d: testid(d, "queue-eta").text.endswith(" s"))
+        picture(fan, "waiting.png")
+        wait_for(operator, "figures of the line", lambda d: int(testid(d, f"stats-{concert_id}").find_element(By.CSS_SELECTOR, '[data-field="waiting"]').text or 0) > 0)
+        picture(operator, "operator.png", testid(operator, f"stats-{concert_id}"))
+        wait_for(fan, "ACTIVE", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE", timeout=15)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,219 @@
+// The operator's page: live figures per concert (the stats route, every 2 s, charted over the last
+// five minutes), pause/resume, rate, capacity and the opening time (the queue settings route), and
+// new concerts and dates. The admin token lives in sessionStorage only: it leaves with the tab.
+"use strict";
+
+const HISTORY_SECONDS = 300;
+const concerts = new Map();  // id -> { title, card, history: [{t, waiting, active, rate}] }
+let statsTimer = null;
+
+const adminToken = () => sessionStorage.getItem("boxoffice.adminToken");
+const admin = (method, path, body) => api(method, `/v1/admin${path}`, body, { token: adminToken() });
+
+function showError(error) {
+  const box = byTestId("error-message");
+  box.textContent = typeof error === "string" ? error : sentence(error);
+  box.classList.remove("hidden");
+}
+function clearError() { byTestId("error-message").classList.add("hidden"); }
+
+async function login() {
+  clearError();
+  const token = byTestId("admin-token").value.trim();
+  if (!token) return showError("Please paste the admin token.");
+  sessionStorage.setItem("boxoffice.adminToken", token);
+  try {
+    await start();
+  } catch (error) {
+    sessionStorage.removeItem("boxoffice.adminToken");
+    showError(error);
+  }
+}
+
+async function start() {
+  const { concerts: list } = await api("GET", "/v1/concerts");
+  // Any admin route checks the token; a concert's settings are the cheapest.
+  if (list.length) await admin("GET", `/concerts/${list[0].id}/queue`);
+  document.getElementById("login").classList.add("hidden");
+  document.getElementById("console").classList.remove("hidden");
+  for (const concert of list) addConcert(concert);
+  clearInterval(statsTimer);
+  statsTimer = setInterval(refreshAll, 2000);
+  refreshAll();
+}
+
+function addConcert(concert) {
+  if (concerts.has(concert.id)) return;
+  const card = element("section", { class: "card", "data-testid": `stats-${concert.id}` });
+  card.innerHTML = `
+    <h2></h2>
+    <div class="row"><strong class="state"></strong><span class="muted opening"></span></div>
+    <table><tr><th>waiting</th><th>active</th><th>admitted/s</th><th>drains in</th><th>held</th><th>sold</th><th>available</th><th>revenue</th></tr>
+      <tr class="figures"><td data-field="waiting"></td><td data-field="active"></td><td data-field="admittedPerSecond"></td>
+        <td data-field="estimatedDrainSeconds"></td><td data-field="held"></td><td data-field="sold"></td><td data-field="available"></td>
+        <td data-field="revenue"></td></tr></table>
+    <canvas width="900" height="160" aria-label="waiting, active and admissions per second over the last five minutes"></canvas>
+    <div class="legend"><span style="--swatch:#3b5bdb">waiting</span><span style="--swatch:#2b8a3e">active</span>
+      <span style="--swatch:#f76707">admitted/s (right scale)</span></div>
+    <div class="row" style="margin-top:.6rem">
+      <button data-testid="pause-${concert.id}" class="secondary">Pause</button>
+      <button data-testid="resume-${concert.id}" class="secondary">Resume</button>
+      <label>rate/s <input name="admitPerSecond" type="number" min="0.001" step="any" style="width:6rem"></label>
+      <label>capacity <input name="activeCapacity" type="number" min="1" step="1" style="width:7rem"></label>
+      <label>opens <input name="opensAt" type="datetime-local" step="1"></label>
+      <button class="apply">Apply</button>
+    </div>`;
+  card.querySelector("h2").textContent = `${concert.title} · ${concert.artist} (#${concert.id})`;
+  card.querySelector(`[data-testid="pause-${concert.id}"]`).addEventListener("click", () => patch(concert.id, { paused: true }));
+  card.querySelector(`[data-testid="resume-${concert.id}"]`).addEventListener("click", () => patch(concert.id, { paused: false }));
+  card.querySelector(".apply").addEventListener("click", () => {
+    const input = (name) => card.querySelector(`input[name="${name}"]`).value;
+    const change = {};
+    if (input("admitPerSecond")) change.admitPerSecond = Number(input("admitPerSecond"));
+    if (input("activeCapacity")) change.activeCapacity = Number(input("activeCapacity"));
+    change.opensAt = input("opensAt") ? new Date(input("opensAt")).toISOString() : null;
+    patch(concert.id, change);
+  });
+  document.getElementById("concerts").append(card);
+  concerts.set(concert.id, { ...concert, card, history: [], settingsShown: false });
+  const option = element("option", { value: String(concert.id) }, `${concert.title} (#${concert.id})`);
+  document.getElementById("date-concert").append(option);
+}
+
+async function patch(id, change) {
+  clearError();
+  try {
+    showSettings(concerts.get(id), await admin("PATCH", `/concerts/${id}/queue`, change), true);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function showSettings(concert, settings, fillInputs) {
+  const card = concert.card;
+  card.dataset.paused = String(settings.paused);
+  const opening = settings.opensAt ? Date.parse(settings.opensAt) : null;
+  card.querySelector(".state").textContent = settings.paused ? "Paused" : opening ? "Not open yet" : "Selling";
+  card.querySelector(".opening").textContent =
+    `${settings.admitPerSecond}/s, ${settings.activeCapacity} at once` + (opening ? `, opens ${new Date(opening).toLocaleString()}` : "");
+  if (fillInputs || !concert.settingsShown) {
+    card.querySelector('input[name="admitPerSecond"]').value = settings.admitPerSecond;
+    card.querySelector('input[name="activeCapacity"]').value = settings.activeCapacity;
+    const local = opening ? new Date(opening - new Date(opening).getTimezoneOffset() * 60000).toISOString().slice(0, 19) : "";
+    card.querySelector('input[name="opensAt"]').value = local;
+    concert.settingsShown = true;
+  }
+}
+
+async function refreshAll() {
+  await Promise.all([...concerts.values()].map(refresh));
+}
+
+async function refresh(concert) {
+  try {
+    const [stats, settings] = await Promise.all([admin("GET", `/concerts/${concert.id}/stats`), admin("GET", `/concerts/${concert.id}/queue`)]);
+    showSettings(concert, settings, false);
+    for (const cell of concert.card.querySelectorAll("[data-field]")) {
+      const value = stats[cell.dataset.field];
+      cell.textContent =
+        cell.dataset.field === "revenue" ? won(value)
+        : cell.dataset.field === "estimatedDrainSeconds" ? (value === null ? "—" : duration(value))
+        : cell.dataset.field === "admittedPerSecond" ? value.toFixed(1)
+        : String(value);
+    }
+    const now = Date.now();
+    concert.history.push({ t: now, waiting: stats.waiting, active: stats.active, rate: stats.admittedPerSecond });
+    concert.history = concert.history.filter((p) => now - p.t <= HISTORY_SECONDS * 1000);
+    draw(concert);
+  } catch (error) {
+    if (error.code === "ADMIN_UNAUTHORIZED") {
+      clearInterval(statsTimer);
+      sessionStorage.removeItem("boxoffice.adminToken");
+      location.reload();
+    }
+    showError(error);
+  }
+}
+
+function draw(concert) {
+  const canvas = concert.card.querySelector("canvas");
+  const g = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, pad = 24;
+  g.clearRect(0, 0, w, h);
+  const points = concert.history;
+  const now = Date.now();
+  const peopleMax = Math.max(10, ...points.map((p) => Math.max(p.waiting, p.active)));
+  const rateMax = Math.max(1, ...points.map((p) => p.rate));
+  g.font = "12px system-ui, sans-serif";
+  g.fillStyle = "#667085";
+  g.fillText(String(peopleMax), 2, 12);
+  g.fillText(`${rateMax.toFixed(1)}/s`, w - 60, 12);
+  g.fillText("5 min ago", pad, h - 4);
+  g.fillText("now", w - 30, h - 4);
+  const x = (t) => pad + ((t - (now - HISTORY_SECONDS * 1000)) / (HISTORY_SECONDS * 1000)) * (w - 2 * pad);
+  const line = (colour, value, max) => {
+    g.strokeStyle = colour;
+    g.lineWidth = 2;
+    g.beginPath();
+    points.forEach((p, i) => {
+      const y = h - pad - (value(p) / max) * (h - 2 * pad);
+      if (i) g.lineTo(x(p.t), y); else g.moveTo(x(p.t), y);
+    });
+    g.stroke();
+  };
+  line("#3b5bdb", (p) => p.waiting, peopleMax);
+  line("#2b8a3e", (p) => p.active, peopleMax);
+  line("#f76707", (p) => p.rate, rateMax);
+}
+
+async function createConcert() {
+  clearError();
+  try {
+    const concert = await admin("POST", "/concerts", {
+      title: document.getElementById("new-title").value, artist: document.getElementById("new-artist").value,
+    });
+    addConcert(concert);
+    document.getElementById("date-concert").value = String(concert.id);
+    document.getElementById("new-title").value = "";
+    document.getElementById("new-artist").value = "";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// "88000" (every seat) or "1-10:198000, 11-50:99000" (tiers), as the admin API takes them.
+function parsePrices(text) {
+  text = text.trim();
+  if (/^\d+$/.test(text)) return { prices: Array(50).fill(Number(text)) };
+  const tiers = text.split(",").map((part) => {
+    const match = part.trim().match(/^(\d+)\s*-\s*(\d+)\s*:\s*(\d+)$/);
+    if (!match) throw new Error(`"${part.trim()}" is not a tier like 1-10:198000.`);
+    return { from: Number(match[1]), to: Number(match[2]), price: Number(match[3]) };
+  });
+  return { tiers };
+}
+
+async function addDate() {
+  clearError();
+  const id = document.getElementById("date-concert").value;
+  let prices;
+  try {
+    prices = parsePrices(document.getElementById("date-tiers").value);
+  } catch (error) {
+    return showError(error.message);
+  }
+  try {
+    const created = await admin("POST", `/concerts/${id}/dates`, { date: document.getElementById("date-day").value, ...prices });
+    const note = element("div", { class: "notice" }, `Added ${created.date} with ${created.seats} seats to concert #${created.concertId}.`);
+    document.getElementById("add-date").after(note);
+    setTimeout(() => note.remove(), 5000);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+byTestId("admin-login").addEventListener("click", login);
+byTestId("admin-token").addEventListener("keydown", (event) => { if (event.key === "Enter") login(); });
+document.getElementById("create-concert").addEventListener("click", createConcert);
+document.getElementById("add-date").addEventListener("click", addDate);
+if (adminToken()) start().catch((error) => { sessionStorage.removeItem("boxoffice.adminToken"); showError(error); });
