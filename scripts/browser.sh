@@ -6,8 +6,9 @@
 #
 # Reads: BROWSER_PORT (18380; the instances take the next two ports, haproxy's stats 18390),
 # PG_PORT / REDIS_PORT (test stack), BROWSER_SCREENSHOTS (a folder: also write the pictures the
-# README shows, e.g. BROWSER_SCREENSHOTS=Docs/images). Failed tests leave screenshots and the
-# instance logs in .data/browser/.
+# README shows, e.g. BROWSER_SCREENSHOTS=Docs/images). Arguments name tests to run (unittest's
+# form, e.g. OperatorPageTests.test_create_a_concert_and_a_date); none runs them all. Failed tests
+# leave screenshots and the instance logs in .data/browser/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BOXOFFICE_ROOT"
@@ -23,10 +24,7 @@ out="$BOXOFFICE_ROOT/.data/browser"
 rm -rf "$out"
 mkdir -p "$out"
 
-bin="$(swift build --show-bin-path)/boxoffice"
-[[ -x "$bin" ]] || swift build --product boxoffice
-LOG_LEVEL=warning "$bin" migrate
-LOG_LEVEL=warning "$bin" seed
+bin="$(migrated_debug_binary)"
 
 admin_token="browser-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 hold_seconds=20
@@ -57,4 +55,4 @@ curl -sf "http://127.0.0.1:$port/" >/dev/null || die "the browser test stack did
 log "browser tests: chromium $(chromium --version 2>/dev/null | awk '{print $2}') headless against http://127.0.0.1:$port"
 BROWSER_BASE_URL="http://127.0.0.1:$port" BROWSER_ADMIN_TOKEN="$admin_token" BROWSER_HOLD_SECONDS="$hold_seconds" \
   BROWSER_ARTIFACTS="$out" BROWSER_SCREENSHOTS="${BROWSER_SCREENSHOTS:-}" \
-  python3 "$BOXOFFICE_ROOT/tests/browser/test_pages.py"
+  python3 "$BOXOFFICE_ROOT/tests/browser/test_pages.py" "$@"

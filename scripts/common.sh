@@ -86,3 +86,14 @@ render_haproxy_cfg() {
       gsub(/@TOKEN_RATE_LIMIT@/, tokens); print }
   ' "$tmpl" >"$out"
 }
+
+# migrated_debug_binary: the debug build of boxoffice (built when missing), after migrating and
+# seeding the database of DATABASE_URL; prints the binary's path. The fuzz and browser runs use it.
+migrated_debug_binary() {
+  local bin
+  bin="$(cd "$BOXOFFICE_ROOT" && swift build --show-bin-path)/boxoffice"
+  [[ -x "$bin" ]] || (cd "$BOXOFFICE_ROOT" && swift build --product boxoffice >&2) || return 1
+  LOG_LEVEL=warning "$bin" migrate >&2 || return 1
+  LOG_LEVEL=warning "$bin" seed >&2 || return 1
+  echo "$bin"
+}

@@ -25,10 +25,7 @@ base="http://127.0.0.1:$port"
 out="$BOXOFFICE_ROOT/.data/fuzz"
 mkdir -p "$out"
 
-bin="$(swift build --show-bin-path)/boxoffice"
-[[ -x "$bin" ]] || swift build --product boxoffice
-LOG_LEVEL=warning "$bin" migrate
-LOG_LEVEL=warning "$bin" seed
+bin="$(migrated_debug_binary)"
 
 admin_token="fuzz-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 HOST=127.0.0.1 PORT="$port" INSTANCE_ID=fuzz LOG_LEVEL=warning ADMIT_PER_SECOND=1000000 ACTIVE_CAPACITY=1000000 \

@@ -105,8 +105,20 @@ function showSettings(concert, settings, fillInputs) {
   }
 }
 
+// Six concerts at a time, and a round starts only when the last one is done: an operator with
+// hundreds of concerts costs the instances a steady trickle, not hundreds of requests at once.
+let refreshing = false;
 async function refreshAll() {
-  await Promise.all([...concerts.values()].map(refresh));
+  if (refreshing) return;
+  refreshing = true;
+  try {
+    const queue = [...concerts.values()];
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      while (queue.length) await refresh(queue.shift());
+    }));
+  } finally {
+    refreshing = false;
+  }
 }
 
 async function refresh(concert) {
@@ -126,6 +138,8 @@ async function refresh(concert) {
     concert.history = concert.history.filter((p) => now - p.t <= HISTORY_SECONDS * 1000);
     draw(concert);
   } catch (error) {
+    // A concert created a moment ago through another instance is known there within a second.
+    if (error.code === "CONCERT_NOT_FOUND" && concert.history.length === 0) return;
     if (error.code === "ADMIN_UNAUTHORIZED") {
       clearInterval(statsTimer);
       sessionStorage.removeItem("boxoffice.adminToken");

@@ -113,8 +113,9 @@ class PageTest(unittest.TestCase):
 
     def tearDown(self):
         # A failed test leaves a screenshot of every browser it opened.
-        outcome = getattr(self, "_outcome", None)
-        failed = outcome is not None and not outcome.success
+        # unittest records a failure or an error of the test itself before tearDown runs.
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        failed = result is not None and any(test is self for test, _ in result.errors + result.failures)
         for index, driver in enumerate(self.drivers):
             if failed:
                 os.makedirs(ARTIFACTS, exist_ok=True)
@@ -235,6 +236,37 @@ class OperatorPageTests(PageTest):
         testid(driver, "admin-token").send_keys("not-the-admin-token-at-all")
         testid(driver, "admin-login").click()
         wait_for(driver, "the refusal", lambda d: "admin token is not right" in error_text(d))
+
+    def test_create_a_concert_and_a_date(self):
+        operator = self.open("/admin")
+        self.login(operator)
+        wait_for(operator, "the console", lambda d: d.find_element(By.ID, "new-title").is_displayed())
+        title = f"Made on the page {uuid.uuid4().hex[:6]}"
+        operator.find_element(By.ID, "new-title").send_keys(title)
+        operator.find_element(By.ID, "new-artist").send_keys("The Operators")
+        operator.find_element(By.ID, "create-concert").click()
+        # The test database holds hundreds of concerts: find the card in the page, not one by one.
+        testid_of_card = wait_for(operator, "the new concert's card", lambda d: d.execute_script(
+            "return [...document.querySelectorAll('[data-testid^=\"stats-\"]')]"
+            ".find((c) => c.querySelector('h2').textContent.includes(arguments[0]))?.dataset.testid", title))
+        concert_id = int(testid_of_card.split("-")[1])
+        day = (datetime.date.today() + datetime.timedelta(days=40))
+        # The date input takes the browser's locale order; typing it through script keeps the test locale-free.
+        operator.execute_script("document.getElementById('date-day').value = arguments[0]", day.isoformat())
+        operator.find_element(By.ID, "add-date").click()
+        wait_for(operator, "the confirmation", lambda d: f"Added {day.isoformat()} with 50 seats" in d.find_element(By.TAG_NAME, "main").text)
+        # A tier list with a gap is refused, in words.
+        tiers = operator.find_element(By.ID, "date-tiers")
+        tiers.clear()
+        tiers.send_keys("1-10:1000, 12-50:500")
+        operator.execute_script("document.getElementById('date-day').value = arguments[0]", (day + datetime.timedelta(days=1)).isoformat())
+        operator.find_element(By.ID, "add-date").click()
+        wait_for(operator, "the refusal", lambda d: "seat" in error_text(d).lower())
+        # The fan's page sees the new date, and not the refused one.
+        fan = self.open()
+        self.join(fan, concert_id)
+        wait_for(fan, "the new date", lambda d: visible(d, f"date-{day.isoformat()}"))
+        self.assertIsNone(visible(fan, f"date-{(day + datetime.timedelta(days=1)).isoformat()}"))
 
     def test_pausing_stops_the_fans_page(self):
         # Admissions at 1/s behind five others who wait too: the fan's place advances every second.
