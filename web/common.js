@@ -34,6 +34,7 @@ const MESSAGES = {
   ADMIN_UNAUTHORIZED: "That admin token is not right.",
   ADMIN_DISABLED: "The admin API is switched off on this server (no ADMIN_TOKEN).",
   DATE_EXISTS: "That date already exists for this concert.",
+  STREAM_REPLACED: "Your place in line is being followed in another tab or window. Please continue there.",
   NETWORK: "The connection to the box office failed. Please check your network and try again.",
 };
 
@@ -46,6 +47,12 @@ function sentence(error, extra = {}) {
   return "Something went wrong. Please try again.";
 }
 
+// The server's clock as far as its Date header tells (whole seconds): countdowns to expiresAt,
+// activeUntil and opensAt follow the server, also on a phone whose clock is off. Offsets under
+// two seconds are taken as the header's rounding, not as a wrong clock.
+let serverOffset = 0;
+const serverNow = () => Date.now() + serverOffset;
+
 async function api(method, path, body, { token, idempotencyKey } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -56,6 +63,11 @@ async function api(method, path, body, { token, idempotencyKey } = {}) {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, "NETWORK");
+  }
+  const serverDate = Date.parse(response.headers.get("Date") || "");
+  if (!Number.isNaN(serverDate)) {
+    const offset = serverDate + 500 - Date.now();
+    serverOffset = Math.abs(offset) > 2000 ? offset : 0;
   }
   const text = await response.text();
   let json = null;

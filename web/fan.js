@@ -89,7 +89,7 @@ function applyStatus(status) {
     position.textContent = "–";
     label.textContent = "the sale has not opened yet";
     note.textContent = "Everyone who arrives before the opening gets a place in a random order when it opens: no need to refresh.";
-    const tick = () => { eta.textContent = `opens in ${duration((opensAt - Date.now()) / 1000)}`; };
+    const tick = () => { eta.textContent = `opens in ${duration((opensAt - serverNow()) / 1000)}`; };
     tick();
     state.clock = setInterval(tick, 1000);
     return;
@@ -165,7 +165,7 @@ function onActive(status) {
   clearInterval(state.clock);
   const until = Date.parse(status.activeUntil);
   const note = document.getElementById("active-note");
-  const tick = () => { note.textContent = `It's your turn! You have ${duration((until - Date.now()) / 1000)} to choose and pay.`; };
+  const tick = () => { note.textContent = `It's your turn! You have ${duration((until - serverNow()) / 1000)} to choose and pay.`; };
   tick();
   state.clock = setInterval(tick, 1000);
   loadDates();
@@ -285,7 +285,7 @@ function showCheckout() {
   const countdown = byTestId("hold-countdown");
   clearInterval(state.holdTimer);
   const tick = () => {
-    const left = (expires - Date.now()) / 1000;
+    const left = (expires - serverNow()) / 1000;
     countdown.textContent = duration(left);
     if (left <= 0) holdLapsed();
   };
