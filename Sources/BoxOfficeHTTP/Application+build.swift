@@ -40,9 +40,9 @@ public struct AppDependencies: Sendable {
 
 /// The routes and middleware of an instance.
 ///
-/// Middleware, outermost first: the event stream's `?token=` moved into a header (before any log
-/// sees it), instance/request ids (and rendering of errors, so they carry
-/// the ids too), metrics (which see every error with its real status), the mapping of every
+/// Middleware, outermost first: `Connection: close` answered in kind, the event stream's
+/// `?token=` moved into a header (before any log sees it), instance/request ids (and rendering of
+/// errors, so they carry the ids too), metrics (which see every error with its real status), the mapping of every
 /// error to an `ApiError`, request logging. Each controller adds its routes to its own group.
 public func buildRouter(
     _ dependencies: AppDependencies,
@@ -51,6 +51,7 @@ public func buildRouter(
     pages: WebPages
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ConnectionCloseMiddleware())
     router.add(middleware: EventStreamQueryTokenMiddleware())
     router.add(middleware: InstanceHeadersMiddleware(instanceID: dependencies.configuration.instanceID))
     router.add(middleware: MetricsMiddleware())

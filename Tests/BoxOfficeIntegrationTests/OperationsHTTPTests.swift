@@ -22,6 +22,12 @@ struct OperationsHTTPTests {
                     #expect(ready.headers["X-Instance-Id"].first == "test-\(index + 1)")
                     #expect(ready.headers["X-Request-Id"].first?.isEmpty == false)
                 }
+                // Connection: close is answered in kind (RFC 9112), on answers and on errors alike.
+                for path in ["/health/live", "/v1/nope"] {
+                    let closing = try await http.request(.GET, "\(bases[0])\(path)", headers: [("Connection", "close")])
+                    #expect(closing.headers["Connection"].first == "close", "\(path)")
+                }
+                #expect(try await http.request(.GET, "\(bases[0])/health/live").headers["Connection"].first != "close")
                 // A caller's request id is kept; errors carry both headers too.
                 let missing = try await http.request(.GET, "\(bases[0])/v1/nope", headers: [("X-Request-Id", "trace-123")])
                 #expect(missing.headers["X-Request-Id"].first == "trace-123")
