@@ -10,13 +10,6 @@ let statsTimer = null;
 const adminToken = () => sessionStorage.getItem("boxoffice.adminToken");
 const admin = (method, path, body) => api(method, `/v1/admin${path}`, body, { token: adminToken() });
 
-function showError(error) {
-  const box = byTestId("error-message");
-  box.textContent = typeof error === "string" ? error : sentence(error);
-  box.classList.remove("hidden");
-}
-function clearError() { byTestId("error-message").classList.add("hidden"); }
-
 async function login() {
   clearError();
   const token = byTestId("admin-token").value.trim();

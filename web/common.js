@@ -38,11 +38,14 @@ const MESSAGES = {
   NETWORK: "The connection to the box office failed. Please check your network and try again.",
 };
 
-function sentence(error, extra = {}) {
+// The instance's MAX_SEATS_PER_RESERVATION, filled into the fan's page.
+const maxSeats = Number(document.querySelector('meta[name="max-seats"]')?.content) || 4;
+
+function sentence(error) {
   if (!(error instanceof ApiError)) return "Something went wrong. Please try again.";
   const retry = error.retryAfter ? `${error.retryAfter} s` : "a few seconds";
   const template = MESSAGES[error.code];
-  if (template) return template.replace("{retry}", retry).replace("{max}", extra.max ?? "4");
+  if (template) return template.replace("{retry}", retry).replace("{max}", String(maxSeats));
   if (error.status === 400 && error.detail) return error.detail;
   return "Something went wrong. Please try again.";
 }
@@ -87,6 +90,14 @@ function uuid() {
 }
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+// The page's error box (data-testid="error-message"): an ApiError as a sentence, or a sentence.
+function showError(error) {
+  const box = byTestId("error-message");
+  box.textContent = typeof error === "string" ? error : sentence(error);
+  box.classList.remove("hidden");
+}
+function clearError() { byTestId("error-message").classList.add("hidden"); }
 const won = (amount) => `₩${Number(amount).toLocaleString("en-US")}`;
 
 function duration(seconds) {

@@ -2,7 +2,6 @@
 // seat map -> a hold with its countdown -> balance -> payment -> receipt. Only the public API.
 "use strict";
 
-const maxSeats = Number(document.querySelector('meta[name="max-seats"]')?.content) || 4;
 const userId = localStorage.getItem("boxoffice.userId") || (() => {
   const id = uuid();
   localStorage.setItem("boxoffice.userId", id);
@@ -14,12 +13,6 @@ const state = {
   date: null, seatButtons: new Map(), chosen: new Set(), seatTimer: null, hold: null, payKey: null,
 };
 
-function showError(error) {
-  const box = byTestId("error-message");
-  box.textContent = typeof error === "string" ? error : sentence(error, { max: maxSeats });
-  box.classList.remove("hidden");
-}
-function clearError() { byTestId("error-message").classList.add("hidden"); }
 function show(id, visible) { document.getElementById(id).classList.toggle("hidden", !visible); }
 
 // --- Concerts -----------------------------------------------------------------------------------

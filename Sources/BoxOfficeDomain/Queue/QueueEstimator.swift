@@ -65,6 +65,11 @@ public enum QueueEstimator {
         return seconds >= Double(Int32.max) ? Int(Int32.max) : Int(seconds)
     }
 
+    /// The drain time of a line split in shards: its slowest shard's; unknown when any shard's is.
+    public static func slowest<T: Comparable>(_ lhs: T?, _ rhs: T?) -> T? {
+        lhs.flatMap { left in rhs.map { max(left, $0) } }
+    }
+
     /// How long a client should wait before its next poll: 1 s near the front, up to 30 s far back,
     /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second. Before
     /// the opening, a tenth of the countdown (at most 30 s): a waiter stays alive and sees the opening.

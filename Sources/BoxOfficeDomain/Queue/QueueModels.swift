@@ -100,6 +100,6 @@ public struct PromotionResult: Sendable, Equatable {
         PromotionResult(
             admitted: lhs.admitted + rhs.admitted, expired: lhs.expired + rhs.expired, dropped: lhs.dropped + rhs.dropped,
             waiting: lhs.waiting + rhs.waiting, active: lhs.active + rhs.active, admittedPerSecond: lhs.admittedPerSecond + rhs.admittedPerSecond,
-            estimatedDrainSeconds: lhs.estimatedDrainSeconds.flatMap { left in rhs.estimatedDrainSeconds.map { max(left, $0) } })
+            estimatedDrainSeconds: QueueEstimator.slowest(lhs.estimatedDrainSeconds, rhs.estimatedDrainSeconds))
     }
 }

@@ -93,6 +93,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
 
     /// The hash fields to write, checked against the same ranges as the environment's defaults.
     func fields() throws -> [(String, String)] {
+        typealias Limits = QueueService.Settings.Limits
         func check<T: Comparable>(_ name: String, _ value: T?, _ range: ClosedRange<T>) throws -> T? {
             guard let value else { return nil }
             guard range.contains(value) else {
@@ -102,13 +103,13 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         }
         var fields: [(String, String)] = []
         if let paused = self.paused { fields.append(("paused", paused ? "1" : "0")) }
-        if let value = try check("activeCapacity", self.activeCapacity, 1...10_000_000) { fields.append(("activeCapacity", String(value))) }
-        if let value = try check("admitPerSecond", self.admitPerSecond, 0.001...1_000_000) { fields.append(("admitPerSecond", String(value))) }
-        if let value = try check("activeSeconds", self.activeSeconds, 1...86_400) { fields.append(("activeSeconds", String(value))) }
-        if let value = try check("waitingIdleSeconds", self.waitingIdleSeconds, 1...86_400) {
+        if let value = try check("activeCapacity", self.activeCapacity, Limits.activeCapacity) { fields.append(("activeCapacity", String(value))) }
+        if let value = try check("admitPerSecond", self.admitPerSecond, Limits.admitPerSecond) { fields.append(("admitPerSecond", String(value))) }
+        if let value = try check("activeSeconds", self.activeSeconds, Limits.activeSeconds) { fields.append(("activeSeconds", String(value))) }
+        if let value = try check("waitingIdleSeconds", self.waitingIdleSeconds, Limits.waitingIdleSeconds) {
             fields.append(("waitingIdleSeconds", String(value)))
         }
-        if let value = try check("maxWaiting", self.maxWaiting, 0...100_000_000) { fields.append(("maxWaiting", String(value))) }
+        if let value = try check("maxWaiting", self.maxWaiting, Limits.maxWaiting) { fields.append(("maxWaiting", String(value))) }
         if let value = try check("queueShards", self.queueShards, 1...QueueShardPlan.maxShards) { fields.append(("queueShards", String(value))) }
         if case .at(let text) = self.opensAt {
             guard let milliseconds = Self.milliseconds(text) else {
@@ -137,9 +138,8 @@ extension QueueService {
     public func queueSettings(concertID: Int) async throws -> QueueSettingsView {
         guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
         let plan = try await self.plans.plan(concertID: concertID, fresh: true)
-        let opensAt = plan.opensAtMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }.flatMap { $0 > Date() ? $0 : nil }
         return QueueSettingsView(
-            concertId: concertID, paused: plan.paused, opensAt: opensAt.map(Timestamp.format), activeCapacity: plan.activeCapacity,
+            concertId: concertID, paused: plan.paused, opensAt: plan.opening().map(Timestamp.format), activeCapacity: plan.activeCapacity,
             admitPerSecond: plan.admitPerSecond, activeSeconds: plan.activeSeconds, waitingIdleSeconds: plan.waitingIdleSeconds,
             maxWaiting: plan.maxWaiting, queueShards: plan.shards)
     }
@@ -173,30 +173,28 @@ extension QueueService {
     /// queue-line script per shard, at once).
     public func queueFigures(concertID: Int) async throws -> QueueFigures {
         let plan = try await self.plans.plan(concertID: concertID)
-        let opening = plan.opensAtMilliseconds.map { Double($0) / 1000 > Date().timeIntervalSince1970 } ?? false
+        let admitting = !plan.paused && plan.opening() == nil
         return try await withThrowingTaskGroup(of: QueueFigures.self) { group in
             for shard in 0..<plan.shards {
                 group.addTask {
                     let keys = QueueKeys(concertID: concertID, shard: shard)
-                    let capacity = plan.share(of: plan.activeCapacity, shard: shard)
                     let reply = try await self.redis.run(
-                        QueueScripts.line, keys: [keys.routingKey], arguments: [RedisArgument(keys.prefix), RedisArgument(capacity)]
+                        QueueScripts.line, keys: [keys.routingKey],
+                        arguments: [RedisArgument(keys.prefix), RedisArgument(plan.shardCapacity(shard))]
                     ).checked()
                     guard let fields = reply.array, fields.count == 8, let waiting = fields[0].int,
-                        let load = Self.load(
-                            rank: waiting, inputs: fields[2...], admitPerSecond: plan.admitPerSecond / Double(plan.shards),
-                            capacity: capacity, activeSeconds: plan.activeSeconds)
+                        let load = Self.load(rank: waiting, inputs: fields[2...], plan: plan, shard: shard)
                     else { throw RedisError.unexpectedReply("queue-line: \(reply)") }
                     return QueueFigures(
                         waiting: waiting, active: load.active, admittedPerSecond: fields[1].string.flatMap(Double.init) ?? 0,
-                        estimatedDrainSeconds: plan.paused || opening ? nil : QueueEstimator.estimatedWaitSeconds(load))
+                        estimatedDrainSeconds: admitting ? QueueEstimator.estimatedWaitSeconds(load) : nil)
                 }
             }
             return try await group.reduce(into: QueueFigures(waiting: 0, active: 0, admittedPerSecond: 0, estimatedDrainSeconds: 0)) { total, shard in
                 total.waiting += shard.waiting
                 total.active += shard.active
                 total.admittedPerSecond += shard.admittedPerSecond
-                total.estimatedDrainSeconds = total.estimatedDrainSeconds.flatMap { left in shard.estimatedDrainSeconds.map { max(left, $0) } }
+                total.estimatedDrainSeconds = QueueEstimator.slowest(total.estimatedDrainSeconds, shard.estimatedDrainSeconds)
             }
         }
     }

@@ -25,17 +25,26 @@ public struct QueueService: ActiveWindow {
             self.endedTokenSeconds = endedTokenSeconds
         }
 
+        /// The values a setting may take, in the environment and in a concert's settings hash alike.
+        enum Limits {
+            static let activeCapacity = 1...10_000_000
+            static let admitPerSecond = 0.001...1_000_000.0
+            static let activeSeconds = 1...86_400
+            static let waitingIdleSeconds = 1...86_400
+            static let maxWaiting = 0...100_000_000
+        }
+
         /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`.
         public init(_ reader: SettingsReader) throws {
             self.init(
-                activeCapacity: try reader.int("active.capacity", default: 6_000, in: 1...10_000_000),
-                admitPerSecond: try reader.double("admit.per.second", default: 100, in: 0.001...1_000_000),
-                activeSeconds: try reader.int("active.seconds", default: 300, in: 1...86_400),
-                waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: 1...86_400),
+                activeCapacity: try reader.int("active.capacity", default: 6_000, in: Limits.activeCapacity),
+                admitPerSecond: try reader.double("admit.per.second", default: 100, in: Limits.admitPerSecond),
+                activeSeconds: try reader.int("active.seconds", default: 300, in: Limits.activeSeconds),
+                waitingIdleSeconds: try reader.int("waiting.idle.seconds", default: 60, in: Limits.waitingIdleSeconds),
                 // Long enough for a client to retry a payment whose answer was lost with the same
                 // token; a later retry takes a new token (its replay then ends nothing).
                 endedTokenSeconds: try reader.int("ended.token.seconds", default: 3_600, in: 1...30 * 86_400),
-                maxWaiting: try reader.int("max.waiting", default: 100_000, in: 0...100_000_000)
+                maxWaiting: try reader.int("max.waiting", default: 100_000, in: Limits.maxWaiting)
             )
         }
     }
@@ -70,7 +79,7 @@ public struct QueueService: ActiveWindow {
         var generator = SystemRandomNumberGenerator()
         arguments.append(RedisArgument(String(Double.random(in: 0..<1, using: &generator))))
         arguments.append(plan.shards > 1 ? plan.openingArgument : "")
-        arguments.append(RedisArgument(plan.share(of: plan.activeCapacity, shard: shard)))
+        arguments.append(RedisArgument(plan.shardCapacity(shard)))
         let reply = try await self.redis.run(QueueScripts.issue, keys: [keys.routingKey], arguments: arguments).checked()
         if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
         guard let fields = reply.array, fields.count >= 7, let token = fields[0].string, let isNew = fields[1].int else {
@@ -109,7 +118,7 @@ public struct QueueService: ActiveWindow {
         let keys = QueueKeys(concertID: concertID, shard: shard)
         var arguments: [RedisArgument] = [
             RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0", plan.shards > 1 ? plan.openingArgument : "",
-            RedisArgument(plan.share(of: plan.activeCapacity, shard: shard)),
+            RedisArgument(plan.shardCapacity(shard)),
         ]
         if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
         let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
@@ -183,8 +192,8 @@ public struct QueueService: ActiveWindow {
             for shard in 0..<plan.shards {
                 group.addTask {
                     try await self.promote(
-                        QueueKeys(concertID: concertID, shard: shard), capacity: plan.share(of: plan.activeCapacity, shard: shard),
-                        rate: plan.admitPerSecond / Double(plan.shards), overrides: plan)
+                        QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
+                        overrides: plan)
                 }
             }
             return try await group.reduce(PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0), +)
@@ -230,6 +239,11 @@ public struct QueueService: ActiveWindow {
             meanHoldSeconds: fields[5].string.flatMap(Double.init).map { $0 / 1000 })
     }
 
+    /// The same, with the rate and capacity the plan gives the shard.
+    static func load(rank: Int, inputs: ArraySlice<RedisReply>, plan: QueueShardPlan, shard: Int) -> QueueLoad? {
+        self.load(rank: rank, inputs: inputs, admitPerSecond: plan.shardRate, capacity: plan.shardCapacity(shard), activeSeconds: plan.activeSeconds)
+    }
+
     /// A token's state from the scripts' description (`describe`). In a split line the rank is
     /// within the token's shard, and so are the load and the shares of rate and capacity: the wait
     /// comes from them, the position is estimated across shards. A paused line promises no wait.
@@ -248,11 +262,9 @@ public struct QueueService: ActiveWindow {
             let rank = fields[2].int ?? 0
             let position = plan.overallPosition(rankInShard: rank)
             if plan.paused { return .waiting(userID: user, position: position, estimatedWaitSeconds: nil) }
-            guard
-                let load = Self.load(
-                    rank: rank, inputs: fields[5...], admitPerSecond: plan.admitPerSecond / Double(plan.shards),
-                    capacity: plan.share(of: plan.activeCapacity, shard: shard), activeSeconds: plan.activeSeconds)
-            else { throw RedisError.unexpectedReply("token description: \(fields)") }
+            guard let load = Self.load(rank: rank, inputs: fields[5...], plan: plan, shard: shard) else {
+                throw RedisError.unexpectedReply("token description: \(fields)")
+            }
             return .waiting(userID: user, position: position, estimatedWaitSeconds: QueueEstimator.estimatedWaitSeconds(load))
         case "ACTIVE":
             let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)

@@ -1,3 +1,4 @@
+import Foundation
 import HiredisClient
 import NIOConcurrencyHelpers
 
@@ -39,6 +40,17 @@ public struct QueueShardPlan: Sendable, Equatable {
 
     /// For the scripts of a split line's shards, which cannot read shard 0's hash: '0' when open.
     var openingArgument: RedisArgument { RedisArgument(self.opensAtMilliseconds ?? 0) }
+
+    /// The scheduled opening while it is still ahead of `now`; nil once the sale is open.
+    func opening(now: Date = Date()) -> Date? {
+        self.opensAtMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }.flatMap { $0 > now ? $0 : nil }
+    }
+
+    /// Each shard's part of the admission rate.
+    var shardRate: Double { self.admitPerSecond / Double(self.shards) }
+
+    /// Shard `shard`'s part of the active capacity.
+    func shardCapacity(_ shard: Int) -> Int { self.share(of: self.activeCapacity, shard: shard) }
 
     static let fieldNames: [RedisArgument] = [
         "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",

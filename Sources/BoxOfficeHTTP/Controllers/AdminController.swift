@@ -29,7 +29,7 @@ struct AdminController {
             try container.encode(self.waiting, forKey: .waiting)
             try container.encode(self.active, forKey: .active)
             try container.encode((self.admittedPerSecond * 10).rounded() / 10, forKey: .admittedPerSecond)
-            try container.encode(self.estimatedDrainSeconds, forKey: .estimatedDrainSeconds)  // null while nobody is admitted
+            try container.encode(self.estimatedDrainSeconds, forKey: .estimatedDrainSeconds)  // null while the line is paused or not open yet
             try container.encode(self.held, forKey: .held)
             try container.encode(self.sold, forKey: .sold)
             try container.encode(self.available, forKey: .available)
