@@ -29,9 +29,14 @@ bin="$(migrated_debug_binary)"
 admin_token="browser-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 hold_seconds=20
 pids=()
+# Chromium leaves its singleton-socket and scoped folders behind in TMPDIR (a dozen per run in
+# /tmp otherwise); give it its own and remove that at the end.
+export TMPDIR="$out/tmp"
+mkdir -p "$TMPDIR"
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMPDIR"
 }
 trap cleanup EXIT
 
