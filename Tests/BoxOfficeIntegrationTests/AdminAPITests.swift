@@ -224,4 +224,36 @@ struct AdminAPITests {
             #expect(metrics.contains("boxoffice_queue_drain_seconds{concert=\"\(concert)\"}"))
         }
     }
+
+    @Test("stats: admittedPerSecond is measured, near the rate while a line drains and falling to 0 once nobody is admitted")
+    func measuredRate() async throws {
+        try await Self.withAdmin { base, http in
+            let id = try await Self.createConcert(http, base)
+            let settings = "\(base)/v1/admin/concerts/\(id)/queue"
+            let set = try await http.request(.PATCH, settings, token: Self.adminToken, json: ["paused": true, "admitPerSecond": 20, "activeCapacity": 1_000])
+            #expect(set.status == 200, "\(set.text)")
+            for _ in 0..<200 { _ = try await http.takeToken(base, concertID: id) }
+            #expect(try await http.request(.PATCH, settings, token: Self.adminToken, json: ["paused": false]).status == 200)
+
+            func measured() async throws -> (rate: Double, waiting: Int) {
+                let stats = try await http.request(.GET, "\(base)/v1/admin/concerts/\(id)/stats", token: Self.adminToken)
+                return ((stats.json["admittedPerSecond"] as? NSNumber)?.doubleValue ?? -1, stats.json["waiting"] as? Int ?? -1)
+            }
+            // 200 waiters at 20/s drain in about 10 s; a 10 s moving average reaches about 0.6 of the rate.
+            var peak = 0.0
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let now = try await measured()
+                peak = max(peak, now.rate)
+                if now.waiting == 0 { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect((9...21).contains(peak), "the measured rate peaked at \(peak) for a configured 20/s")
+            // Nobody left to admit: 20 s later the average has fallen by e^-2 (to about 0.14 of the peak).
+            try await Task.sleep(for: .seconds(20))
+            let idle = try await measured()
+            print("measured admission rate at a configured 20/s: peak \(peak)/s, 20 s after the line emptied \(idle.rate)/s")
+            #expect(idle.waiting == 0 && idle.rate <= 0.25 * peak, "still \(idle.rate)/s measured 20 s after the line emptied (peak \(peak))")
+        }
+    }
 }

@@ -223,8 +223,10 @@ public enum QueueScripts {
             credit = credit - admitted
           end
         end
-        -- Measured admission rate: moving average (about 10 s) over ticks that had waiters.
-        if waiting > 0 and elapsed > 0 then
+        -- Measured admission rate: moving average (about 10 s) over every tick, so it falls to 0
+        -- when nobody is admitted (an empty, paused or full line). No estimate reads it any more:
+        -- promises come from the configured rate (QueueEstimator); it is the operator's figure.
+        if elapsed > 0 then
           local alpha = 1 - math.exp(-elapsed / 10000)
           measured = measured + alpha * (admitted * 1000 / elapsed - measured)
         end
