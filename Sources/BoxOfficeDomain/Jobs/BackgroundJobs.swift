@@ -41,31 +41,49 @@ public struct JobSettings: Sendable {
 
 extension PeriodicJob {
     /// Admits waiters; the Lua script's shared tick clock keeps the total rate right whatever the
-    /// number of instances.
-    public static func queuePromotion(queue: QueueService, concerts: ConcertDirectory, interval: Duration, logger: Logger) -> PeriodicJob {
+    /// number of instances. Concerts are promoted `concurrency` at a time: one after another, each
+    /// tick took a Redis round trip per concert in the catalogue, so with 500 concerts every
+    /// admission came late enough to break the estimated wait (Docs/benchmarks.md). Past
+    /// `concurrency` (4), more would only queue in the Redis pool ahead of the fans' requests.
+    public static func queuePromotion(
+        queue: QueueService, concerts: ConcertDirectory, interval: Duration, concurrency: Int = 4, logger: Logger
+    ) -> PeriodicJob {
         PeriodicJob(name: "queue-promotion", interval: interval, logger: logger) {
-            for concertID in try await concerts.allIDs() {
-                // One concert's failure must not hold up the others' admissions.
-                let result: PromotionResult
-                do {
-                    result = try await queue.promote(concertID: concertID)
-                } catch {
-                    logger.warning("promotion failed", metadata: ["concert": "\(concertID)", "error": "\(error)"])
-                    continue
+            var pending = try await concerts.allIDs().makeIterator()
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<max(1, concurrency) {
+                    guard let concertID = pending.next() else { break }
+                    group.addTask { await Self.promote(concertID, queue: queue, logger: logger) }
                 }
-                let dimensions = [("concert", String(concertID))]
-                Gauge(label: "boxoffice_queue_waiting", dimensions: dimensions).record(result.waiting)
-                Gauge(label: "boxoffice_queue_active", dimensions: dimensions).record(result.active)
-                Gauge(label: "boxoffice_queue_admitted_per_second", dimensions: dimensions).record(result.admittedPerSecond)
-                Gauge(label: "boxoffice_queue_drain_seconds", dimensions: dimensions).record(result.estimatedDrainSeconds ?? .infinity)
-                for (label, count) in [
-                    ("boxoffice_queue_admitted_total", result.admitted),
-                    ("boxoffice_queue_expired_total", result.expired),  // active windows that ran out
-                    ("boxoffice_queue_dropped_total", result.dropped),  // waiters that stopped polling
-                ] where count > 0 {
-                    Counter(label: label, dimensions: dimensions).increment(by: count)
+                while await group.next() != nil {
+                    guard let concertID = pending.next() else { continue }
+                    group.addTask { await Self.promote(concertID, queue: queue, logger: logger) }
                 }
             }
+        }
+    }
+
+    /// One concert's promotion and its gauges. A failure is logged: it must not hold up the
+    /// others' admissions.
+    private static func promote(_ concertID: Int, queue: QueueService, logger: Logger) async {
+        let result: PromotionResult
+        do {
+            result = try await queue.promote(concertID: concertID)
+        } catch {
+            logger.warning("promotion failed", metadata: ["concert": "\(concertID)", "error": "\(error)"])
+            return
+        }
+        let dimensions = [("concert", String(concertID))]
+        Gauge(label: "boxoffice_queue_waiting", dimensions: dimensions).record(result.waiting)
+        Gauge(label: "boxoffice_queue_active", dimensions: dimensions).record(result.active)
+        Gauge(label: "boxoffice_queue_admitted_per_second", dimensions: dimensions).record(result.admittedPerSecond)
+        Gauge(label: "boxoffice_queue_drain_seconds", dimensions: dimensions).record(result.estimatedDrainSeconds ?? .infinity)
+        for (label, count) in [
+            ("boxoffice_queue_admitted_total", result.admitted),
+            ("boxoffice_queue_expired_total", result.expired),  // active windows that ran out
+            ("boxoffice_queue_dropped_total", result.dropped),  // waiters that stopped polling
+        ] where count > 0 {
+            Counter(label: label, dimensions: dimensions).increment(by: count)
         }
     }
 
