@@ -41,22 +41,18 @@ public struct JobSettings: Sendable {
 
 extension PeriodicJob {
     /// Admits waiters; the Lua script's shared tick clock keeps the total rate right whatever the
-    /// number of instances. Concerts are promoted `concurrency` at a time: one after another, each
-    /// tick took a Redis round trip per concert in the catalogue, so with 500 concerts every
-    /// admission came late enough to break the estimated wait (Docs/benchmarks.md). Past
-    /// `concurrency` (4), more would only queue in the Redis pool ahead of the fans' requests.
+    /// number of instances. Concerts are promoted `concurrency` at a time: one after another, a tick
+    /// took a Redis round trip per concert in the catalogue, and with 500 concerts admissions came
+    /// late (Docs/benchmarks.md, "A large catalogue"). More at a time would only queue in the Redis
+    /// pool ahead of the fans' requests.
     public static func queuePromotion(
         queue: QueueService, concerts: ConcertDirectory, interval: Duration, concurrency: Int = 4, logger: Logger
     ) -> PeriodicJob {
         PeriodicJob(name: "queue-promotion", interval: interval, logger: logger) {
-            var pending = try await concerts.allIDs().makeIterator()
+            let concertIDs = try await concerts.allIDs()
             await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<max(1, concurrency) {
-                    guard let concertID = pending.next() else { break }
-                    group.addTask { await Self.promote(concertID, queue: queue, logger: logger) }
-                }
-                while await group.next() != nil {
-                    guard let concertID = pending.next() else { continue }
+                for (index, concertID) in concertIDs.enumerated() {
+                    if index >= max(1, concurrency) { await group.next() }
                     group.addTask { await Self.promote(concertID, queue: queue, logger: logger) }
                 }
             }
