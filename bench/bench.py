@@ -31,8 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 LB_PORT = int(os.environ.get("LB_PORT", "8080"))
 BASE = f"http://127.0.0.1:{LB_PORT}"
-PG_PORT = os.environ.get("PG_PORT", "55432")
-REDIS_PORT = os.environ.get("REDIS_PORT", "56379")
+PG_PORT = os.environ.get("PG_PORT", "15432")
+REDIS_PORT = os.environ.get("REDIS_PORT", "16379")
 DATABASE_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/boxoffice"
 PGBENCH_DB = "boxoffice_pgbench"
 PGBENCH_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/{PGBENCH_DB}"
@@ -264,7 +264,7 @@ def k6(script, env):
 
 # --- scenarios ----------------------------------------------------------------------------------
 
-CLUSTER_PORT = os.environ.get("CLUSTER_BASE_PORT", "47001")
+CLUSTER_PORT = os.environ.get("CLUSTER_BASE_PORT", "17001")
 # REDIS_MODE=cluster adds a series on the local Redis Cluster (scripts/cluster.sh run) after the
 # single-Redis series: the same scenarios, the same run.
 REDIS_MODES = ["single"] + (["cluster"] if os.environ.get("REDIS_MODE") == "cluster" else [])

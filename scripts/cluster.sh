@@ -2,16 +2,15 @@
 # A local Redis Cluster of Debian's redis-server: 3 masters and 3 replicas on 127.0.0.1.
 #
 #   scripts/cluster.sh STACK ACTION
-#     STACK   run (ports 47001-47006) | test (ports 47101-47106)
+#     STACK   run (ports 17001-17006) | test (ports 17101-17106)
 #     ACTION  start | stop | status | destroy (test only) | nodes (print the seed list)
 #             | kill PORT (SIGKILL one node, as a crash; `start` brings it back as a replica)
 #
 # start creates the cluster (redis-cli --cluster create --cluster-replicas 1) when its nodes
 # are new, then waits until every node reports cluster_state:ok. Each node keeps its data
-# under .data/STACK/redis-cluster/PORT. The cluster bus listens on PORT-20000 (27001-27006,
-# 27101-27106), not on Redis' default PORT+10000: 57001-57106 lie in Linux's ephemeral port
-# range, where an outgoing connection of a load generator can hold the port and stop a node
-# from starting. The run
+# under .data/STACK/redis-cluster/PORT. Every port (nodes 17001-17106, their cluster bus on
+# Redis' default PORT+10000: 27001-27106) lies below Linux's ephemeral range 32768-60999, where an
+# outgoing connection of a load generator can hold a port and stop a node from starting. The run
 # cluster keeps an AOF (appendfsync everysec) like the single run Redis; the test cluster
 # trades durability for speed. cluster-node-timeout is 2 s, so a dead master's replica takes
 # over within about 3 s; cluster-require-full-coverage is off, so the other masters keep
@@ -24,8 +23,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ $# -eq 2 || ( $# -eq 3 && "$2" == kill ) ]] || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 STACK="$1"; ACTION="$2"
 case "$STACK" in
-  run)  base="${CLUSTER_BASE_PORT:-47001}" ;;
-  test) base="${CLUSTER_BASE_PORT:-47101}" ;;
+  run)  base="${CLUSTER_BASE_PORT:-17001}" ;;
+  test) base="${CLUSTER_BASE_PORT:-17101}" ;;
   *) die "unknown cluster stack '$STACK' (expected run or test)" ;;
 esac
 [[ "$ACTION" != destroy || "$STACK" == test ]] || die "only the test cluster can be destroyed"
@@ -33,6 +32,7 @@ TIMEOUT="${SERVICES_TIMEOUT:-60}"
 DIR="$BOXOFFICE_DATA/$STACK/redis-cluster"
 PORTS=()
 for ((i = 0; i < 6; i++)); do PORTS+=($((base + i))); done
+warn_if_ephemeral "${PORTS[@]}" $((base + 10000)) $((base + 10005))
 
 node_dir() { echo "$DIR/$1"; }
 node_pid() { pid_alive "$(node_dir "$1")/redis.pid" redis-server; }
@@ -46,7 +46,7 @@ write_config() {
   mkdir -p "$dir"
   {
     echo "port $port"
-    echo "cluster-port $((port - 20000))"
+    echo "cluster-port $((port + 10000))"
     echo "bind 127.0.0.1"
     echo "daemonize yes"
     echo "pidfile $dir/redis.pid"

@@ -16,9 +16,9 @@ die()  { printf '[%s] error: %s\n' "$_bo_prog" "$*" >&2; exit 1; }
 stack_ports() {
   local pg redis
   case "$1" in
-    run)   pg=55432; redis=56379 ;;
-    test)  pg=55433; redis=56380 ;;
-    bench) pg=55434; redis=56381 ;;
+    run)   pg=15432; redis=16379 ;;
+    test)  pg=15433; redis=16380 ;;
+    bench) pg=15434; redis=16381 ;;
     scratch)
       # A throwaway stack for one test: its caller picks the ports and the directory.
       [[ -n "${PG_PORT:-}" && -n "${REDIS_PORT:-}" ]] || die "stack 'scratch' needs PG_PORT and REDIS_PORT"
@@ -27,6 +27,19 @@ stack_ports() {
   esac
   STACK_PG_PORT="${PG_PORT:-$pg}"
   STACK_REDIS_PORT="${REDIS_PORT:-$redis}"
+  warn_if_ephemeral "$STACK_PG_PORT" "$STACK_REDIS_PORT"
+}
+
+# warn_if_ephemeral PORT...: a server port inside Linux's ephemeral range (32768-60999 by default)
+# can be held by any outgoing connection, a load test's for instance, and then fail to bind.
+warn_if_ephemeral() {
+  local low high port
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  for port in "$@"; do
+    if (( port >= low && port <= high )); then
+      warn "port $port lies in the ephemeral range $low-$high: an outgoing connection may hold it"
+    fi
+  done
 }
 
 # is_zombie PID -> 0 when PID has exited but was not reaped yet.

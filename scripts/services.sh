@@ -7,9 +7,9 @@
 #     SERVICE postgres | redis | all (default: all)
 #
 # Ports (override with PG_PORT / REDIS_PORT):
-#   run   -> PostgreSQL 55432, Redis 56379
-#   test  -> PostgreSQL 55433, Redis 56380
-#   bench -> PostgreSQL 55434, Redis 56381
+#   run   -> PostgreSQL 15432, Redis 16379
+#   test  -> PostgreSQL 15433, Redis 16380
+#   bench -> PostgreSQL 15434, Redis 16381
 #
 # Data lives under <repo>/.data/STACK/{postgres,redis}. Both servers listen on
 # 127.0.0.1 only and PostgreSQL uses trust auth: a local dev/test stack, not a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: start the test stack (PostgreSQL 55433, Redis 56380, and a Redis Cluster on
-# 47101-47106), then
+# `make test`: start the test stack (PostgreSQL 15433, Redis 16380, and a Redis Cluster on
+# 17101-17106), then
 #   1. `swift test $SWIFT_TEST_FLAGS`: the whole suite on the single Redis (the cluster's own
 #      client tests run here too);
 #   2. the suites that touch Redis (CLUSTER_SUITES) again, with every app instance and test
@@ -11,9 +11,9 @@
 # when any of them failed. REDIS_MODE=cluster runs only step 2 (and the cluster client tests).
 #
 # Exported to the tests:
-#   BOXOFFICE_TEST_DATABASE_URL         postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice
-#   BOXOFFICE_TEST_REDIS_URL            redis://127.0.0.1:56380/0
-#   BOXOFFICE_TEST_REDIS_CLUSTER_NODES  127.0.0.1:47101,...,127.0.0.1:47106
+#   BOXOFFICE_TEST_DATABASE_URL         postgres://boxoffice:boxoffice@127.0.0.1:15433/boxoffice
+#   BOXOFFICE_TEST_REDIS_URL            redis://127.0.0.1:16380/0
+#   BOXOFFICE_TEST_REDIS_CLUSTER_NODES  127.0.0.1:17101,...,127.0.0.1:17106
 #   BOXOFFICE_SERVICES_SCRIPT           absolute path of scripts/services.sh
 #     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
 # Reads: SWIFT_TEST_FLAGS (word-split; default --no-parallel, see the Makefile), PG_PORT / REDIS_PORT,

@@ -63,14 +63,14 @@ public func buildRouter(
         stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry,
         administration: dependencies.administration
     ).addRoutes(to: router.group())
-    QueueController(queue: queue, userAssertions: userAssertions, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
+    QueueController(queue: queue, reservations: dependencies.reservations, userAssertions: userAssertions, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
         .addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
     BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))
     PaymentController(payments: dependencies.payments, queue: queue).addRoutes(to: router.group("v1/payments"))
     AdminController(
-        administration: dependencies.administration, queue: queue, concerts: dependencies.concerts,
+        administration: dependencies.administration, queue: queue,
         adminToken: dependencies.configuration.adminToken
     )
         .addRoutes(to: router.group("v1/admin"))
@@ -104,8 +104,7 @@ public func buildApplication(
         let sweepInterval = configuration.jobs.sweepInterval
         services += [
             PeriodicJob.queuePromotion(
-                queue: dependencies.queue, concerts: dependencies.concerts,
-                interval: configuration.jobs.promoteInterval, logger: logger
+                queue: dependencies.queue, interval: configuration.jobs.promoteInterval, logger: logger
             ),
             PeriodicJob.holdSweeping(HoldSweeper(database: stores.database), interval: sweepInterval, logger: logger),
             PeriodicJob.idempotencyKeySweeping(

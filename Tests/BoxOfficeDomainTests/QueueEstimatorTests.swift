@@ -94,6 +94,23 @@ struct QueueEstimatorTests {
         #expect(previous == 30)
     }
 
+    @Test("pollAfterSeconds is at most a third of the line's waitingIdleSeconds, whatever the state")
+    func pollWithinIdleLimit() {
+        for idle in [1, 2, 3, 4, 9, 20, 45, 60, 90, 600] {
+            let ceiling = max(1, idle / 3)
+            for (position, wait) in [(50, 100_000), (100_000, 300), (20, 40), (5, 1)] as [(Int, Int)] {
+                #expect(QueueEstimator.pollAfterSeconds(position: position, estimatedWaitSeconds: wait, waitingIdleSeconds: idle) <= ceiling)
+                #expect(
+                    QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: wait, opening: true, waitingIdleSeconds: idle)
+                        <= ceiling)
+            }
+            #expect(QueueEstimator.pollAfterSeconds(position: 7, estimatedWaitSeconds: nil, waitingIdleSeconds: idle) <= ceiling)
+        }
+        // The case: a 30 s poll against a 20 s idle limit dropped fans who polled as told.
+        #expect(QueueEstimator.pollAfterSeconds(position: 50_000, estimatedWaitSeconds: 3_000, waitingIdleSeconds: 20) == 6)
+        #expect(QueueEstimator.pollAfterSeconds(position: 50_000, estimatedWaitSeconds: 3_000, waitingIdleSeconds: 600) == 30)
+    }
+
     @Test("a paused line (no wait known) is polled every 5 s")
     func pollPaused() {
         #expect(QueueEstimator.pollAfterSeconds(position: 3, estimatedWaitSeconds: nil) == 5)

@@ -13,7 +13,7 @@ struct AppConfigurationTests {
         #expect(configuration.reservations.maxSeatsPerReservation == 4)
         #expect(configuration.queue.admitPerSecond == 100)
         #expect(configuration.stores.databasePoolSize == 8)
-        #expect(configuration.stores.redisURL == "redis://127.0.0.1:56379/0")
+        #expect(configuration.stores.redisURL == "redis://127.0.0.1:16379/0")
         #expect(configuration.jobs.promoteInterval == .milliseconds(250))
         #expect(configuration.logFormat == "json")
     }

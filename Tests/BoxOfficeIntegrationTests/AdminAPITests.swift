@@ -35,6 +35,30 @@ struct AdminAPITests {
         return try #require(reply.json["id"] as? Int)
     }
 
+    @Test("a concert created through one instance is usable through every other at once (settings, dates, tokens)", arguments: 1...4)
+    func readYourWritesAcrossInstances(round: Int) async throws {
+        try await TestStack.withInstances(2, environment: Self.environment) { bases in
+            try await TestHTTPClient.with { http in
+                // Each instance has looked the catalogue up just before: a cache would not know the new concert.
+                for base in bases { _ = try await http.request(.GET, "\(base)/v1/admin/concerts/1/queue", token: Self.adminToken) }
+                let id = try await Self.createConcert(http, bases[round % 2])
+                let other = bases[(round + 1) % 2]
+                let patched = try await http.request(.PATCH, "\(other)/v1/admin/concerts/\(id)/queue", token: Self.adminToken, json: ["admitPerSecond": 5])
+                #expect(patched.status == 200, "\(patched.text)")
+                let date = try await http.request(
+                    .POST, "\(other)/v1/admin/concerts/\(id)/dates", token: Self.adminToken,
+                    json: ["date": Self.futureDate(days: 30), "tiers": [["from": 1, "to": 50, "price": 10_000]]])
+                #expect(date.status == 201, "\(date.text)")
+                let token = try await http.request(.POST, "\(other)/v1/queue/tokens", json: ["userId": UUID().uuidString, "concertId": id])
+                #expect(token.status == 201, "\(token.text)")
+                // An id nobody created stays unknown.
+                Kit.expectProblem(
+                    try await http.request(.PATCH, "\(other)/v1/admin/concerts/\(id + 1_000_000)/queue", token: Self.adminToken, json: ["paused": true]),
+                    404, "CONCERT_NOT_FOUND")
+            }
+        }
+    }
+
     @Test("without ADMIN_TOKEN the admin API is off: 403 ADMIN_DISABLED")
     func disabled() async throws {
         try await TestStack.withInstances(1) { bases in

@@ -75,6 +75,39 @@ struct QueueLifecycleTests {
         }
     }
 
+    @Test("a waiter who polls exactly as told (pollAfterSeconds) is never dropped; pollAfterSeconds stays within a third of waitingIdleSeconds")
+    func politePollerKept() async throws {
+        // A slow line (one admission a minute, so the ETA asks for 30 s polls) with a 6 s idle limit.
+        try await QueueRig.with(settings: ["activeCapacity": "1", "admitPerSecond": "0.02", "activeSeconds": "600", "waitingIdleSeconds": "6"]) { rig in
+            try await TestStack.withInstances(1, environment: QueueRig.instanceEnvironment) { bases in
+                try await TestHTTPClient.with { http in
+                    let base = bases[0]
+                    var silent: [String] = []
+                    for _ in 0..<25 { silent.append(try await http.takeToken(base, concertID: rig.concertID).token) }
+                    let polite = try await http.takeToken(base, concertID: rig.concertID)
+                    // The instance's own promoter drops the silent waiters after 6 s; the polite one
+                    // sleeps exactly what each answer says, for 14 s.
+                    var polls: [Int] = []
+                    let stop = ContinuousClock.now + .seconds(14)
+                    while ContinuousClock.now < stop {
+                        let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: polite.token)
+                        #expect(reply.status == 200, "dropped after \(polls): \(reply.text)")
+                        guard reply.status == 200, let after = reply.json["pollAfterSeconds"] as? Int else { break }
+                        polls.append(after)
+                        try await Task.sleep(for: .seconds(after))
+                    }
+                    #expect(polls.count >= 7)
+                    #expect(polls.allSatisfy { $0 <= 2 }, "\(polls)")
+                    #expect(polls.first == 2, "far back in a slow line: the ceiling, not a tenth of the wait")
+                    // The silent ones were dropped meanwhile (the rule is enforced, not just lax).
+                    for token in silent.prefix(3) {
+                        #expect(try await rig.tokenField(token, "status") == "ENDED")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("an expired active token frees its slot for the next waiter (capacity 1)")
     func expiredActiveFreesSlot() async throws {
         try await QueueRig.with(settings: ["paused": "1", "activeCapacity": "1", "admitPerSecond": "1000", "activeSeconds": "1"]) { rig in

@@ -7,8 +7,8 @@ import HiredisClient
 /// prefixes in Redis (never FLUSHALL, FLUSHDB or SCRIPT FLUSH) and temporary or uniquely named
 /// tables in PostgreSQL. Tests that stop, restart or reconfigure a server use a `ScratchStack`.
 public enum TestEnvironment {
-    public static let defaultRedisURL = "redis://127.0.0.1:56380/0"
-    public static let defaultDatabaseURL = "postgres://boxoffice:boxoffice@127.0.0.1:55433/boxoffice"
+    public static let defaultRedisURL = "redis://127.0.0.1:16380/0"
+    public static let defaultDatabaseURL = "postgres://boxoffice:boxoffice@127.0.0.1:15433/boxoffice"
 
     /// `BOXOFFICE_TEST_REDIS_URL`, or the test stack's Redis.
     public static var redisURL: String {

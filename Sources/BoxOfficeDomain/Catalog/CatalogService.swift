@@ -36,7 +36,7 @@ public struct SeatView: Sendable, Codable, Equatable {
 /// Concerts, their dates and seat maps in the database of record.
 public protocol CatalogStore: Sendable {
     func concerts() async throws -> [Concert]
-    func concertIDs() async throws -> Set<Int>
+    func concertExists(_ concertID: Int) async throws -> Bool
     /// Dates from today on with at least one free seat; nil when the concert does not exist.
     func bookableDates(concertID: Int) async throws -> [DateAvailability]?
     /// All 50 seats of a bookable date in number order; empty when the date is not bookable.

@@ -41,19 +41,25 @@ public struct JobSettings: Sendable {
 
 extension PeriodicJob {
     /// Admits waiters; the Lua script's shared tick clock keeps the total rate right whatever the
-    /// number of instances. Concerts are promoted `concurrency` at a time: one after another, a tick
-    /// took a Redis round trip per concert in the catalogue, and with 500 concerts admissions came
-    /// late (Docs/benchmarks.md, "A large catalogue"). More at a time would only queue in the Redis
-    /// pool ahead of the fans' requests.
-    public static func queuePromotion(
-        queue: QueueService, concerts: ConcertDirectory, interval: Duration, concurrency: Int = 4, logger: Logger
-    ) -> PeriodicJob {
+    /// number of instances. Only live lines are ticked (`LiveLines`: concerts with waiters or admitted
+    /// fans), so the cost follows the on-sales under way, not the catalogue; a line found idle is
+    /// retired from the set. Concerts are promoted `concurrency` at a time: one after another, a tick
+    /// takes a Redis round trip per live line. More at a time would only queue in the Redis pool
+    /// ahead of the fans' requests.
+    public static func queuePromotion(queue: QueueService, interval: Duration, concurrency: Int = 4, logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "queue-promotion", interval: interval, logger: logger) {
-            let concertIDs = try await concerts.allIDs()
+            let lines = try await queue.lines.all()
             await withTaskGroup(of: Void.self) { group in
-                for (index, concertID) in concertIDs.enumerated() {
+                for (index, line) in lines.enumerated() {
                     if index >= max(1, concurrency) { await group.next() }
-                    group.addTask { await Self.promote(concertID, queue: queue, logger: logger) }
+                    group.addTask {
+                        guard let result = await Self.promote(line.concertID, queue: queue, logger: logger), result.isIdle else { return }
+                        do {
+                            try await queue.lines.retire(concertID: line.concertID, registrations: line.registrations)
+                        } catch {
+                            logger.warning("could not retire an idle line", metadata: ["concert": "\(line.concertID)", "error": "\(error)"])
+                        }
+                    }
                 }
             }
         }
@@ -61,13 +67,13 @@ extension PeriodicJob {
 
     /// One concert's promotion and its gauges. A failure is logged: it must not hold up the
     /// others' admissions.
-    private static func promote(_ concertID: Int, queue: QueueService, logger: Logger) async {
+    private static func promote(_ concertID: Int, queue: QueueService, logger: Logger) async -> PromotionResult? {
         let result: PromotionResult
         do {
             result = try await queue.promote(concertID: concertID)
         } catch {
             logger.warning("promotion failed", metadata: ["concert": "\(concertID)", "error": "\(error)"])
-            return
+            return nil
         }
         let dimensions = [("concert", String(concertID))]
         Gauge(label: "boxoffice_queue_waiting", dimensions: dimensions).record(result.waiting)
@@ -81,6 +87,7 @@ extension PeriodicJob {
         ] where count > 0 {
             Counter(label: label, dimensions: dimensions).increment(by: count)
         }
+        return result
     }
 
     /// Expires lapsed holds (SKIP LOCKED shares the work between instances).

@@ -17,8 +17,9 @@ public struct PostgresCatalogStore: CatalogStore {
         }
     }
 
-    public func concertIDs() async throws -> Set<Int> {
-        Set(try await self.database.query("SELECT id FROM concerts").map { try $0.decode(Int.self, at: 0) })
+    public func concertExists(_ concertID: Int) async throws -> Bool {
+        let rows = try await self.database.query("SELECT 1 FROM concerts WHERE id = \(concertID)")
+        return rows.count > 0
     }
 
     public func bookableDates(concertID: Int) async throws -> [DateAvailability]? {

@@ -74,10 +74,15 @@ public enum QueueEstimator {
     /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second. Before
     /// the opening, a tenth of the countdown (at most 30 s): a waiter stays alive and sees the opening.
     /// While the line is paused (no wait known), 5 s: a resumption shows soon enough.
-    public static func pollAfterSeconds(position: Int?, estimatedWaitSeconds: Int?, opening: Bool = false) -> Int {
-        guard let estimatedWaitSeconds else { return 5 }
-        if opening { return min(30, max(1, estimatedWaitSeconds / 10)) }
+    /// Never more than a third of the line's `waitingIdleSeconds` (1 s when that is under 3 s): a
+    /// waiter dropped for not polling must have missed at least two polls it was told to make.
+    public static func pollAfterSeconds(
+        position: Int?, estimatedWaitSeconds: Int?, opening: Bool = false, waitingIdleSeconds: Int = .max
+    ) -> Int {
+        let ceiling = max(1, waitingIdleSeconds / 3)
+        guard let estimatedWaitSeconds else { return min(5, ceiling) }
+        if opening { return min(30, ceiling, max(1, estimatedWaitSeconds / 10)) }
         guard let position, position > 10 else { return 1 }
-        return min(30, max(1, estimatedWaitSeconds / 10))
+        return min(30, ceiling, max(1, estimatedWaitSeconds / 10))
     }
 }

@@ -74,6 +74,15 @@ public struct QueueTicket: Sendable, Equatable {
     public let token: String
     public let concertID: Int
     public let state: TokenState
+    /// The line's idle limit, which bounds `pollAfterSeconds`.
+    public let waitingIdleSeconds: Int
+
+    public init(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int = .max) {
+        self.token = token
+        self.concertID = concertID
+        self.state = state
+        self.waitingIdleSeconds = waitingIdleSeconds
+    }
 
     public var userID: String? {
         switch self.state {
@@ -95,6 +104,9 @@ public struct PromotionResult: Sendable, Equatable {
     /// Seconds until the last waiter is admitted (`QueueEstimator`); nil while the line is paused or
     /// not open yet. A split line drains when its slowest shard does.
     public var estimatedDrainSeconds: Double? = 0
+
+    /// Nobody waits or holds a slot, and the measured rate has decayed to 0: nothing for a tick to do.
+    public var isIdle: Bool { self.waiting == 0 && self.active == 0 && self.admittedPerSecond == 0 }
 
     static func + (lhs: PromotionResult, rhs: PromotionResult) -> PromotionResult {
         PromotionResult(

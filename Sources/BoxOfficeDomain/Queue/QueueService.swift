@@ -53,12 +53,15 @@ public struct QueueService: ActiveWindow {
     let concerts: ConcertDirectory
     public let settings: Settings
     let plans: QueueShardPlans
+    /// The concerts the promoter ticks.
+    public let lines: LiveLines
 
     public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
         self.redis = redis
         self.concerts = concerts
         self.settings = settings
         self.plans = QueueShardPlans(redis: redis, defaults: settings)
+        self.lines = LiveLines(redis: redis)
     }
 
     /// Issues a token, or returns the user's live one for this concert (`isNew` false).
@@ -85,8 +88,11 @@ public struct QueueService: ActiveWindow {
         guard let fields = reply.array, fields.count >= 7, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }
+        // After the token is in line, never before (see LiveLines); a retry with the live token
+        // registers again, which heals a registration lost to a crash right after the script.
+        try await self.lines.register(concertID: concertID)
         let state = try self.tokenState(fields[2...], plan: plan, shard: shard)
-        guard let status = Self.status(token: token, concertID: concertID, state: state) else {
+        guard let status = Self.status(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds) else {
             throw RedisError.unexpectedReply("queue-issue returned a dead token")
         }
         return (status, isNew == 1)
@@ -125,7 +131,16 @@ public struct QueueService: ActiveWindow {
         guard let fields = reply.array, fields.count >= 6 else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
         let superseded = fields[0].int == 1
         let state = try self.tokenState(fields[1...], plan: plan, shard: shard)
-        return (QueueTicket(token: token, concertID: concertID, state: state), superseded)
+        if Self.lineLooksUnticked(fields[1...]) { try await self.lines.register(concertID: concertID) }
+        return (QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds), superseded)
+    }
+
+    /// A waiter's line whose promoter has not ticked for 5 s (it ticks every 250 ms while anyone
+    /// waits): its registration was lost (an instance died between a token and its registration).
+    static func lineLooksUnticked(_ description: ArraySlice<RedisReply>) -> Bool {
+        let fields = Array(description)
+        guard fields.count >= 7, fields[0].string == "WAITING", let now = fields[5].int, let lastTick = fields[6].int else { return false }
+        return now - lastTick > 5_000
     }
 
     public static func status(of ticket: QueueTicket) throws -> QueueStatus {
@@ -133,7 +148,7 @@ public struct QueueService: ActiveWindow {
         case .unknown: throw BoxOfficeError.tokenInvalid
         case .ended: throw BoxOfficeError.tokenExpired
         default:
-            return Self.status(token: ticket.token, concertID: ticket.concertID, state: ticket.state)!
+            return Self.status(token: ticket.token, concertID: ticket.concertID, state: ticket.state, waitingIdleSeconds: ticket.waitingIdleSeconds)!
         }
     }
 
@@ -276,13 +291,14 @@ public struct QueueService: ActiveWindow {
         }
     }
 
-    static func status(token: String, concertID: Int, state: TokenState) -> QueueStatus? {
+    static func status(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int) -> QueueStatus? {
         switch state {
         case .waiting(let user, let position, let wait, let opensAt):
             return QueueStatus(
                 token: token, userId: user, concertId: concertID, status: .waiting, position: position,
                 estimatedWaitSeconds: wait, activeUntil: nil,
-                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: position, estimatedWaitSeconds: wait, opening: opensAt != nil),
+                pollAfterSeconds: QueueEstimator.pollAfterSeconds(
+                    position: position, estimatedWaitSeconds: wait, opening: opensAt != nil, waitingIdleSeconds: waitingIdleSeconds),
                 opensAt: opensAt
             )
         case .active(let user, let until):

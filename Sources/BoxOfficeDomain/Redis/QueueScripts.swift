@@ -160,6 +160,7 @@ public enum QueueScripts {
     /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate, paused
     /// flag (ARGV[8]) and opening time (ARGV[9], ms) the caller read from shard 0's settings hash.
     /// Before the opening nobody is admitted and no credit builds up.
+    /// A tick of an empty line whose measured rate has decayed to 0 writes nothing.
     /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s, the
     /// configured admissions per 1,000 s, capacity, active seconds, paused (1/0)}, then for the last
     /// waiter line_inputs' six fields (the time the line needs to drain).
@@ -229,9 +230,15 @@ public enum QueueScripts {
         if elapsed > 0 then
           local alpha = 1 - math.exp(-elapsed / 10000)
           measured = measured + alpha * (admitted * 1000 / elapsed - measured)
+          if measured < 0.001 then measured = 0 end
         end
-        redis.call('HSET', prefix .. 'meta', 'lastTick', now, 'credit', tostring(credit), 'rate', tostring(measured))
-        local result = {admitted, #expired, #idle, waiting - admitted, redis.call('ZCARD', prefix .. 'active'),
+        local active = redis.call('ZCARD', prefix .. 'active')
+        -- A line with nobody in it and nothing measured left to decay writes nothing: its next tick
+        -- after an arrival computes the same credit from the older lastTick (banked at most a second).
+        if waiting + active + #expired + #idle > 0 or measured > 0 or tonumber(meta[3] or '0') ~= 0 then
+          redis.call('HSET', prefix .. 'meta', 'lastTick', now, 'credit', tostring(credit), 'rate', tostring(measured))
+        end
+        local result = {admitted, #expired, #idle, waiting - admitted, active,
                         math.floor(measured * 1000), math.floor(rate * 1000), capacity, math.floor(active_ms / 1000), paused and 1 or 0}
         for _, v in ipairs(line_inputs(prefix, waiting - admitted, capacity, now)) do result[#result + 1] = v end
         return result

@@ -121,6 +121,19 @@ public struct ReservationService: Sendable {
         try await self.store.reservations(userID: userID, concertID: concertID)
     }
 
+    /// Cancels the user's HELD reservations for a concert (a fan who leaves the line); returns how
+    /// many. One that lapsed or was paid meanwhile is left as it is.
+    public func cancelHolds(userID: String, concertID: Int) async throws -> Int {
+        var cancelled = 0
+        for reservation in try await self.store.reservations(userID: userID, concertID: concertID) where reservation.status == "HELD" {
+            do {
+                _ = try await self.cancel(id: reservation.reservationId, userID: userID)
+                cancelled += 1
+            } catch BoxOfficeError.reservationNotHeld {}
+        }
+        return cancelled
+    }
+
     /// Cancels a HELD reservation; its seats are free at once.
     public func cancel(id: String, userID: String) async throws -> Reservation {
         guard UUID(uuidString: id) != nil else { throw BoxOfficeError.reservationNotFound }

@@ -62,7 +62,7 @@ public struct StoreSettings: Sendable {
     public init(_ reader: SettingsReader) throws {
         // URLs may carry passwords.
         self.databaseURL = reader.string(
-            "database.url", default: "postgres://boxoffice:boxoffice@127.0.0.1:55432/boxoffice", secret: true)
+            "database.url", default: "postgres://boxoffice:boxoffice@127.0.0.1:15432/boxoffice", secret: true)
         self.poolTimeoutMilliseconds = try reader.int("pool.timeout.ms", default: 3_000, in: 1...600_000)
         let database = reader.scoped(to: "db")
         self.databasePoolSize = try database.int("pool.size", default: 8, in: 1...256)
@@ -72,7 +72,7 @@ public struct StoreSettings: Sendable {
         self.replyTimeoutMilliseconds = try database.int(
             "reply.timeout.ms", default: self.statementTimeoutMilliseconds + 5_000, in: self.statementTimeoutMilliseconds...600_000)
         let redis = reader.scoped(to: "redis")
-        self.redisURL = redis.string("url", default: "redis://127.0.0.1:56379/0", secret: true)
+        self.redisURL = redis.string("url", default: "redis://127.0.0.1:16379/0", secret: true)
         self.redisPoolSize = try redis.int("pool.size", default: 2, in: 1...256)
         self.redisTimeoutMilliseconds = try redis.int("timeout.ms", default: 2_000, in: 1...600_000)
         self.redisClusterNodes = try redis.addresses("cluster.nodes")

@@ -6,7 +6,6 @@ struct AdminController {
     let administration: ConcertAdministration
     let queue: QueueService
     /// Reloaded after a concert is created, so this instance knows it at once (others within a second).
-    let concerts: ConcertDirectory
     let adminToken: String?
 
     struct NewConcert: Decodable { let title: String; let artist: String }
@@ -53,7 +52,6 @@ struct AdminController {
     @Sendable func createConcert(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(NewConcert.self, context: context)
         let concert = try await self.administration.createConcert(title: body.title, artist: body.artist)
-        _ = try? await self.concerts.reload()
         return try context.json(concert, status: .created)
     }
 

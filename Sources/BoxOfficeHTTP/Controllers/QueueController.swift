@@ -4,9 +4,11 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// POST /v1/queue/tokens, GET /v1/queue/status, GET /v1/queue/events.
+/// POST /v1/queue/tokens, GET /v1/queue/status, GET /v1/queue/events, DELETE /v1/queue/tokens/current.
 struct QueueController {
     let queue: QueueService
+    /// A fan who leaves gives back their holds too.
+    let reservations: ReservationService
     /// nil in demo mode: the body's userId is trusted.
     let userAssertions: UserAssertionVerifier?
     /// The longest silence on an event stream (a heartbeat comment ends it).
@@ -23,6 +25,8 @@ struct QueueController {
         group.ticketGroup(queue: self.queue, .live)
             .get("status", use: self.status)
             .get("events", use: self.events)
+        group.ticketGroup("tokens/current", queue: self.queue, .live)
+            .delete(use: self.leave)
     }
 
     @Sendable func issue(request: Request, context: AppRequestContext) async throws -> Response {
@@ -42,6 +46,19 @@ struct QueueController {
 
     @Sendable func status(request: Request, context: TicketRequestContext) async throws -> Response {
         Self.raw(json: try QueueService.status(of: context.ticket).json, status: .ok)
+    }
+
+    /// The fan leaves: a waiter's place goes at once (everyone behind moves up); an admitted fan's
+    /// HELD reservations for the concert are cancelled first (seats free at once), then the slot
+    /// is freed for the next in line. Holds go first so that a database failure (503) leaves the
+    /// token alive for a retry; a retry after the token ended gets 401 TOKEN_EXPIRED.
+    @Sendable func leave(request: Request, context: TicketRequestContext) async throws -> Response {
+        let ticket = context.ticket
+        if case .active(let user, _) = ticket.state {
+            _ = try await self.reservations.cancelHolds(userID: user, concertID: ticket.concertID)
+        }
+        try await self.queue.endToken(ticket.token)
+        return Response(status: .noContent)
     }
 
     /// A pre-rendered JSON body (the hand-written queue status).
