@@ -56,9 +56,12 @@ STACK_SETTINGS = {
     "LOG_LEVEL": "warning",
     "POOL_TIMEOUT_MS": "10000",
     # The load comes from one address and piles up far more waiters than a real line: lift the
-    # haproxy per-address token limit and the line cap, which would measure the guards instead.
+    # haproxy per-address token and connection limits, the line cap and the stream cap, which
+    # would measure the guards instead.
     "TOKEN_RATE_LIMIT": "1000000000",
+    "LB_PER_ADDRESS_CONNECTIONS": "100000",
     "MAX_WAITING": "0",
+    "MAX_EVENT_STREAMS": "100000",
 }
 
 

@@ -46,7 +46,8 @@ for i in 0 1; do
     HOLD_SECONDS="$hold_seconds" "$bin" serve >"$out/api-$((i + 1)).log" 2>&1 &
   pids+=("$!")
 done
-render_haproxy_cfg "$out/haproxy.cfg" 127.0.0.1 "$port" "$((port + 10))" "$out/haproxy.sock" 1000 "${ports[@]}"
+# Four streams at most through the balancer: a test fills them to see the page fall back to polling.
+LB_MAX_STREAMS=4 render_haproxy_cfg "$out/haproxy.cfg" 127.0.0.1 "$port" "$((port + 10))" "$out/haproxy.sock" 1000 "${ports[@]}"
 haproxy -f "$out/haproxy.cfg" -db >"$out/haproxy.log" 2>&1 &
 pids+=("$!")
 

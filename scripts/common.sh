@@ -82,7 +82,9 @@ tcp_open() {
 
 # render_haproxy_cfg OUT LB_HOST LB_PORT STATS_PORT STATS_SOCKET TOKEN_RATE_LIMIT PORT...: the
 # `make run` haproxy configuration (deploy/haproxy.cfg.tmpl) with one server per instance port
-# (api-1, api-2, ...), written to OUT. The browser tests use the same one.
+# (api-1, api-2, ...), written to OUT. The browser tests use the same one. LB_MAX_STREAMS (2000)
+# caps the event streams haproxy passes on, LB_PER_ADDRESS_CONNECTIONS (500) the connections of
+# one source address.
 render_haproxy_cfg() {
   local out="$1" host="$2" port="$3" stats="$4" sock="$5" tokens="$6"
   shift 6
@@ -93,10 +95,11 @@ render_haproxy_cfg() {
   done
   local tmpl="$BOXOFFICE_ROOT/deploy/haproxy.cfg.tmpl"
   [[ -f "$tmpl" ]] || die "missing $tmpl"
-  SERVERS="$servers" awk -v lbhost="$host" -v lbport="$port" -v stats="$stats" -v sock="$sock" -v tokens="$tokens" '
+  SERVERS="$servers" awk -v lbhost="$host" -v lbport="$port" -v stats="$stats" -v sock="$sock" -v tokens="$tokens" \
+    -v streams="${LB_MAX_STREAMS:-2000}" -v conns="${LB_PER_ADDRESS_CONNECTIONS:-500}" '
     $0 == "@SERVERS@" { printf "%s", ENVIRON["SERVERS"]; next }
     { gsub(/@LB_HOST@/, lbhost); gsub(/@LB_PORT@/, lbport); gsub(/@STATS_PORT@/, stats); gsub(/@STATS_SOCKET@/, sock)
-      gsub(/@TOKEN_RATE_LIMIT@/, tokens); print }
+      gsub(/@TOKEN_RATE_LIMIT@/, tokens); gsub(/@MAX_STREAMS@/, streams); gsub(/@PER_ADDRESS_CONNECTIONS@/, conns); print }
   ' "$tmpl" >"$out"
 }
 

@@ -25,6 +25,7 @@ const MESSAGES = {
   NOT_ADMITTED: "It is not your turn yet. Please wait until the queue lets you in.",
   WRONG_CONCERT: "This turn is for another concert. Join that concert's queue.",
   QUEUE_FULL: "The queue is full right now. Please try again in {retry}.",
+  SOLD_OUT: "Sorry, this concert is sold out.",
   RATE_LIMITED: "Too many attempts from your connection. Please try again in {retry}.",
   SERVICE_UNAVAILABLE: "The box office is very busy. Please try again in {retry}.",
   RESERVATION_NOT_HELD: "These seats are no longer held (paid or released already).",

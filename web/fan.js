@@ -1,6 +1,14 @@
-// The fan's page: concerts -> the queue (live over SSE, polling as a fallback) -> dates and the
-// seat map -> a hold with its countdown -> balance -> payment -> receipt. Only the public API.
+// The fan's page: concerts -> the queue (polling at pollAfterSeconds; a live stream only near the
+// front) -> dates and the seat map -> a hold with its countdown -> balance -> payment -> receipt.
+// Only the public API.
 "use strict";
+
+// Waiting costs no connection: a fan far back polls (and holds no connection between polls); only
+// a fan whose turn is due within STREAM_WITHIN_SECONDS opens the event stream, to learn the moment
+// it is admitted. A refused stream (503: the instance serves its most streams) or a broken one falls
+// back to polling, and the page does not ask for a stream again for STREAM_RETRY_SECONDS.
+const STREAM_WITHIN_SECONDS = 30;
+const STREAM_RETRY_SECONDS = 30;
 
 const userId = localStorage.getItem("boxoffice.userId") || (() => {
   const id = uuid();
@@ -9,7 +17,7 @@ const userId = localStorage.getItem("boxoffice.userId") || (() => {
 })();
 
 const state = {
-  concertId: null, token: null, status: null, firstPosition: null, stream: null, pollTimer: null, clock: null,
+  concertId: null, token: null, status: null, firstPosition: null, stream: null, pollTimer: null, clock: null, noStreamUntil: 0,
   date: null, seatButtons: new Map(), chosen: new Set(), seatTimer: null, hold: null, payKey: null,
 };
 
@@ -55,7 +63,7 @@ async function join() {
     show("concerts", false);
     show("queue", true);
     applyStatus(status);
-    if (status.status === "WAITING") follow();
+    if (status.status === "WAITING" && !status.soldOut) follow();
   } catch (error) {
     showError(error);
     byTestId("join-queue").disabled = false;
@@ -76,6 +84,18 @@ function applyStatus(status) {
   clearInterval(state.clock);
   const position = byTestId("queue-position"), eta = byTestId("queue-eta");
   const label = document.getElementById("position-label"), note = document.getElementById("queue-note");
+  box.dataset.following = state.stream ? "stream" : "poll";
+  if (status.soldOut) {
+    // Nobody more is admitted: say so, and stop asking.
+    stopFollowing();
+    box.dataset.following = "none";
+    position.textContent = "–";
+    label.textContent = "sold out";
+    eta.textContent = "sold out";
+    note.textContent = "Sorry, every seat has been sold. Nobody more will be let in.";
+    byTestId("sold-out").classList.remove("hidden");
+    return;
+  }
   if (status.opensAt) {
     // Before the opening nobody has a place yet: the order is drawn fairly at the opening.
     const opensAt = Date.parse(status.opensAt);
@@ -102,11 +122,21 @@ function applyStatus(status) {
   }
 }
 
+// Near the front (and the line open): a stream is worth its connection.
+function wantsStream(status) {
+  return Boolean(window.EventSource) && status.status === "WAITING" && !status.soldOut && status.position !== null
+    && status.estimatedWaitSeconds !== null && status.estimatedWaitSeconds <= STREAM_WITHIN_SECONDS && Date.now() >= state.noStreamUntil;
+}
+
 function follow() {
+  if (state.status && wantsStream(state.status)) stream(); else poll();
+}
+
+function stream() {
   stopFollowing();
-  if (!window.EventSource) return poll();
   const stream = new EventSource(`/v1/queue/events?token=${encodeURIComponent(state.token)}`);
   state.stream = stream;
+  byTestId("queue-status").dataset.following = "stream";
   stream.addEventListener("status", (event) => applyStatus(JSON.parse(event.data)));
   stream.addEventListener("ended", (event) => {
     stopFollowing();
@@ -114,12 +144,14 @@ function follow() {
     try { code = JSON.parse(event.data).code || code; } catch { /* keep the default */ }
     if (state.status?.status !== "ACTIVE") queueEnded(new ApiError(401, code));
   });
-  // A stream that breaks (a proxy without SSE, a restart): poll at pollAfterSeconds instead.
+  // A stream that is refused (503) or breaks (a proxy without SSE, a restart): poll at
+  // pollAfterSeconds instead, and leave streams alone for a while.
   stream.onerror = () => {
     if (state.stream !== stream) return;
     stream.close();
     state.stream = null;
-    if (state.status?.status !== "ACTIVE") poll();
+    state.noStreamUntil = Date.now() + STREAM_RETRY_SECONDS * 1000;
+    if (state.status?.status !== "ACTIVE" && !state.status?.soldOut) poll();
   };
 }
 
@@ -128,7 +160,9 @@ async function poll() {
   try {
     const status = await api("GET", "/v1/queue/status", undefined, { token: state.token });
     applyStatus(status);
-    if (status.status === "WAITING") state.pollTimer = setTimeout(poll, status.pollAfterSeconds * 1000);
+    if (status.status !== "WAITING" || status.soldOut) return;
+    if (wantsStream(status)) return stream();
+    state.pollTimer = setTimeout(poll, status.pollAfterSeconds * 1000);
   } catch (error) {
     if (error.code === "TOKEN_EXPIRED" || error.code === "TOKEN_INVALID") return queueEnded(error);
     showError(error);
@@ -360,6 +394,26 @@ async function release() {
   loadSeats();
 }
 
+// The fan gives up: the place (or the slot, with any hold) goes to the next fan at once.
+async function leave() {
+  clearError();
+  const token = state.token;
+  stopFollowing();
+  if (token) {
+    try {
+      await api("DELETE", "/v1/queue/tokens/current", undefined, { token });
+    } catch (error) {
+      // An ended token has nothing left to give up.
+      if (error.code !== "TOKEN_EXPIRED" && error.code !== "TOKEN_INVALID") {
+        showError(error);
+        if (state.status?.status === "WAITING") follow();
+        return;
+      }
+    }
+  }
+  reset();
+}
+
 function reset() {
   clearInterval(state.holdTimer);
   clearInterval(state.seatTimer);
@@ -368,6 +422,8 @@ function reset() {
   state.chosen.clear();
   state.seatButtons.clear();
   for (const id of ["queue", "shop", "checkout", "done", "seat-area"]) show(id, false);
+  byTestId("sold-out").classList.add("hidden");
+  state.noStreamUntil = 0;
   show("concerts", true);
   byTestId("join-queue").disabled = state.concertId === null;
   loadConcerts();
@@ -379,4 +435,7 @@ byTestId("charge-button").addEventListener("click", charge);
 byTestId("pay-button").addEventListener("click", pay);
 document.getElementById("cancel-button").addEventListener("click", release);
 document.getElementById("again-button").addEventListener("click", () => { clearError(); reset(); });
+byTestId("leave-queue").addEventListener("click", leave);
+byTestId("leave-active").addEventListener("click", leave);
+byTestId("sold-out-back").addEventListener("click", () => { stopFollowing(); clearError(); reset(); });
 loadConcerts();

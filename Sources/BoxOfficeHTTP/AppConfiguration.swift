@@ -16,6 +16,9 @@ public struct AppConfiguration: Sendable {
     public var logFormat: String
     /// `EVENT_HEARTBEAT_SECONDS`: the longest silence on a queue event stream (API.md: at most 15 s).
     public var eventHeartbeatSeconds: Int
+    /// `MAX_EVENT_STREAMS`: the most queue event streams one instance keeps open (beyond: 503, the
+    /// client polls). Streams are for fans near the front; each holds a connection and memory.
+    public var maxEventStreams: Int
     public var stores: StoreSettings
     public var queue: QueueService.Settings
     public var reservations: ReservationService.Settings
@@ -40,6 +43,7 @@ public struct AppConfiguration: Sendable {
         self.logLevel = log.string("level", default: "info")
         self.logFormat = log.string("format", default: "json")
         self.eventHeartbeatSeconds = try reader.int("event.heartbeat.seconds", default: 10, in: 1...15)
+        self.maxEventStreams = try reader.int("max.event.streams", default: 2_000, in: 0...1_000_000)
         self.stores = try StoreSettings(reader)
         self.queue = try QueueService.Settings(reader)
         self.reservations = try ReservationService.Settings(reader)

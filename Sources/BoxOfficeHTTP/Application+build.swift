@@ -63,8 +63,11 @@ public func buildRouter(
         stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry,
         administration: dependencies.administration
     ).addRoutes(to: router.group())
-    QueueController(queue: queue, reservations: dependencies.reservations, userAssertions: userAssertions, heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds))
-        .addRoutes(to: router.group("v1/queue"))
+    QueueController(
+        queue: queue, reservations: dependencies.reservations, userAssertions: userAssertions,
+        heartbeat: .seconds(dependencies.configuration.eventHeartbeatSeconds),
+        streams: EventStreamSlots(limit: dependencies.configuration.maxEventStreams)
+    ).addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
     BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))

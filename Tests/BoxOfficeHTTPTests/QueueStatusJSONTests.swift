@@ -21,14 +21,18 @@ struct QueueStatusJSONTests {
         // A paused line: no wait promised.
         QueueStatus(token: "4.00000000000000000000000000000000", userId: "00000000-0000-4000-8000-000000000000", concertId: 4,
                     status: .waiting, position: 12, estimatedWaitSeconds: nil, activeUntil: nil, pollAfterSeconds: 5),
+        // A sold-out line: no wait promised either, and not paused.
+        QueueStatus(token: "5.00000000000000000000000000000000", userId: "00000000-0000-4000-8000-000000000000", concertId: 5,
+                    status: .waiting, position: 3, estimatedWaitSeconds: nil, activeUntil: nil, pollAfterSeconds: 5, soldOut: true),
     ])
     func matchesEncoder(status: QueueStatus) throws {
         let direct = try Self.object(status.json)
         let encoded = try Self.object(try JSON.encode(status))
         #expect(direct == encoded)
-        #expect(direct.count == 10)
-        #expect(direct["paused"] as? Bool == (status.estimatedWaitSeconds == nil))
-        #expect(status.json.contains(#""estimatedWaitSeconds":null"#) == status.paused)
+        #expect(direct.count == 11)
+        #expect(direct["paused"] as? Bool == (status.estimatedWaitSeconds == nil && !status.soldOut))
+        #expect(direct["soldOut"] as? Bool == status.soldOut)
+        #expect(status.json.contains(#""estimatedWaitSeconds":null"#) == (status.paused || status.soldOut))
         #expect(status.json.contains(#""opensAt":null"#) == (status.opensAt == nil))
         #expect(status.json.contains(#""activeUntil":null"#) == (status.activeUntil == nil))
     }

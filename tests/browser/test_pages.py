@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -59,8 +60,6 @@ def new_concert(title, queue=None, days_ahead=30):
     settings = {"admitPerSecond": 1000, "activeCapacity": 1000, "waitingIdleSeconds": 600, **(queue or {})}
     status, body = call("PATCH", f"/v1/admin/concerts/{concert['id']}/queue", settings, ADMIN_TOKEN)
     assert status == 200, body
-    # Instances learn of a concert created elsewhere within a second (their concert cache).
-    time.sleep(1.2)
     return concert["id"], date
 
 
@@ -84,7 +83,10 @@ def wait_for(driver, what, condition, timeout=WAIT):
 
 def visible(driver, name):
     elements = driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
-    return elements[0] if elements and elements[0].is_displayed() else None
+    try:
+        return elements[0] if elements and elements[0].is_displayed() else None
+    except StaleElementReferenceException:
+        return None  # re-rendered meanwhile (the concert list reloads): look again
 
 
 def error_text(driver):
@@ -170,6 +172,109 @@ class FanPageTests(PageTest):
         self.join(other, concert_id)
         self.open_seat_map(other, date)
         self.assertEqual(testid(other, "seat-12").get_attribute("data-status"), "SOLD")
+
+    def test_poll_far_back_then_stream_near_the_front(self):
+        # 200 fans ahead at 4 admissions/s: the wait starts near 50 s, so the page polls (no
+        # connection held) and opens the stream once its turn is due within 30 s.
+        concert_id, _ = new_concert("Browser poll then stream", {"admitPerSecond": 4, "paused": True})
+        ahead = [call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1] for _ in range(200)]
+        self.assertTrue(all(a.get("token") for a in ahead))
+        fan = self.open()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(fan, "join-queue").click()
+        wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
+        self.assertEqual(testid(fan, "queue-status").get_attribute("data-following"), "poll")
+        call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"paused": False}, ADMIN_TOKEN)
+        def seconds(text):
+            return int(text[:-2]) if text.endswith(" s") and text[:-2].isdigit() else None
+        wait_for(fan, "an estimate over 30 s", lambda d: (seconds(testid(d, "queue-eta").text) or 0) > 30)
+        self.assertEqual(testid(fan, "queue-status").get_attribute("data-following"), "poll")
+        wait_for(fan, "the stream near the front", lambda d: testid(d, "queue-status").get_attribute("data-following") == "stream", timeout=40)
+        call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"admitPerSecond": 1000}, ADMIN_TOKEN)
+        wait_for(fan, "ACTIVE", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE")
+
+    def test_a_refused_stream_falls_back_to_polling(self):
+        # The balancer's streams are all taken (scripts/browser.sh caps them at LB_MAX_STREAMS=4):
+        # the fan near the front is refused a stream and polls instead, and still gets in.
+        concert_id, _ = new_concert("Browser refused stream", {"paused": True})
+        holders = [call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1]["token"] for _ in range(4)]
+        streams = []
+        for token in holders:
+            stream = urllib.request.urlopen(urllib.request.Request(f"{BASE}/v1/queue/events?token={token}"), timeout=30)
+            stream.readline()  # the first event has arrived: the stream is open
+            streams.append(stream)
+        try:
+            fan = self.open()
+            wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+            testid(fan, "join-queue").click()
+            wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
+            call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"admitPerSecond": 0.2, "paused": False}, ADMIN_TOKEN)
+            # Due within 30 s, the page asks for a stream, is refused, and polls.
+            wait_for(fan, "a refused stream", lambda d: d.execute_script("return state.noStreamUntil") > 0, timeout=15)
+            self.assertEqual(testid(fan, "queue-status").get_attribute("data-following"), "poll")
+            self.assertEqual(error_text(fan), "")
+            call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"admitPerSecond": 1000}, ADMIN_TOKEN)
+            wait_for(fan, "ACTIVE by polling", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE")
+        finally:
+            for stream in streams:
+                stream.close()
+
+    def test_leaving_gives_the_place_and_the_seats_back(self):
+        concert_id, date = new_concert("Browser leave", {"paused": True})
+        fan = self.open()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(fan, "join-queue").click()
+        wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
+        behind = call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1]
+        self.assertEqual(behind["position"], 2)
+        testid(fan, "leave-queue").click()
+        wait_for(fan, "back at the concert list", lambda d: visible(d, f"concert-{concert_id}"))
+        self.assertEqual(call("GET", "/v1/queue/status", token=behind["token"])[1]["position"], 1)
+        # Admitted with a hold, the fan gives the turn back: the seats are free at once.
+        call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"paused": False}, ADMIN_TOKEN)
+        self.join(fan, concert_id)
+        self.open_seat_map(fan, date)
+        testid(fan, "seat-20").click()
+        testid(fan, "hold-button").click()
+        wait_for(fan, "the hold", lambda d: visible(d, "hold-countdown"))
+        testid(fan, "leave-active").click()
+        wait_for(fan, "back at the concert list", lambda d: visible(d, f"concert-{concert_id}"))
+        seats = call("GET", f"/v1/concerts/{concert_id}/dates/{date}/seats", token=behind["token"])[1]["seats"]
+        self.assertEqual(seats[19]["status"], "AVAILABLE")
+
+    def test_sold_out_is_said_in_words(self):
+        concert_id, date = new_concert("Browser sold out")
+        def buy(seats, pay=True):
+            token = call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1]["token"]
+            for _ in range(50):
+                if call("GET", "/v1/queue/status", token=token)[1]["status"] == "ACTIVE":
+                    break
+                time.sleep(0.1)
+            call("POST", "/v1/balance/charge", {"amount": 1000000}, token)
+            status, held = call("POST", "/v1/reservations", {"concertId": concert_id, "date": date, "seatNumbers": seats}, token)
+            self.assertEqual(status, 201, held)
+            if pay:
+                self.assertEqual(call("POST", "/v1/payments", {"reservationId": held["reservationId"]}, token)[0], 201)
+            return token, held
+        for first in range(1, 49, 4):
+            buy(list(range(first, first + 4)))
+        last, held = buy([49, 50], pay=False)
+        call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"paused": True}, ADMIN_TOKEN)
+        fan = self.open()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(fan, "join-queue").click()
+        wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
+        self.assertEqual(call("POST", "/v1/payments", {"reservationId": held["reservationId"]}, last)[0], 201)
+        notice = wait_for(fan, "the sold-out notice", lambda d: visible(d, "sold-out"), timeout=15)
+        self.assertIn("Sold out", notice.text)
+        self.assertEqual(testid(fan, "queue-status").get_attribute("data-following"), "none")
+        picture(fan, "sold-out.png")
+        testid(fan, "sold-out-back").click()
+        wait_for(fan, "back at the concert list", lambda d: visible(d, f"concert-{concert_id}"))
+        # Joining again is refused in words.
+        testid(fan, f"concert-{concert_id}").click()
+        testid(fan, "join-queue").click()
+        wait_for(fan, "the sold-out sentence", lambda d: "sold out" in error_text(d))
 
     def test_two_browsers_race_for_one_seat(self):
         concert_id, date = new_concert("Browser race")

@@ -37,6 +37,8 @@ public struct SeatView: Sendable, Codable, Equatable {
 public protocol CatalogStore: Sendable {
     func concerts() async throws -> [Concert]
     func concertExists(_ concertID: Int) async throws -> Bool
+    /// The concert has seats on bookable dates and none of them is AVAILABLE or HELD.
+    func isSoldOut(_ concertID: Int) async throws -> Bool
     /// Dates from today on with at least one free seat; nil when the concert does not exist.
     func bookableDates(concertID: Int) async throws -> [DateAvailability]?
     /// All 50 seats of a bookable date in number order; empty when the date is not bookable.

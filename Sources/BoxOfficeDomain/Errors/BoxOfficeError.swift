@@ -10,6 +10,8 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case concertNotFound
     /// The concert's line already holds its `maxWaiting` waiters.
     case queueFull
+    /// No seat of the concert is AVAILABLE or HELD on any bookable date: the line is closed.
+    case soldOut
     case dateNotFound
     case invalidSeat(String)
     case seatUnavailable

@@ -22,6 +22,17 @@ public struct PostgresCatalogStore: CatalogStore {
         return rows.count > 0
     }
 
+    /// A lapsed hold still counts as HELD until the sweeper frees it (a second at most): the line
+    /// only stops when every seat is really sold.
+    public func isSoldOut(_ concertID: Int) async throws -> Bool {
+        let rows = try await self.database.query("""
+            SELECT count(*) > 0 AND count(*) FILTER (WHERE s.status IN ('AVAILABLE', 'HELD')) = 0
+            FROM concert_dates d JOIN seats s ON s.date_id = d.id
+            WHERE d.concert_id = \(concertID) AND d.date >= current_date
+            """)
+        return try rows.first?.decode(Bool.self, at: 0) ?? false
+    }
+
     public func bookableDates(concertID: Int) async throws -> [DateAvailability]? {
         let rows = try await self.database.query("""
             SELECT c.id, d.date::text, count(s.number) FILTER (

@@ -19,14 +19,17 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     public var pollAfterSeconds: Int
     /// When the concert's sale opens; nil once it is open.
     public var opensAt: Date?
+    /// No seat is AVAILABLE or HELD on any bookable date: nobody more is admitted, no wait is promised.
+    public var soldOut: Bool
     /// The line is paused: a waiter keeps its place, nobody is admitted, no wait is promised.
-    public var paused: Bool { self.status == .waiting && self.estimatedWaitSeconds == nil }
+    public var paused: Bool { self.status == .waiting && self.estimatedWaitSeconds == nil && !self.soldOut }
 
     public init(
         token: String, userId: String, concertId: Int, status: State, position: Int?, estimatedWaitSeconds: Int?, activeUntil: Date?,
-        pollAfterSeconds: Int, opensAt: Date? = nil
+        pollAfterSeconds: Int, opensAt: Date? = nil, soldOut: Bool = false
     ) {
         self.opensAt = opensAt
+        self.soldOut = soldOut
         self.token = token
         self.userId = userId
         self.concertId = concertId
@@ -38,7 +41,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds, opensAt, paused
+        case token, userId, concertId, status, position, estimatedWaitSeconds, activeUntil, pollAfterSeconds, opensAt, paused, soldOut
     }
 
     /// Written by hand so absent values appear as `null`, as the contract shows them.
@@ -54,6 +57,7 @@ public struct QueueStatus: Sendable, Equatable, Encodable {
         try container.encode(self.pollAfterSeconds, forKey: .pollAfterSeconds)
         try container.encode(self.opensAt.map(Timestamp.format), forKey: .opensAt)
         try container.encode(self.paused, forKey: .paused)
+        try container.encode(self.soldOut, forKey: .soldOut)
     }
 }
 
@@ -76,12 +80,15 @@ public struct QueueTicket: Sendable, Equatable {
     public let state: TokenState
     /// The line's idle limit, which bounds `pollAfterSeconds`.
     public let waitingIdleSeconds: Int
+    /// The concert was sold out when the ticket was looked at.
+    public let soldOut: Bool
 
-    public init(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int = .max) {
+    public init(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int = .max, soldOut: Bool = false) {
         self.token = token
         self.concertID = concertID
         self.state = state
         self.waitingIdleSeconds = waitingIdleSeconds
+        self.soldOut = soldOut
     }
 
     public var userID: String? {

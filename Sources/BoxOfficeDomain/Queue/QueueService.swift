@@ -67,6 +67,7 @@ public struct QueueService: ActiveWindow {
     /// Issues a token, or returns the user's live one for this concert (`isNew` false).
     public func issueToken(userID: UUID, concertID: Int) async throws -> (status: QueueStatus, isNew: Bool) {
         guard try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
+        guard await !self.concerts.isSoldOut(concertID) else { throw BoxOfficeError.soldOut }
         let plan = try await self.plans.plan(concertID: concertID)
         let user = userID.uuidString.lowercased()
         let shard = plan.shard(ofUser: user)
@@ -92,7 +93,8 @@ public struct QueueService: ActiveWindow {
         // registers again, which heals a registration lost to a crash right after the script.
         try await self.lines.register(concertID: concertID)
         let state = try self.tokenState(fields[2...], plan: plan, shard: shard)
-        guard let status = Self.status(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds) else {
+        let ticket = QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds)
+        guard let status = Self.shape(of: ticket) else {
             throw RedisError.unexpectedReply("queue-issue returned a dead token")
         }
         return (status, isNew == 1)
@@ -132,7 +134,8 @@ public struct QueueService: ActiveWindow {
         let superseded = fields[0].int == 1
         let state = try self.tokenState(fields[1...], plan: plan, shard: shard)
         if Self.lineLooksUnticked(fields[1...]) { try await self.lines.register(concertID: concertID) }
-        return (QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds), superseded)
+        let soldOut = await self.concerts.isSoldOut(concertID)
+        return (QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut), superseded)
     }
 
     /// A waiter's line whose promoter has not ticked for 5 s (it ticks every 250 ms while anyone
@@ -147,8 +150,7 @@ public struct QueueService: ActiveWindow {
         switch ticket.state {
         case .unknown: throw BoxOfficeError.tokenInvalid
         case .ended: throw BoxOfficeError.tokenExpired
-        default:
-            return Self.status(token: ticket.token, concertID: ticket.concertID, state: ticket.state, waitingIdleSeconds: ticket.waitingIdleSeconds)!
+        default: return Self.shape(of: ticket)!
         }
     }
 
@@ -196,26 +198,30 @@ public struct QueueService: ActiveWindow {
 
     /// One promotion tick for one concert: expire, drop idle waiters, admit. A split line ticks
     /// every shard with its share of the capacity and the rate; the figures are their sums.
+    /// A sold-out concert admits nobody more (as if paused) until seats come back.
     public func promote(concertID: Int) async throws -> PromotionResult {
         let plan = try await self.plans.plan(concertID: concertID)
+        let soldOut = await self.concerts.isSoldOut(concertID)
         guard plan.shards > 1 else {
             // One line: the script reads the settings hash itself, so a redis-cli edit applies at once.
             return try await self.promote(QueueKeys(concertID: concertID), capacity: self.settings.activeCapacity,
-                                          rate: self.settings.admitPerSecond, overrides: nil)
+                                          rate: self.settings.admitPerSecond, overrides: nil, soldOut: soldOut)
         }
         return try await withThrowingTaskGroup(of: PromotionResult.self) { group in
             for shard in 0..<plan.shards {
                 group.addTask {
                     try await self.promote(
                         QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
-                        overrides: plan)
+                        overrides: plan, soldOut: soldOut)
                 }
             }
             return try await group.reduce(PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0), +)
         }
     }
 
-    private func promote(_ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?) async throws -> PromotionResult {
+    private func promote(
+        _ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, soldOut: Bool
+    ) async throws -> PromotionResult {
         var arguments: [RedisArgument] = [
             RedisArgument(keys.prefix),
             RedisArgument(capacity),
@@ -224,7 +230,8 @@ public struct QueueService: ActiveWindow {
             RedisArgument((plan?.activeSeconds ?? self.settings.activeSeconds) * 1000),
             RedisArgument(self.settings.endedTokenSeconds),
         ]
-        if let plan { arguments += ["1", plan.paused ? "1" : "0", plan.openingArgument] }
+        arguments += plan.map { ["1", $0.paused ? "1" : "0", $0.openingArgument] } ?? ["0", "0", "0"]
+        arguments.append(soldOut ? "1" : "0")
         let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
         guard let fields = reply.array, fields.count == 16 else { throw RedisError.unexpectedReply("queue-promote: \(reply)") }
         let values = fields.prefix(10).map { $0.int ?? 0 }
@@ -291,21 +298,25 @@ public struct QueueService: ActiveWindow {
         }
     }
 
-    static func status(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int) -> QueueStatus? {
-        switch state {
-        case .waiting(let user, let position, let wait, let opensAt):
+    /// The status shape of a live ticket, nil for an ended or unknown one. A sold-out line promises
+    /// no wait (nobody more is admitted).
+    static func shape(of ticket: QueueTicket) -> QueueStatus? {
+        let (token, concertID) = (ticket.token, ticket.concertID)
+        switch ticket.state {
+        case .waiting(let user, let position, let estimate, let opensAt):
+            let wait = ticket.soldOut ? nil : estimate
             return QueueStatus(
                 token: token, userId: user, concertId: concertID, status: .waiting, position: position,
                 estimatedWaitSeconds: wait, activeUntil: nil,
                 pollAfterSeconds: QueueEstimator.pollAfterSeconds(
-                    position: position, estimatedWaitSeconds: wait, opening: opensAt != nil, waitingIdleSeconds: waitingIdleSeconds),
-                opensAt: opensAt
+                    position: position, estimatedWaitSeconds: wait, opening: opensAt != nil, waitingIdleSeconds: ticket.waitingIdleSeconds),
+                opensAt: opensAt, soldOut: ticket.soldOut
             )
         case .active(let user, let until):
             return QueueStatus(
                 token: token, userId: user, concertId: concertID, status: .active, position: nil,
                 estimatedWaitSeconds: 0, activeUntil: until,
-                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 0)
+                pollAfterSeconds: QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 0), soldOut: ticket.soldOut
             )
         case .unknown, .ended:
             return nil

@@ -159,7 +159,8 @@ public enum QueueScripts {
     /// ended-token ttl s; the concert's settings hash overrides the first four when it has them,
     /// unless ARGV[7] is '1': one shard of a split line, whose share of capacity and rate, paused
     /// flag (ARGV[8]) and opening time (ARGV[9], ms) the caller read from shard 0's settings hash.
-    /// Before the opening nobody is admitted and no credit builds up.
+    /// Before the opening nobody is admitted and no credit builds up. ARGV[10] is '1' while the
+    /// concert is sold out: then too nobody is admitted (PostgreSQL decides it, see ConcertDirectory).
     /// A tick of an empty line whose measured rate has decayed to 0 writes nothing.
     /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s, the
     /// configured admissions per 1,000 s, capacity, active seconds, paused (1/0)}, then for the last
@@ -175,7 +176,7 @@ public enum QueueScripts {
           s = redis.call('HMGET', prefix .. 'settings', 'paused', 'activeCapacity', 'admitPerSecond',
                          'activeSeconds', 'waitingIdleSeconds')
         end
-        local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes'
+        local paused = s[1] == '1' or s[1] == 'true' or s[1] == 'yes' or ARGV[10] == '1'
         if opens_at(prefix, now, ARGV[7] == '1' and (ARGV[9] or '0') or nil) > 0 then paused = true end
         local capacity = tonumber(s[2]) or tonumber(ARGV[2])
         local rate = tonumber(s[3]) or tonumber(ARGV[3])

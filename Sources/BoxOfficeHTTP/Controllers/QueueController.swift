@@ -13,6 +13,8 @@ struct QueueController {
     let userAssertions: UserAssertionVerifier?
     /// The longest silence on an event stream (a heartbeat comment ends it).
     let heartbeat: Duration
+    /// The instance's open streams, bounded by `MAX_EVENT_STREAMS`.
+    let streams: EventStreamSlots
 
     struct TokenRequest: Decodable {
         /// Required in demo mode; with user assertions optional, and the assertion's user if given.
@@ -69,8 +71,9 @@ struct QueueController {
     /// Server-Sent Events, see `QueueEventStream`. The stream claims the token first, so errors
     /// (an ended token) still come as problem+json.
     @Sendable func events(request: Request, context: TicketRequestContext) async throws -> Response {
+        try self.streams.admit()
         let (streamID, first) = try await QueueEventStream.start(queue: self.queue, token: context.ticket.token)
-        let stream = QueueEventStream(queue: self.queue, heartbeat: self.heartbeat, logger: context.logger)
+        let stream = QueueEventStream(queue: self.queue, heartbeat: self.heartbeat, slots: self.streams, logger: context.logger)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],

@@ -50,6 +50,7 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
         case .concertNotFound: self.init(.notFound, "CONCERT_NOT_FOUND", "Concert not found", "No concert with this id.")
         case .queueFull:
             self.init(.serviceUnavailable, "QUEUE_FULL", "Queue full", "The line for this concert is full; try again later.", retryAfter: 30)
+        case .soldOut: self.init(.gone, "SOLD_OUT", "Sold out", "Every seat of this concert is sold; the line is closed.")
         case .dateNotFound: self.init(.notFound, "DATE_NOT_FOUND", "Date not found", "The concert has no bookable schedule on this date.")
         case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
         case .seatUnavailable:

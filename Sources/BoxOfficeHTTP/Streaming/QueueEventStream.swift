@@ -5,6 +5,35 @@ import Logging
 import Metrics
 import NIOCore
 import ServiceLifecycle
+import Synchronization
+
+/// The streams an instance has open, bounded by `MAX_EVENT_STREAMS`: a stream holds a connection
+/// and memory for as long as its fan waits, so a line of 100,000 must not hold 100,000 of them
+/// (issue 22: at 8,000 streams haproxy's connection cap cut off every other route). Beyond the
+/// limit the route answers 503 with Retry-After and the fan's page polls instead. The count moves
+/// where a stream really runs (`QueueEventStream.run`), so a response whose body never runs leaks
+/// nothing; streams starting at the same moment may pass the limit by a few.
+final class EventStreamSlots: Sendable {
+    let limit: Int
+    private let open = Atomic<Int>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var count: Int { self.open.load(ordering: .relaxed) }
+
+    /// Throws 503 SERVICE_UNAVAILABLE (Retry-After 10 s) when the instance's streams are all taken.
+    func admit() throws {
+        guard self.count < self.limit else {
+            throw ApiError(.serviceUnavailable, "SERVICE_UNAVAILABLE", "Too many event streams",
+                           "This instance serves its most event streams (\(self.limit)); poll GET /v1/queue/status instead.", retryAfter: 10)
+        }
+    }
+
+    func enter() { self.open.add(1, ordering: .relaxed) }
+    func leave() { self.open.subtract(1, ordering: .relaxed) }
+}
 
 /// The body of `GET /v1/queue/events` (API.md, Queue): a `status` event whenever the waiter's
 /// status changes, a heartbeat comment at least every `heartbeat`, and the end of the stream after
@@ -17,6 +46,7 @@ import ServiceLifecycle
 struct QueueEventStream: Sendable {
     let queue: QueueService
     let heartbeat: Duration
+    let slots: EventStreamSlots
     let logger: Logger
 
     /// Why a stream ended before ACTIVE, sent as `event: ended` with this `code`.
@@ -38,7 +68,11 @@ struct QueueEventStream: Sendable {
 
     func run(streamID: String, first: QueueStatus, writer: inout any ResponseBodyWriter) async throws {
         Self.open.increment()
-        defer { Self.open.decrement() }
+        self.slots.enter()
+        defer {
+            Self.open.decrement()
+            self.slots.leave()
+        }
         let clock = ContinuousClock()
         var last = first
         try await writer.write(ByteBuffer(string: Self.event(first)))

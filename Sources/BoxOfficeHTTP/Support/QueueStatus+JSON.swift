@@ -14,7 +14,8 @@ extension QueueStatus {
         if let activeUntil = self.activeUntil { Self.appendQuoted(Timestamp.format(activeUntil), to: &out) } else { out += "null" }
         out += ",\"pollAfterSeconds\":\(self.pollAfterSeconds),\"opensAt\":"
         if let opensAt = self.opensAt { Self.appendQuoted(Timestamp.format(opensAt), to: &out) } else { out += "null" }
-        out += self.paused ? ",\"paused\":true}" : ",\"paused\":false}"
+        out += self.paused ? ",\"paused\":true" : ",\"paused\":false"
+        out += self.soldOut ? ",\"soldOut\":true}" : ",\"soldOut\":false}"
         return out
     }
 
