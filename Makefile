@@ -17,6 +17,8 @@
 #                     restarted and an instance killed; per-second table + boxoffice check
 #   make bench        release build, stack, baselines + scenarios, bench/results.json
 #                     (BENCH_INSTANCES=1,2,3 for the scaling series)
+#   make rehearsal    the whole on-sale: REHEARSAL_FANS (100,000) fans on the page's rules
+#                     around a scheduled opening, on the run stack; table + bench/rehearsal.json
 #
 # Variables (make VAR=... or environment): SWIFT_CONFIG (release), SKIP_BUILD=1,
 # INSTANCES (2), LB_PORT (8080), SWIFT_TEST_FLAGS, PG_PORT / REDIS_PORT. Any
@@ -36,7 +38,7 @@ SWIFT_TEST_FLAGS ?= --no-parallel
 export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run stop status logs test stop-test clean-data bench chaos k6
+.PHONY: help deps build run stop status logs test stop-test clean-data bench chaos k6 rehearsal
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
@@ -82,6 +84,9 @@ bench: deps
 
 chaos: deps
 	@$(ROOT)/scripts/bench.sh chaos
+
+rehearsal: deps
+	@cd $(ROOT) && python3 bench/rehearsal.py
 
 SCRIPT ?= rush
 k6:

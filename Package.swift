@@ -97,6 +97,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The on-sale rehearsal's load generator (make rehearsal, bench/rehearsal.py).
+        .executableTarget(
+            name: "boxoffice-rehearsal",
+            dependencies: [
+                "BoxOfficeDomain",
+                "HiredisClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Shared helpers for the integration tests (servers, HTTP racing).
         .target(
             name: "TestSupport",

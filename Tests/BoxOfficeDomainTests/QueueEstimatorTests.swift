@@ -111,6 +111,22 @@ struct QueueEstimatorTests {
         #expect(QueueEstimator.pollAfterSeconds(position: 50_000, estimatedWaitSeconds: 3_000, waitingIdleSeconds: 600) == 30)
     }
 
+    @Test("before the opening: the longest pause until the countdown is shorter, then once just after the opening")
+    func pollBeforeOpening() {
+        #expect(QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 600, opening: true) == 30)
+        #expect(QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 40, opening: true, waitingIdleSeconds: 60) == 20)
+        #expect(QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 12, opening: true) == 13)
+        #expect(QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 12, opening: true, spread: 4) == 17)
+        #expect(QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: 0, opening: true) == 1)
+        // Every early fan's next look lands after the opening, never in the last seconds before it.
+        for countdown in 0...29 {
+            for spread in 0...4 {
+                let after = QueueEstimator.pollAfterSeconds(position: nil, estimatedWaitSeconds: countdown, opening: true, spread: spread)
+                #expect(after > countdown && after <= 30)
+            }
+        }
+    }
+
     @Test("a paused line (no wait known) is polled every 5 s")
     func pollPaused() {
         #expect(QueueEstimator.pollAfterSeconds(position: 3, estimatedWaitSeconds: nil) == 5)

@@ -223,7 +223,7 @@ struct QueueAPITests {
         }
     }
 
-    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds", "opensAt", "paused"]
+    static let shapeKeys: Set<String> = ["token", "userId", "concertId", "status", "position", "estimatedWaitSeconds", "activeUntil", "pollAfterSeconds", "opensAt", "paused", "soldOut"]
 
     /// The WAITING shape in a paused line.
     static func expectWaitingShape(_ json: [String: Any], position: Int, user: String, concertID: Int, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -71,17 +71,21 @@ public enum QueueEstimator {
     }
 
     /// How long a client should wait before its next poll: 1 s near the front, up to 30 s far back,
-    /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second. Before
-    /// the opening, a tenth of the countdown (at most 30 s): a waiter stays alive and sees the opening.
+    /// about a tenth of the remaining wait, so 100,000 waiters do not all poll every second.
+    /// Before the opening nothing changes until the opening itself: the longest pause (30 s or the
+    /// ceiling) until the countdown is shorter than that, then the countdown plus 1 s plus `spread`
+    /// (the caller's random 0...4 s), so the early crowd looks once, just after the opening, spread
+    /// over five seconds, instead of every second in the last ten (issue 22's rehearsal: 16,700 early
+    /// fans made 16,700 polls a second at the opening under the old "a tenth of the countdown").
     /// While the line is paused (no wait known), 5 s: a resumption shows soon enough.
     /// Never more than a third of the line's `waitingIdleSeconds` (1 s when that is under 3 s): a
     /// waiter dropped for not polling must have missed at least two polls it was told to make.
     public static func pollAfterSeconds(
-        position: Int?, estimatedWaitSeconds: Int?, opening: Bool = false, waitingIdleSeconds: Int = .max
+        position: Int?, estimatedWaitSeconds: Int?, opening: Bool = false, waitingIdleSeconds: Int = .max, spread: Int = 0
     ) -> Int {
         let ceiling = max(1, waitingIdleSeconds / 3)
         guard let estimatedWaitSeconds else { return min(5, ceiling) }
-        if opening { return min(30, ceiling, max(1, estimatedWaitSeconds / 10)) }
+        if opening { return min(30, ceiling, max(1, estimatedWaitSeconds + 1 + spread)) }
         guard let position, position > 10 else { return 1 }
         return min(30, ceiling, max(1, estimatedWaitSeconds / 10))
     }

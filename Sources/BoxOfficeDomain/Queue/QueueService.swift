@@ -309,7 +309,8 @@ public struct QueueService: ActiveWindow {
                 token: token, userId: user, concertId: concertID, status: .waiting, position: position,
                 estimatedWaitSeconds: wait, activeUntil: nil,
                 pollAfterSeconds: QueueEstimator.pollAfterSeconds(
-                    position: position, estimatedWaitSeconds: wait, opening: opensAt != nil, waitingIdleSeconds: ticket.waitingIdleSeconds),
+                    position: position, estimatedWaitSeconds: wait, opening: opensAt != nil, waitingIdleSeconds: ticket.waitingIdleSeconds,
+                    spread: Int.random(in: 0...4)),
                 opensAt: opensAt, soldOut: ticket.soldOut
             )
         case .active(let user, let until):
