@@ -187,8 +187,16 @@ def main():
                   peakRssMb={name: round(value, 1) for name, value in sampler.peak_rss.items()},
                   peakRedisMb=round(sampler.peak_redis, 1), cpuCores=cpu, stats=stats, check=check.stdout.strip(),
                   checkExit=check.returncode)
-    report.pop("pollsPerSecond", None)
+    # Polls falling off after the sell-out: the fans' polls per second in the 10 s before the first
+    # fan saw soldOut and in the 10 s from 5 s after it (every waiter's next poll has come by then).
+    polls = report.pop("pollsPerSecond", [])
     report.pop("streamsPerSecond", None)
+    sold_out = report.get("soldOutSeenAtSeconds")
+    if sold_out is not None and polls:
+        at = int(sold_out)
+        before_window, after_window = polls[max(0, at - 10):at], polls[at + 5:at + 15]
+        report["pollsBeforeSoldOut"] = round(sum(before_window) / max(1, len(before_window)))
+        report["pollsAfterSoldOut"] = round(sum(after_window) / max(1, len(after_window)))
     with open(os.path.join(ROOT, "bench", "rehearsal.json"), "w") as handle:
         json.dump(report, handle, indent=2, sort_keys=True)
     print_table(report)
@@ -238,6 +246,7 @@ def print_table(report):
         ("CPU (cores, whole run)", ", ".join(f"{name} {share}" for name, share in list(report["cpuCores"].items())[:6])),
         ("load generator", f"{report['generatorCores']:.2f} cores ({report['generatorCpuSeconds']:.0f} CPU s in {report['wallSeconds']:.0f} s)"),
         ("seats sold (stats) / bought (fans)", f"{report['stats'].get('sold')} / {report['seatsBought']}; sold out seen at {report.get('soldOutSeenAtSeconds')} s"),
+        ("polls/s in the 10 s before the sell-out / 5-15 s after it", f"{report.get('pollsBeforeSoldOut', 'n/a')} / {report.get('pollsAfterSoldOut', 'n/a')}"),
         ("fans' outcomes", json.dumps(report["outcomes"], sort_keys=True)),
         ("boxoffice check", report["check"]),
     ]
