@@ -103,6 +103,10 @@ public func buildApplication(
     }
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
     var services: [any Service] = [stores.database, stores.redis]
+    // Every instance that answers polls keeps its own snapshots, whether or not it runs the jobs.
+    if let interval = dependencies.queue.snapshotInterval {
+        services.append(PeriodicJob.queueSnapshots(queue: dependencies.queue, interval: interval, logger: logger))
+    }
     if runBackgroundJobs {
         let sweepInterval = configuration.jobs.sweepInterval
         services += [

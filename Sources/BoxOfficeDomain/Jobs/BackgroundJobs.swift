@@ -65,6 +65,14 @@ extension PeriodicJob {
         }
     }
 
+    /// Refreshes this instance's snapshots of the lines its waiters poll, and carries those polls'
+    /// signs of life to Redis (QueueSnapshots).
+    public static func queueSnapshots(queue: QueueService, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "queue-snapshots", interval: interval, logger: logger) {
+            try await queue.refreshSnapshots()
+        }
+    }
+
     /// One concert's promotion and its gauges. A failure is logged: it must not hold up the
     /// others' admissions.
     private static func promote(_ concertID: Int, queue: QueueService, logger: Logger) async -> PromotionResult? {

@@ -12,12 +12,16 @@ public struct QueueService: ActiveWindow {
         public var endedTokenSeconds: Int
         /// The most waiters a concert's line takes (0: no limit); the settings hash may override.
         public var maxWaiting: Int
+        /// How often each instance refreshes its snapshot of the lines its waiters poll, from which
+        /// it answers their status polls (QueueSnapshots); 0: every poll runs a script.
+        public var snapshotMilliseconds: Int
 
         public init(
             activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int,
-            maxWaiting: Int = 0
+            maxWaiting: Int = 0, snapshotMilliseconds: Int = 500
         ) {
             self.maxWaiting = maxWaiting
+            self.snapshotMilliseconds = snapshotMilliseconds
             self.activeCapacity = activeCapacity
             self.admitPerSecond = admitPerSecond
             self.activeSeconds = activeSeconds
@@ -34,7 +38,8 @@ public struct QueueService: ActiveWindow {
             static let maxWaiting = 0...100_000_000
         }
 
-        /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`.
+        /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`,
+        /// `QUEUE_SNAPSHOT_MS`.
         public init(_ reader: SettingsReader) throws {
             self.init(
                 activeCapacity: try reader.int("active.capacity", default: 6_000, in: Limits.activeCapacity),
@@ -44,7 +49,8 @@ public struct QueueService: ActiveWindow {
                 // Long enough for a client to retry a payment whose answer was lost with the same
                 // token; a later retry takes a new token (its replay then ends nothing).
                 endedTokenSeconds: try reader.int("ended.token.seconds", default: 3_600, in: 1...30 * 86_400),
-                maxWaiting: try reader.int("max.waiting", default: 100_000, in: Limits.maxWaiting)
+                maxWaiting: try reader.int("max.waiting", default: 100_000, in: Limits.maxWaiting),
+                snapshotMilliseconds: try reader.int("queue.snapshot.ms", default: 500, in: 0...10_000)
             )
         }
     }
@@ -55,6 +61,10 @@ public struct QueueService: ActiveWindow {
     let plans: QueueShardPlans
     /// The concerts the promoter ticks.
     public let lines: LiveLines
+    /// This instance's picture of the lines its waiters poll; nil when every poll runs a script.
+    let snapshots: QueueSnapshots?
+    /// How often `refreshSnapshots` should run (nil: never).
+    public var snapshotInterval: Duration? { self.snapshots?.interval }
 
     public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
         self.redis = redis
@@ -62,6 +72,7 @@ public struct QueueService: ActiveWindow {
         self.settings = settings
         self.plans = QueueShardPlans(redis: redis, defaults: settings)
         self.lines = LiveLines(redis: redis)
+        self.snapshots = settings.snapshotMilliseconds > 0 ? QueueSnapshots(interval: .milliseconds(settings.snapshotMilliseconds)) : nil
     }
 
     /// Issues a token, or returns the user's live one for this concert (`isNew` false).
@@ -101,10 +112,24 @@ public struct QueueService: ActiveWindow {
     }
 
     /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
-    /// A waiter asking for its state counts as alive (`touch`).
-    public func inspect(token: String, touch: Bool = true) async throws -> QueueTicket? {
+    /// A waiter asking for its state counts as alive (`touch`). A status poll (`poll`) of a waiter
+    /// behind the front of a line may be answered from this instance's snapshot of the line (see
+    /// QueueSnapshots for what that gives up); every other call asks Redis.
+    public func inspect(token: String, touch: Bool = true, poll: Bool = false) async throws -> QueueTicket? {
         guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
-        return try await self.look(token: token, concertID: concertID, shard: shard, touch: touch).ticket
+        guard poll, touch, let snapshots = self.snapshots else {
+            return try await self.look(token: token, concertID: concertID, shard: shard, touch: touch).ticket
+        }
+        let line = QueueLineID(concertID: concertID, shard: shard)
+        if let ticket = try await self.snapshotTicket(token: token, line: line, snapshots: snapshots) { return ticket }
+        let marker = snapshots.marker(line: line)
+        let look = try await self.look(token: token, concertID: concertID, shard: shard, touch: touch)
+        if case .waiting(let user, _, _, _) = look.ticket.state, let place = look.place {
+            snapshots.remember(token: token, user: user, place: place, line: line, marker: marker, now: .now)
+        } else {
+            snapshots.forget(token: token, line: line)
+        }
+        return look.ticket
     }
 
     /// One look at a live token for its event stream `streamID`. `claim` makes that stream the
@@ -112,7 +137,7 @@ public struct QueueService: ActiveWindow {
     /// ends. Throws TOKEN_INVALID / TOKEN_EXPIRED like `status(of:)`.
     public func watch(token: String, streamID: String, claim: Bool) async throws -> QueueStatus? {
         guard let (concertID, shard) = QueueToken.parse(token) else { throw BoxOfficeError.tokenInvalid }
-        let (ticket, superseded) = try await self.look(
+        let (ticket, superseded, _) = try await self.look(
             token: token, concertID: concertID, shard: shard, touch: true, stream: (streamID, claim))
         let status = try Self.status(of: ticket)
         return superseded ? nil : status
@@ -121,7 +146,7 @@ public struct QueueService: ActiveWindow {
     /// One run of queue-status; for a stream's look also whether another stream claimed the token.
     private func look(
         token: String, concertID: Int, shard: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
-    ) async throws -> (ticket: QueueTicket, superseded: Bool) {
+    ) async throws -> (ticket: QueueTicket, superseded: Bool, place: Double?) {
         let plan = try await self.plans.plan(concertID: concertID)
         let keys = QueueKeys(concertID: concertID, shard: shard)
         var arguments: [RedisArgument] = [
@@ -135,7 +160,12 @@ public struct QueueService: ActiveWindow {
         let state = try self.tokenState(fields[1...], plan: plan, shard: shard)
         if Self.lineLooksUnticked(fields[1...]) { try await self.lines.register(concertID: concertID) }
         let soldOut = await self.concerts.isSoldOut(concertID)
-        return (QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut), superseded)
+        // describe's fourth field: a waiter's place in line (its score), which a snapshot ranks.
+        let place = fields[1].string == "WAITING" ? fields[4].string.flatMap(Double.init) : nil
+        return (
+            QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut),
+            superseded, place
+        )
     }
 
     /// A waiter's line whose promoter has not ticked for 5 s (it ticks every 250 ms while anyone
@@ -246,19 +276,9 @@ public struct QueueService: ActiveWindow {
             admittedPerSecond: Double(values[5]) / 1000, estimatedDrainSeconds: drain)
     }
 
-    /// The load behind a wait, from line_inputs' six fields (see QueueScripts): the credit banked at
-    /// the last tick plus what the rate has earned since (at most a second's worth, as the promoter
-    /// banks), the window end the waiter's chain starts from, and the measured mean hold.
+    /// The load behind a wait, from line_inputs' six fields (see QueueScripts).
     static func load(rank: Int, inputs: ArraySlice<RedisReply>, admitPerSecond: Double, capacity: Int, activeSeconds: Int) -> QueueLoad? {
-        let fields = Array(inputs)
-        guard fields.count == 6, let now = fields[0].int, let lastTick = fields[1].int, let active = fields[3].int else { return nil }
-        let banked = fields[2].string.flatMap(Double.init) ?? 0
-        let credit = min(max(1, admitPerSecond), banked + admitPerSecond * Double(max(0, now - lastTick)) / 1000)
-        let slotEnd = fields[4].int ?? 0
-        return QueueLoad(
-            rank: rank, admitPerSecond: admitPerSecond, capacity: capacity, activeSeconds: Double(activeSeconds), active: active,
-            credit: credit, slotEndsInSeconds: slotEnd > 0 ? Double(slotEnd - now) / 1000 : nil,
-            meanHoldSeconds: fields[5].string.flatMap(Double.init).map { $0 / 1000 })
+        LineInputs(inputs)?.load(rank: rank, admitPerSecond: admitPerSecond, capacity: capacity, activeSeconds: activeSeconds)
     }
 
     /// The same, with the rate and capacity the plan gives the shard.
@@ -281,13 +301,8 @@ public struct QueueService: ActiveWindow {
             let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
             return .waiting(userID: user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
         case "WAITING":
-            let rank = fields[2].int ?? 0
-            let position = plan.overallPosition(rankInShard: rank)
-            if plan.paused { return .waiting(userID: user, position: position, estimatedWaitSeconds: nil) }
-            guard let load = Self.load(rank: rank, inputs: fields[5...], plan: plan, shard: shard) else {
-                throw RedisError.unexpectedReply("token description: \(fields)")
-            }
-            return .waiting(userID: user, position: position, estimatedWaitSeconds: QueueEstimator.estimatedWaitSeconds(load))
+            guard let inputs = LineInputs(fields[5...]) else { throw RedisError.unexpectedReply("token description: \(fields)") }
+            return Self.waitingState(user: user, rank: fields[2].int ?? 0, inputs: inputs, plan: plan, shard: shard)
         case "ACTIVE":
             let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)
             return .active(userID: user, until: until)
@@ -296,6 +311,15 @@ public struct QueueService: ActiveWindow {
         default:
             return .unknown
         }
+    }
+
+    /// A waiter's state in an open line, at `rank` (1-based) within its shard, whether the rank
+    /// comes from a script or from a snapshot.
+    static func waitingState(user: String, rank: Int, inputs: LineInputs, plan: QueueShardPlan, shard: Int) -> TokenState {
+        let position = plan.overallPosition(rankInShard: rank)
+        if plan.paused { return .waiting(userID: user, position: position, estimatedWaitSeconds: nil) }
+        let load = inputs.load(rank: rank, admitPerSecond: plan.shardRate, capacity: plan.shardCapacity(shard), activeSeconds: plan.activeSeconds)
+        return .waiting(userID: user, position: position, estimatedWaitSeconds: QueueEstimator.estimatedWaitSeconds(load))
     }
 
     /// The status shape of a live ticket, nil for an ended or unknown one. A sold-out line promises

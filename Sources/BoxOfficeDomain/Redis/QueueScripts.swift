@@ -4,7 +4,7 @@ import HiredisClient
 /// (`TIME`) so instances with skewed clocks agree on every deadline.
 public enum QueueScripts {
     /// Every queue script, for tools that run them outside the app (the benchmark's redis-benchmark baseline).
-    public static var all: [RedisScript] { [issue, status, promote, line, extend, giveBack, end] }
+    public static var all: [RedisScript] { [issue, status, promote, line, extend, giveBack, end, snapshot] }
 
     /// Shared helpers prepended to every script.
     private static let library = """
@@ -16,11 +16,18 @@ public enum QueueScripts {
         -- Ends a token: out of every set, status ENDED, kept `ttl` seconds so a payment retry
         -- can still recognise it, and the user may take a new token. An admitted fan's time in its
         -- slot feeds the line's mean hold time (a moving average over about ten fans), which the
-        -- waiters' estimates use.
+        -- waiters' estimates use. A waiter that ends (left, dropped) goes into the line's `gone` log
+        -- (meta 'gone' counts them; the last 10,000 or more are kept), from which every instance's
+        -- poll snapshot learns it (queue-snapshot).
         local function end_token(prefix, token, ttl, now)
           local tkey = prefix .. 'token:' .. token
           local h = redis.call('HMGET', tkey, 'user', 'status', 'admitted')
           local user = h[1]
+          if h[2] == 'WAITING' then
+            local n = redis.call('HINCRBY', prefix .. 'meta', 'gone', 1)
+            redis.call('ZADD', prefix .. 'gone', n, token)
+            if n % 1000 == 0 then redis.call('ZREMRANGEBYSCORE', prefix .. 'gone', '-inf', n - 10000) end
+          end
           redis.call('ZREM', prefix .. 'waiting', token)
           redis.call('ZREM', prefix .. 'seen', token)
           redis.call('ZREM', prefix .. 'active', token)
@@ -66,9 +73,10 @@ public enum QueueScripts {
           return 0
         end
 
-        -- {state, user, position, activeUntil, opensAt}, and for a waiter in an open line
-        -- line_inputs' six fields after them; state is WAITING, ACTIVE, ENDED or UNKNOWN; opensAt
-        -- (ms) is 0 once the sale is open. A waiter that asks is alive: `touch` refreshes it.
+        -- {state, user, position, activeUntil (ACTIVE) or the place in line (WAITING: its score in
+        -- `waiting`, as text), opensAt}, and for a waiter in an open line line_inputs' six fields
+        -- after them; state is WAITING, ACTIVE, ENDED or UNKNOWN; opensAt (ms) is 0 once the sale is
+        -- open. A waiter that asks is alive: `touch` refreshes it.
         local function describe(prefix, token, now, touch, opening, capacity)
           local tkey = prefix .. 'token:' .. token
           local h = redis.call('HMGET', tkey, 'user', 'status')
@@ -77,7 +85,7 @@ public enum QueueScripts {
             local rank = redis.call('ZRANK', prefix .. 'waiting', token)
             if not rank then return {'ENDED', h[1], 0, 0, 0} end
             if touch then redis.call('ZADD', prefix .. 'seen', 'XX', now, token) end
-            local d = {'WAITING', h[1], rank + 1, 0, opening}
+            local d = {'WAITING', h[1], rank + 1, redis.call('ZSCORE', prefix .. 'waiting', token), opening}
             if opening == 0 then
               for _, v in ipairs(line_inputs(prefix, rank + 1, capacity, now)) do d[#d + 1] = v end
             end
@@ -290,6 +298,47 @@ public enum QueueScripts {
           redis.call('HSET', prefix .. 'token:' .. token, 'activeUntil', previous)
         end
         return 1
+        """)
+
+    /// What an instance needs to answer its waiters' polls for a while without a script each
+    /// (QueueSnapshots), and the idle-drop bookkeeping of the polls it answered so. ARGV: prefix, the
+    /// opening time of a shard of a split line ('' for one line), the `gone` count the instance has
+    /// seen (-1: none yet), the most samples of the line, the most active window ends, then the
+    /// tokens whose waiters polled since the last snapshot (they are alive: `seen` is refreshed,
+    /// XX, so a token admitted or ended meanwhile stays out). Returns {now, opensAt (0 open),
+    /// lastTick, credit, active, mean hold ('' before anyone left), waiting, step, gone count, reset
+    /// (1: the instance missed part of the gone log, or Redis lost it), {the scores at ranks 0,
+    /// step, 2 step, ...}, the last waiter's score, {the active windows' ends in order, or none when
+    /// more than the most}, {the tokens gone since the count the instance has seen}}.
+    static let snapshot = RedisScript(name: "queue-snapshot", source: library + """
+        local prefix = ARGV[1]
+        local now = now_ms()
+        for i = 6, #ARGV do redis.call('ZADD', prefix .. 'seen', 'XX', now, ARGV[i]) end
+        local opening = opens_at(prefix, now, ARGV[2])
+        local meta = redis.call('HMGET', prefix .. 'meta', 'lastTick', 'credit', 'hold', 'gone')
+        local waiting = redis.call('ZCARD', prefix .. 'waiting')
+        local step = math.max(1, math.ceil(waiting / math.max(1, tonumber(ARGV[4]))))
+        local samples = {}
+        for r = 0, waiting - 1, step do
+          samples[#samples + 1] = redis.call('ZRANGE', prefix .. 'waiting', r, r, 'WITHSCORES')[2]
+        end
+        local last = ''
+        if waiting > 0 then last = redis.call('ZRANGE', prefix .. 'waiting', -1, -1, 'WITHSCORES')[2] end
+        local active = redis.call('ZCARD', prefix .. 'active')
+        local ends = {}
+        if active <= tonumber(ARGV[5]) then
+          local windows = redis.call('ZRANGE', prefix .. 'active', 0, -1, 'WITHSCORES')
+          for i = 2, #windows, 2 do ends[#ends + 1] = windows[i] end
+        end
+        local total, seen = tonumber(meta[4]) or 0, tonumber(ARGV[3])
+        local reset, gone = 0, {}
+        if seen < 0 or seen > total or total - seen > 10000 then
+          reset = 1
+        elseif seen < total then
+          gone = redis.call('ZRANGEBYSCORE', prefix .. 'gone', '(' .. seen, '+inf')
+        end
+        return {now, opening, tonumber(meta[1]) or now, meta[2] or '0', active, meta[3] or '', waiting, step, total, reset,
+                samples, last, ends, gone}
         """)
 
     /// Ends a token at once (after payment). ARGV: prefix, token, ended-token ttl s.

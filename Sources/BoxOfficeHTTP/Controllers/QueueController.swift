@@ -24,8 +24,9 @@ struct QueueController {
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.post("tokens", use: self.issue)
-        group.ticketGroup(queue: self.queue, .live)
+        group.ticketGroup(queue: self.queue, .livePoll)
             .get("status", use: self.status)
+        group.ticketGroup(queue: self.queue, .live)
             .get("events", use: self.events)
         group.ticketGroup("tokens/current", queue: self.queue, .live)
             .delete(use: self.leave)

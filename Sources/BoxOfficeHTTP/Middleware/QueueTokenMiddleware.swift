@@ -12,6 +12,9 @@ struct QueueTokenMiddleware: RouterMiddleware {
     enum Requirement: Sendable {
         /// WAITING or ACTIVE.
         case live
+        /// WAITING or ACTIVE, for a status poll: a waiter behind the front of a line may be answered
+        /// from the instance's snapshot of the line (QueueService.inspect).
+        case livePoll
         /// ACTIVE only (catalog, holds, payments).
         case active
         /// ACTIVE, or ENDED when the request carries an Idempotency-Key: a payment retry must
@@ -24,7 +27,7 @@ struct QueueTokenMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         guard let token = Self.bearerToken(request.headers[.authorization]),
-            let ticket = try await self.queue.inspect(token: token)
+            let ticket = try await self.queue.inspect(token: token, poll: self.requirement == .livePoll)
         else { throw BoxOfficeError.tokenInvalid }
         switch (ticket.state, self.requirement) {
         case (.unknown, _):
@@ -35,7 +38,7 @@ struct QueueTokenMiddleware: RouterMiddleware {
             throw BoxOfficeError.tokenExpired
         case (.waiting, .active), (.waiting, .activeOrEndedWithIdempotencyKey):
             throw BoxOfficeError.notAdmitted
-        case (.waiting, .live), (.active, _):
+        case (.waiting, .live), (.waiting, .livePoll), (.active, _):
             break
         }
         var context = context

@@ -1,0 +1,47 @@
+import HiredisClient
+
+/// What a waiter's wait rests on, as the queue scripts' `line_inputs` read it (see QueueScripts) or a
+/// poll snapshot keeps it; QueueEstimator does the arithmetic.
+struct LineInputs: Sendable, Equatable {
+    /// Redis time (ms) of the reading.
+    var now: Int
+    /// The promoter's last tick (ms).
+    var lastTick: Int
+    /// Admissions banked at the last tick.
+    var banked: Double
+    /// Admitted fans holding a slot.
+    var active: Int
+    /// The end (ms) of the active window whose slot the waiter's chain takes; 0: a free slot.
+    var slotEnd: Int
+    /// How long admitted fans kept their slot lately (ms); nil before anyone left.
+    var meanHoldMilliseconds: Double?
+
+    init(now: Int, lastTick: Int, banked: Double, active: Int, slotEnd: Int, meanHoldMilliseconds: Double?) {
+        self.now = now
+        self.lastTick = lastTick
+        self.banked = banked
+        self.active = active
+        self.slotEnd = slotEnd
+        self.meanHoldMilliseconds = meanHoldMilliseconds
+    }
+
+    /// line_inputs' six fields: {now, last tick, banked credit, active count, slot end, mean hold}.
+    init?(_ reply: ArraySlice<RedisReply>) {
+        let fields = Array(reply)
+        guard fields.count == 6, let now = fields[0].int, let lastTick = fields[1].int, let active = fields[3].int else { return nil }
+        self.init(
+            now: now, lastTick: lastTick, banked: fields[2].string.flatMap(Double.init) ?? 0, active: active, slotEnd: fields[4].int ?? 0,
+            meanHoldMilliseconds: fields[5].string.flatMap(Double.init))
+    }
+
+    /// The load behind the wait of the waiter at `rank`: the credit banked at the last tick plus what
+    /// the rate has earned since (at most a second's worth, as the promoter banks), the window end the
+    /// waiter's chain starts from, and the measured mean hold.
+    func load(rank: Int, admitPerSecond: Double, capacity: Int, activeSeconds: Int) -> QueueLoad {
+        let credit = min(max(1, admitPerSecond), self.banked + admitPerSecond * Double(max(0, self.now - self.lastTick)) / 1000)
+        return QueueLoad(
+            rank: rank, admitPerSecond: admitPerSecond, capacity: capacity, activeSeconds: Double(activeSeconds), active: self.active,
+            credit: credit, slotEndsInSeconds: self.slotEnd > 0 ? Double(self.slotEnd - self.now) / 1000 : nil,
+            meanHoldSeconds: self.meanHoldMilliseconds.map { $0 / 1000 })
+    }
+}
