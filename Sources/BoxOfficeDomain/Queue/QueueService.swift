@@ -121,7 +121,11 @@ public struct QueueService: ActiveWindow {
             return try await self.look(token: token, concertID: concertID, shard: shard, touch: touch).ticket
         }
         let line = QueueLineID(concertID: concertID, shard: shard)
-        if let ticket = try await self.snapshotTicket(token: token, line: line, snapshots: snapshots) { return ticket }
+        if let ticket = try await self.snapshotTicket(token: token, line: line, snapshots: snapshots) {
+            snapshots.answeredFromSnapshot.increment()
+            return ticket
+        }
+        snapshots.answeredByRedis.increment()
         let marker = snapshots.marker(line: line)
         let look = try await self.look(token: token, concertID: concertID, shard: shard, touch: touch)
         if case .waiting(let user, _, _, _) = look.ticket.state, let place = look.place {

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import NIOConcurrencyHelpers
 
 /// One line (or shard of a split line) as a poll snapshot sees it.
@@ -127,6 +128,9 @@ final class QueueSnapshots: Sendable {
     /// A snapshot carries the active windows' ends up to this many (more: the exact path answers).
     static let maxActiveEnds = 20_000
     private let lines = NIOLockedValueBox<[QueueLineID: Line]>([:])
+    /// Status polls answered from a snapshot and by a script (`boxoffice_queue_polls_total`).
+    let answeredFromSnapshot = Counter(label: "boxoffice_queue_polls_total", dimensions: [("answer", "snapshot")])
+    let answeredByRedis = Counter(label: "boxoffice_queue_polls_total", dimensions: [("answer", "redis")])
 
     init(interval: Duration) {
         self.interval = interval
