@@ -10,7 +10,8 @@ import HiredisClient
 ///     bo:{c:1}:token:<token>  HASH    user, status (WAITING|ACTIVE|ENDED), seq, issued, activeUntil
 ///     bo:{c:1}:user:<uuid>    STRING  the user's live token for this concert
 ///     bo:{c:1}:settings       HASH    paused, activeCapacity, admitPerSecond (admin-editable)
-///     bo:{c:1}:meta           HASH    lastTick, credit, rate (promoter state, measured admissions/s)
+///     bo:{c:1}:meta           HASH    lastTick, credit, rate (promoter state, measured admissions/s), hold, gone
+///     bo:{c:1}:gone           ZSET    token -> its number in meta.gone: waiters who left or were dropped (poll snapshots)
 ///     bo:{c:1}:seatlock:<date>:<n>  STRING  seat hold fast-path lock (value: reservation id)
 ///
 /// A concert whose line is split in shards (`queueShards` in its settings hash) keeps shard 0 under
