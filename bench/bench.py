@@ -3,14 +3,14 @@
 
 Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
 Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
-for statement. Scenarios: queue_enter, queue_poll, hold_distinct, hold_uncontended, payment
+for statement. Scenarios: queue_enter, queue_poll, queue_poll_long, hold_distinct, hold_uncontended, payment
 (wrk through haproxy), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
 streams on one instance: Redis commands/s and other users' poll p99 with and without them). Prints a table with each scenario's ratio to
 its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
 money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
-scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BOXOFFICE_BIN, LB_PORT (8080),
+scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
 REDIS_MODE=cluster (after the single-Redis series, queue_enter, queue_poll and hold_distinct again with 2
 instances on the local Redis Cluster, each against its single-Redis figure of the same run), plus
 scripts/run.sh's own variables. Python standard library only.
@@ -286,18 +286,24 @@ def scenario_queue_enter():
     return wrk("queue_enter.lua", path="/v1/queue/tokens", env={"BENCH_CONCERT": str(concert)})
 
 
-def waiting_tokens(count):
-    """`count` tokens waiting in a paused line (so positions are real), in a file for wrk and storm.py."""
+def waiting_tokens(count, line=None):
+    """`count` tokens waiting in a paused line of `line` waiters (default `count`), spread evenly
+    along it, in a file for wrk and storm.py. Paused, so positions are real; at a real on-sale's
+    100 admissions/s, which decides how much of the front asks Redis at every poll (the first 300
+    places; the rest is answered from the instances' snapshots)."""
     concert = bench_concert(1)
-    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1")
-    tokens = parallel(lambda _: take_token(concert), range(count))
+    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "paused", "1", "admitPerSecond", "100")
+    tokens = parallel(lambda _: take_token(concert), range(line or count), workers=64)
     with tempfile.NamedTemporaryFile("w", delete=False) as handle:
-        handle.write("\n".join(tokens))
+        handle.write("\n".join(tokens[:: max(1, len(tokens) // count)][:count]))
     return handle.name
 
 
-def scenario_queue_poll():
-    return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": waiting_tokens(2000)})
+LONG_LINE = int(os.environ.get("BENCH_LONG_LINE", "100000"))
+
+
+def scenario_queue_poll(line=None):
+    return wrk("queue_poll.lua", path="/v1/queue/status", env={"BENCH_ITEMS": waiting_tokens(2000, line)})
 
 
 STORM = int(os.environ.get("BENCH_STORM", "5000"))
@@ -634,6 +640,8 @@ def main():
             rows.append(row("queue_enter", scenario_queue_enter(), "wrk /health/live", health))
         if wanted("queue_poll"):
             rows.append(row("queue_poll", scenario_queue_poll(), "wrk /health/live", health))
+        if wanted("queue_poll_long"):
+            rows.append(row("queue_poll_long", scenario_queue_poll(LONG_LINE), "wrk /health/live", health))
         if wanted("hold_distinct"):
             rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"],
                             baselines["pgbench simple-update"]))

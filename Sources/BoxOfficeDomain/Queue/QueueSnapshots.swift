@@ -150,13 +150,20 @@ final class QueueSnapshots: Sendable {
     /// snapshot is fresh; the poll then counts as the waiter's sign of life. nil: ask Redis.
     func lookUp(token: String, line id: QueueLineID, now: ContinuousClock.Instant) -> (waiter: Waiter, snapshot: LineSnapshot)? {
         self.lines.withLockedValue { lines in
-            guard var line = lines[id] else { return nil }
-            line.asked = now
-            defer { lines[id] = line }
-            guard let snapshot = line.snapshot, now - snapshot.received <= self.maxAge, let waiter = line.waiters[token] else { return nil }
-            line.touched.append(token)
-            return (waiter, snapshot)
+            Self.modify(&lines, id) { line in
+                line.asked = now
+                guard let snapshot = line.snapshot, now - snapshot.received <= self.maxAge, let waiter = line.waiters[token] else { return nil }
+                line.touched.append(token)
+                return (waiter, snapshot)
+            } ?? nil
         }
+    }
+
+    /// Changes a line where it lies: a copy of it (`var line = lines[id]`) would copy its waiters
+    /// and touches on the first change, at every poll.
+    private static func modify<Result>(_ lines: inout [QueueLineID: Line], _ id: QueueLineID, _ body: (inout Line) -> Result) -> Result? {
+        guard lines[id] != nil else { return nil }
+        return body(&lines[id]!)
     }
 
     /// The line's gone count before an exact look; pass it to `remember`.
@@ -168,10 +175,11 @@ final class QueueSnapshots: Sendable {
     /// log may already have passed over this token: the next poll looks again).
     func remember(token: String, user: String, place: Double, line id: QueueLineID, marker: Int?, now: ContinuousClock.Instant) {
         self.lines.withLockedValue { lines in
-            var line = lines[id] ?? Line(asked: now)
-            line.asked = now
-            if line.goneCount == marker, marker != nil { line.waiters[token] = Waiter(user: user, place: place) }
-            lines[id] = line
+            if lines[id] == nil { lines[id] = Line(asked: now) }
+            Self.modify(&lines, id) { line in
+                line.asked = now
+                if line.goneCount == marker, marker != nil { line.waiters[token] = Waiter(user: user, place: place) }
+            }
         }
     }
 
@@ -208,20 +216,20 @@ final class QueueSnapshots: Sendable {
     /// then the cached waiters the line has passed (admitted) dropped.
     func apply(_ read: SnapshotRead, line id: QueueLineID) {
         self.lines.withLockedValue { lines in
-            guard var line = lines[id] else { return }
-            if read.reset {
-                line.waiters = [:]
-            } else {
-                for token in read.gone { line.waiters[token] = nil }
+            Self.modify(&lines, id) { line in
+                if read.reset {
+                    line.waiters = [:]
+                } else {
+                    for token in read.gone { line.waiters[token] = nil }
+                }
+                line.refreshes += 1
+                if line.refreshes % 10 == 0 {
+                    let head = read.line.waiting > 0 ? read.line.samples.first ?? .infinity : .infinity
+                    line.waiters = line.waiters.filter { $0.value.place >= head }
+                }
+                line.goneCount = read.goneCount
+                line.snapshot = read.line
             }
-            line.refreshes += 1
-            if line.refreshes % 10 == 0 {
-                let head = read.line.waiting > 0 ? read.line.samples.first ?? .infinity : .infinity
-                line.waiters = line.waiters.filter { $0.value.place >= head }
-            }
-            line.goneCount = read.goneCount
-            line.snapshot = read.line
-            lines[id] = line
         }
     }
 
