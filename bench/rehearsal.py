@@ -232,7 +232,7 @@ def print_table(report):
     rows = [
         ("fans, ramp", f"{report['fans']:,} over {report['rampSeconds']:.0f} s, the first {report['earlySeconds']:.0f} s before the opening; Redis: {report['mode']}"),
         ("sale", f"{report['seats']:,} seats, {report['admitPerSecond']:.0f} admissions/s, capacity {report['capacity']:,}"),
-        ("arrivals: in line / told sold out (410) / refused / timed out", f"{report['arrivals'].get('answered', 0):,} / {report['arrivals'].get(SOLD_OUT, 0):,} / {sum(v for k, v in refused.items() if not k.startswith('timed')):,} / {refused.get('timed out or failed', 0):,}"),
+        ("arrivals: in line / told sold out (410) / refused / timed out or failed", f"{report['arrivals'].get('answered', 0):,} / {report['arrivals'].get(SOLD_OUT, 0):,} / {sum(v for k, v in refused.items() if not k.startswith('failed')):,} / {sum(v for k, v in refused.items() if k.startswith('failed')):,}"),
         ("server errors and failed calls after arrival", json.dumps(report["errors"]) if report["errors"] else "0"),
         ("FIFO after the opening: max displacement (admitted late arrivals)", f"{report['displacementMax']} ({report['lateAdmitted']:,}); late before early: {report['lateAdmittedBeforeEarly']}"),
         ("ETA actual/promised p10 / p50 / p90", eta),

@@ -48,8 +48,23 @@ struct API: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: json))
         }
+        do {
+            return try await self.send(request)
+        } catch where Self.closedUnderneath(error) {
+            // haproxy closes a keep-alive connection idle for a second; a request written on it as it
+            // closes never reached an instance. Browsers send such a request again on a new
+            // connection, once: so does the page's stand-in.
+            return try await self.send(request)
+        }
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws -> Reply {
         let response = try await self.client.execute(request, timeout: self.timeout)
         return Reply(status: Int(response.status.code), body: try await response.body.collect(upTo: 1 << 20))
+    }
+
+    static func closedUnderneath(_ error: any Error) -> Bool {
+        (error as? HTTPClientError) == .remoteConnectionClosed || (error as? ChannelError) == .ioOnClosedChannel
     }
 
     /// `GET /v1/queue/events` as EventSource does: `onStatus` for each status event until it

@@ -40,7 +40,7 @@ struct Rehearsal: Sendable {
         do {
             reply = try await self.api.call(.POST, "/v1/queue/tokens", json: #"{"userId":"\#(fan.userID)","concertId":\#(self.settings.concertID)}"#)
         } catch {
-            self.recorder.arrival("timed out or failed")
+            self.recorder.arrival("failed: \(Self.reason(error))")
             return self.finish(fan, nil)
         }
         self.recorder.latency("arrival", Self.milliseconds(since: started))
@@ -99,7 +99,7 @@ struct Rehearsal: Sendable {
         do {
             reply = try await self.api.call(.GET, "/v1/queue/status", token: token)
         } catch {
-            if !Task.isCancelled { self.recorder.error("poll: timed out or failed") }
+            if !Task.isCancelled { self.recorder.error("poll: \(Self.reason(error))") }
             return .now + .seconds(3)
         }
         if reply.status == 401 { return self.finish(fan, "token ended while waiting (\(reply.code ?? ""))") }
@@ -199,9 +199,14 @@ struct Rehearsal: Sendable {
             if reply.status >= 500 { self.recorder.error("\(route): \(reply.status) \(reply.code ?? "")") }
             return reply
         } catch {
-            self.recorder.error("\(route): timed out or failed")
+            self.recorder.error("\(route): \(Self.reason(error))")
             return nil
         }
+    }
+
+    /// What went wrong with a call, short enough to count by (a timeout, a connection closed under it...).
+    static func reason(_ error: any Error) -> String {
+        String(String(describing: error).prefix(60))
     }
 
     private func outcome(_ fan: Fan, _ what: String) {

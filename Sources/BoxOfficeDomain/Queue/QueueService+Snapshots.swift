@@ -15,9 +15,7 @@ extension QueueService {
         let state: TokenState
         if snapshot.opensAt > 0 {
             guard snapshot.opensAt > redisNow else { return nil }
-            let opensAt = Date(timeIntervalSince1970: Double(snapshot.opensAt) / 1000)
-            let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
-            state = .waiting(userID: waiter.user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
+            state = Self.countdownState(user: waiter.user, opensAtMilliseconds: snapshot.opensAt)
         } else {
             guard let rank = snapshot.rank(ofPlace: waiter.place).map({ $0 + 1 }), rank > snapshots.exactFront(admitPerSecond: plan.shardRate),
                 let inputs = snapshot.inputs(rank: rank, capacity: plan.shardCapacity(id.shard), now: redisNow)

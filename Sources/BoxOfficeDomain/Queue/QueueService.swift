@@ -300,10 +300,7 @@ public struct QueueService: ActiveWindow {
         }
         switch state {
         case "WAITING" where (fields[4].int ?? 0) > 0:
-            // Before the opening: no place yet (the order is drawn at the opening), a countdown instead.
-            let opensAt = Date(timeIntervalSince1970: Double(fields[4].int ?? 0) / 1000)
-            let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
-            return .waiting(userID: user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
+            return Self.countdownState(user: user, opensAtMilliseconds: fields[4].int ?? 0)
         case "WAITING":
             guard let inputs = LineInputs(fields[5...]) else { throw RedisError.unexpectedReply("token description: \(fields)") }
             return Self.waitingState(user: user, rank: fields[2].int ?? 0, inputs: inputs, plan: plan, shard: shard)
@@ -315,6 +312,14 @@ public struct QueueService: ActiveWindow {
         default:
             return .unknown
         }
+    }
+
+    /// A waiter's state before the opening: no place yet (the order is drawn at the opening), a
+    /// countdown instead.
+    static func countdownState(user: String, opensAtMilliseconds: Int) -> TokenState {
+        let opensAt = Date(timeIntervalSince1970: Double(opensAtMilliseconds) / 1000)
+        let wait = max(0, Int(opensAt.timeIntervalSinceNow.rounded(.up)))
+        return .waiting(userID: user, position: nil, estimatedWaitSeconds: wait, opensAt: opensAt)
     }
 
     /// A waiter's state in an open line, at `rank` (1-based) within its shard, whether the rank

@@ -78,7 +78,7 @@ struct QueueEventStream: Sendable {
         try await writer.write(ByteBuffer(string: Self.event(first)))
         var nextRead = clock.now + .seconds(first.pollAfterSeconds)
         var nextHeartbeat = clock.now + self.heartbeat
-        while last.status != .active {
+        streaming: while last.status != .active {
             let wake = min(nextRead, nextHeartbeat)
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) }
@@ -87,23 +87,23 @@ struct QueueEventStream: Sendable {
                 break
             }
             if clock.now >= nextRead {
-                do {
-                    guard let current = try await self.queue.watch(token: first.token, streamID: streamID, claim: false) else {
-                        try await writer.write(ByteBuffer(string: Self.ended(EndCode.streamReplaced.rawValue)))
-                        break
-                    }
-                    if current != last {
-                        try await writer.write(ByteBuffer(string: Self.event(current)))
-                        last = current
-                        nextHeartbeat = clock.now + self.heartbeat
-                    }
-                } catch let error as BoxOfficeError {
-                    // The token ended or vanished while waiting: say so and close.
-                    try await writer.write(ByteBuffer(string: Self.ended(ApiError(error).code)))
+                // Writes stay outside the look's error handling: a client that has gone makes them
+                // throw, which ends the stream and frees its slot at once.
+                switch await self.look(token: first.token, streamID: streamID) {
+                case .replaced:
+                    try await writer.write(ByteBuffer(string: Self.ended(EndCode.streamReplaced.rawValue)))
+                    break streaming
+                case .ended(let code):
+                    try await writer.write(ByteBuffer(string: Self.ended(code)))
+                    break streaming
+                case .unavailable:
                     break
-                } catch {
-                    // A store is down: keep the stream (heartbeats go on) and look again later.
-                    self.logger.warning("event stream could not read the queue", metadata: ["error": "\(error)"])
+                case .status(let current) where current != last:
+                    try await writer.write(ByteBuffer(string: Self.event(current)))
+                    last = current
+                    nextHeartbeat = clock.now + self.heartbeat
+                case .status:
+                    break
                 }
                 nextRead = clock.now + .seconds(last.pollAfterSeconds)
             }
@@ -113,6 +113,29 @@ struct QueueEventStream: Sendable {
             }
         }
         try await writer.finish(nil)
+    }
+
+    /// What one look at the token found.
+    enum Look {
+        case status(QueueStatus)
+        /// Another stream claimed the token.
+        case replaced
+        /// The token ended or vanished while waiting (the problem code).
+        case ended(String)
+        /// A store is down: the stream stays (heartbeats go on) and looks again later.
+        case unavailable
+    }
+
+    func look(token: String, streamID: String) async -> Look {
+        do {
+            guard let current = try await self.queue.watch(token: token, streamID: streamID, claim: false) else { return .replaced }
+            return .status(current)
+        } catch let error as BoxOfficeError {
+            return .ended(ApiError(error).code)
+        } catch {
+            self.logger.warning("event stream could not read the queue", metadata: ["error": "\(error)"])
+            return .unavailable
+        }
     }
 
     static func event(_ status: QueueStatus) -> String {
