@@ -79,6 +79,34 @@ struct EventStreamTests {
         }
     }
 
+    @Test("a stream whose fan has gone ends at its next event and gives its slot to the next fan, long before a heartbeat")
+    func departedFanFreesTheSlot() async throws {
+        // One stream slot, heartbeats every 15 s; a line too slow to admit anyone in the test.
+        let environment = QueueRig.instanceEnvironment.merging(["MAX_EVENT_STREAMS": "1", "EVENT_HEARTBEAT_SECONDS": "15"]) { $1 }
+        try await QueueRig.with(settings: ["admitPerSecond": "0.001"]) { rig in
+            try await TestStack.withInstances(1, environment: environment) { bases in
+                try await TestHTTPClient.with { http in
+                    let ahead = try await http.takeToken(bases[0], concertID: rig.concertID)
+                    let gone = try await http.takeToken(bases[0], concertID: rig.concertID)
+                    let next = try await http.takeToken(bases[0], concertID: rig.concertID)
+                    // The fan reads its first status and closes the page.
+                    let first = try await http.readEvents(bases[0], token: gone.token, timeout: .seconds(10)) { _ in false }
+                    #expect(first.status == 200 && Self.statuses(first.items) == ["status WAITING"])
+                    // The waiter ahead leaves: the stream's next look (within a second) has news to write.
+                    #expect(try await http.request(.DELETE, "\(bases[0])/v1/queue/tokens/current", token: ahead.token).status == 204)
+                    let left = ContinuousClock.now
+                    var opened = try await http.readEvents(bases[0], token: next.token, timeout: .seconds(10)) { _ in false }
+                    while opened.status == 503, ContinuousClock.now - left < .seconds(8) {
+                        try await Task.sleep(for: .milliseconds(200))
+                        opened = try await http.readEvents(bases[0], token: next.token, timeout: .seconds(10)) { _ in false }
+                    }
+                    #expect(opened.status == 200, "the slot stayed taken: \(opened.status)")
+                    #expect(ContinuousClock.now - left < .seconds(5), "the slot came free after \(ContinuousClock.now - left)")
+                }
+            }
+        }
+    }
+
     @Test("a second stream for the same token, on another instance, ends the first")
     func oneStreamPerToken() async throws {
         // Not paused (a paused line is looked at every 5 s) but too slow to admit anyone in the test.
