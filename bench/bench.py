@@ -241,11 +241,12 @@ def redis_benchmark_poll():
     source = run([BIN, "lua", "queue-status"], capture=True).stdout
     redis = ["redis-cli", "-p", REDIS_PORT]
     sha = run(redis + ["SCRIPT", "LOAD", source], capture=True).stdout.strip()
+    keys = run([BIN, "lua", "queue-status", "--keys", "0"], capture=True).stdout.split()
     prefix, token = "bo:{c:0}:", "0.00000000000000000000000000000bench"
-    run(redis + ["HSET", prefix + "token:" + token, "user", str(uuid.uuid4()), "status", "WAITING"], capture=True)
+    run(redis + ["HSET", prefix + "tokens", token, f"{uuid.uuid4()} 1 0"], capture=True)
     run(redis + ["ZADD", prefix + "waiting", "1", token], capture=True)
     result = run(["redis-benchmark", "-p", REDIS_PORT, "-c", "50", "-n", "300000", "--csv",
-                  "EVALSHA", sha, "1", prefix + "seq", prefix, token, "1", "", "6000"], capture=True)
+                  "EVALSHA", sha, str(len(keys))] + keys + [token, "1", "", "6000"], capture=True)
     rows = [line for line in result.stdout.splitlines() if line.startswith('"EVALSHA')]
     fields = [field.strip('"') for field in rows[-1].split(",")]
     return {"rps": float(fields[1]), "p50_ms": float(fields[4]) if len(fields) > 4 else 0,

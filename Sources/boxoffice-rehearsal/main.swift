@@ -88,11 +88,14 @@ for batch in stride(from: 0, to: withTokens.count, by: 500) {
     let byShard = Dictionary(grouping: slice) { QueueToken.parse($0.token!)?.shard ?? 0 }
     for (shard, group) in byShard {
         let keys = QueueKeys(concertID: settings.concertID, shard: shard)
-        let replies = try await redis.pipeline(group.map { ["HMGET", RedisArgument(keys.token($0.token!)), "seq", "admitted"] })
-        for (fan, reply) in zip(group, replies) {
-            let fields = reply.array ?? []
-            guard fields.count == 2, let seq = fields[0].int else { continue }
-            admissions.append(Admission(fan: fan, seq: seq, admitted: fields[1].int))
+        // A token's record is "user sequence issued"; its admission "admitted-ms until-ms" (QueueKeys).
+        let replies = try await redis.pipeline(
+            group.flatMap { [["HGET", RedisArgument(keys.tokens), RedisArgument($0.token!)], ["HGET", RedisArgument(keys.admissions), RedisArgument($0.token!)]] })
+        for (index, fan) in group.enumerated() {
+            let record = replies[2 * index].string?.split(separator: " ") ?? []
+            guard record.count == 3, let seq = Int(record[1]) else { continue }
+            let admitted = replies[2 * index + 1].string?.split(separator: " ").first.flatMap { Int($0) }
+            admissions.append(Admission(fan: fan, seq: seq, admitted: admitted))
         }
     }
 }

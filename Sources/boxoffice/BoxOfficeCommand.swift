@@ -97,17 +97,24 @@ struct Check: AsyncParsableCommand {
 
 struct Lua: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the source of one of the queue's Lua scripts (for redis-cli and redis-benchmark).",
+        abstract: "Print the source of one of the queue's Lua scripts, or the keys it declares (for redis-cli and redis-benchmark).",
         shouldDisplay: false
     )
 
     @Argument(help: "Script name: queue-issue, queue-status, queue-promote, queue-extend or queue-end.")
     var name: String
 
+    @Option(help: "Print the keys the script declares for this concert's line instead (space-separated, in KEYS order).")
+    var keys: Int?
+
     func run() throws {
         guard let script = QueueScripts.all.first(where: { $0.name == self.name }) else {
             throw ValidationError("unknown script \(self.name); known: \(QueueScripts.all.map(\.name).joined(separator: ", "))")
         }
-        print(script.source)
+        if let concertID = self.keys {
+            print(QueueKeys.Line.allCases.map { QueueKeys(concertID: concertID)[$0] }.joined(separator: " "))
+        } else {
+            print(script.source)
+        }
     }
 }

@@ -31,8 +31,8 @@ struct ActiveWindowRuleTests {
     /// The end of the window the admission gave (ms since 1970, Redis clock).
     static func admittedUntil(_ token: String, concertID: Int) async throws -> Date {
         try await Kit.withRedis { (redis) async throws in
-            let reply = try await redis.send(["HGET", RedisArgument(QueueKeys(concertID: concertID).token(token)), "admittedUntil"]).checked()
-            let milliseconds = try #require(reply.string.flatMap(Int.init), "no admittedUntil: \(reply)")
+            let fields = try await QueueRig.tokenFields(token, keys: QueueKeys(concertID: concertID), redis: redis)
+            let milliseconds = try #require(fields["admittedUntil"].flatMap(Int.init), "no admittedUntil: \(fields)")
             return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         }
     }

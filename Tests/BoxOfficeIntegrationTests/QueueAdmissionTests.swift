@@ -16,7 +16,7 @@ struct QueueAdmissionTests {
         local maxActive = -1
         local active = redis.call('ZRANGE', prefix .. 'active', 0, -1)
         for _, token in ipairs(active) do
-          local seq = tonumber(redis.call('HGET', prefix .. 'token:' .. token, 'seq'))
+          local seq = tonumber(string.match(redis.call('HGET', prefix .. 'tokens', token) or '', '^%S+ (%S+)'))
           if seq and seq > maxActive then maxActive = seq end
         end
         return {minWaiting, redis.call('ZCARD', prefix .. 'waiting'), maxActive, #active, tonumber(redis.call('GET', prefix .. 'seq') or '0')}

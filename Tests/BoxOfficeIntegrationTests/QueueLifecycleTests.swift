@@ -124,19 +124,25 @@ struct QueueLifecycleTests {
                     try await rig.set(["paused": "0"])
                     let result = try await promoter.promote(concertID: rig.concertID)
                     #expect(result.active == 1)
-                    var firstUntil = try #require(try await rig.tokenField(first.token, "activeUntil").flatMap { Int($0) })
+                    var firstUntil = try #require(try await rig.tokenField(first.token, "admittedUntil").flatMap { Int($0) })
                     let now = try await rig.redisMilliseconds()
                     if firstUntil > now + 1_100 {
                         // Another suite's instance (they tick every concert, with 300 s windows) admitted
                         // it between our resume and our tick: give it the 1 s window ours would have.
                         firstUntil = now + 1_000
                         try await rig.command("ZADD", rig.keys.active, "XX", "\(firstUntil)", first.token)
-                        try await rig.command("HSET", rig.keys.token(first.token), "activeUntil", "\(firstUntil)")
                     }
 
                     // While it is active the second waits, however often we tick: checked atomically
                     // in Redis, and through HTTP when the reply comes back well inside the window.
-                    let pair = "return {redis.call('HGET', ARGV[1] .. 'token:' .. ARGV[2], 'status'), redis.call('HGET', ARGV[1] .. 'token:' .. ARGV[3], 'status'), redis.call('ZCARD', ARGV[1] .. 'active')}"
+                    let pair = """
+                        local function status(token)
+                          if redis.call('ZSCORE', ARGV[1] .. 'active', token) then return 'ACTIVE' end
+                          if redis.call('ZSCORE', ARGV[1] .. 'waiting', token) then return 'WAITING' end
+                          return 'ENDED'
+                        end
+                        return {status(ARGV[2]), status(ARGV[3]), redis.call('ZCARD', ARGV[1] .. 'active')}
+                        """
                     while try await rig.redisMilliseconds() < firstUntil - 200 {
                         let result = try await promoter.promote(concertID: rig.concertID)
                         #expect(result.active <= 1)
@@ -158,7 +164,7 @@ struct QueueLifecycleTests {
                         let reply = try await http.request(.GET, "\(base)/v1/queue/status", token: second.token)
                         return reply.json["status"] as? String == "ACTIVE" ? true : nil
                     }
-                    let secondUntil = try #require(try await rig.tokenField(second.token, "activeUntil").flatMap { Int($0) })
+                    let secondUntil = try #require(try await rig.tokenField(second.token, "admittedUntil").flatMap { Int($0) })
                     #expect(secondUntil - 1_000 >= firstUntil, "second admitted before the first's window ended")
                     // At most the one slot is taken (the second's own 1 s window may already be over).
                     #expect(try await rig.zcard(rig.keys.active) <= 1)

@@ -68,7 +68,7 @@ struct QueueOpeningTests {
                         let line = (try await rig.command(["ZRANGE", keys.waiting, "0", "-1"]).array ?? []).compactMap(\.string)
                         var sequence: [Int] = []
                         for token in line {
-                            sequence.append(try await rig.command("HGET", keys.token(token), "seq").int ?? -1)
+                            sequence.append(try await QueueRig.tokenFields(token, keys: keys, redis: rig.redis)["seq"].flatMap { Int($0) } ?? -1)
                         }
                         let rho = Self.spearman(sequence, Array(line.indices))
                         print("opening (\(shards) shard(s)): Spearman correlation of arrival and place among \(line.count) early arrivals: \(rho)")
@@ -97,7 +97,7 @@ struct QueueOpeningTests {
                     }
                     func admittedAt(_ token: String) async throws -> Int {
                         let keys = lines[QueueToken.parse(token)!.shard]
-                        return (try await rig.command("HGET", keys.token(token), "admittedUntil").int ?? Int.max) - activeSeconds * 1000
+                        return try await QueueRig.tokenFields(token, keys: keys, redis: rig.redis)["admitted"].flatMap { Int($0) } ?? Int.max
                     }
                     for (shard, line) in drawn.enumerated() {
                         var earlyAdmissions: [Int] = []

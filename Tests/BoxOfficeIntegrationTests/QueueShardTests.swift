@@ -48,8 +48,8 @@ struct QueueShardTests {
                     var admittedAt: [Int] = []
                     for arrival in tokens {
                         let shard = QueueToken.parse(arrival.token)!.shard
-                        let key = QueueKeys(concertID: rig.concertID, shard: shard).token(arrival.token)
-                        admittedAt.append(try await rig.command("HGET", key, "admittedUntil").int ?? Int.max)
+                        let keys = QueueKeys(concertID: rig.concertID, shard: shard)
+                        admittedAt.append(try await QueueRig.tokenFields(arrival.token, keys: keys, redis: rig.redis)["admitted"].flatMap { Int($0) } ?? Int.max)
                     }
                     // Admission rank: by admission time; within one tick nobody is ahead of anybody,
                     // so ties count in arrival order (no displacement inside a tick).

@@ -67,15 +67,47 @@ struct QueueRig: Sendable {
         )
     }
 
+    /// One field of a token of the rig's concert (see `tokenFields`).
     func tokenField(_ token: String, _ field: String) async throws -> String? {
-        try await self.command("HGET", self.keys.token(token), field).string
+        try await Self.tokenFields(token, keys: QueueKeys(concertID: self.concertID, shard: QueueToken.parse(token)?.shard ?? 0), redis: self.redis)[field]
     }
 
-    /// How many of `tokens` were ever admitted (an admitted token keeps `activeUntil`, even once ended).
+    /// A token's fields, read atomically from where the line keeps them (QueueKeys): status
+    /// (WAITING, ACTIVE, ENDED; absent when unknown), user, seq, issued, and once admitted
+    /// admitted and admittedUntil (kept after it ended), and activeUntil while in `active`.
+    static func tokenFields(_ token: String, keys: QueueKeys, redis: RedisClient) async throws -> [String: String] {
+        let read = """
+            local record = redis.call('HGET', KEYS[1], ARGV[1])
+            if not record then return {} end
+            local user, seq, issued = string.match(record, '^(%S+) (%S+) (%S+)$')
+            local out = {'user', user, 'seq', seq, 'issued', issued, 'status', 'ENDED'}
+            if redis.call('ZSCORE', KEYS[2], ARGV[1]) then out[8] = 'WAITING' end
+            local until_ms = redis.call('ZSCORE', KEYS[3], ARGV[1])
+            if until_ms then
+              out[8] = 'ACTIVE'
+              out[#out + 1] = 'activeUntil'
+              out[#out + 1] = until_ms
+            end
+            local admission = redis.call('HGET', KEYS[4], ARGV[1])
+            if admission then
+              local at, admitted_until = string.match(admission, '^(%S+) (%S+)$')
+              for _, v in ipairs({'admitted', at, 'admittedUntil', admitted_until}) do out[#out + 1] = v end
+            end
+            return out
+            """
+        let reply = try await redis.send(
+            ["EVAL", RedisArgument(read), "4"] + [keys.tokens, keys.waiting, keys.active, keys.admissions].map { RedisArgument($0) }
+                + [RedisArgument(token)]
+        ).checked()
+        let fields = (reply.array ?? []).compactMap(\.string)
+        return Dictionary(uniqueKeysWithValues: stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) })
+    }
+
+    /// How many of `tokens` were ever admitted (an admitted token keeps its admission, even once ended).
     func countAdmitted(_ tokens: [String]) async throws -> Int {
         var admitted = 0
         for token in tokens {
-            if try await self.tokenField(token, "activeUntil") != nil { admitted += 1 }
+            if try await self.tokenField(token, "admitted") != nil { admitted += 1 }
         }
         return admitted
     }
@@ -93,9 +125,11 @@ struct QueueRig: Sendable {
         return seconds * 1000 + micros / 1000
     }
 
-    /// Runs a small Lua script against the concert's keys (KEYS[1] = the routing key, ARGV[1] = prefix).
+    /// Runs a small Lua script against the concert's line (KEYS: every line key, in QueueKeys.Line
+    /// order, as the queue scripts declare them; ARGV[1] = the prefix).
     func eval(_ source: String, _ arguments: String...) async throws -> RedisReply {
-        try await self.command(["EVAL", source, "1", self.keys.sequence, self.keys.prefix] + arguments)
+        let keys = QueueKeys.Line.allCases.map { self.keys[$0] }
+        return try await self.command(["EVAL", source, String(keys.count)] + keys + [self.keys.prefix] + arguments)
     }
 }
 

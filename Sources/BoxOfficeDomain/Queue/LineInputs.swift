@@ -34,6 +34,10 @@ struct LineInputs: Sendable, Equatable {
             meanHoldMilliseconds: fields[5].string.flatMap(Double.init))
     }
 
+    /// The promoter has not ticked this line for 5 s (it ticks every 250 ms while anyone waits): its
+    /// registration was lost (an instance died between a token and its registration, see LiveLines).
+    var looksUnticked: Bool { self.now - self.lastTick > 5_000 }
+
     /// The load behind the wait of the waiter at `rank`: the credit banked at the last tick plus what
     /// the rate has earned since (at most a second's worth, as the promoter banks), the window end the
     /// waiter's chain starts from, and the measured mean hold.

@@ -177,16 +177,12 @@ extension QueueService {
         return try await withThrowingTaskGroup(of: QueueFigures.self) { group in
             for shard in 0..<plan.shards {
                 group.addTask {
-                    let keys = QueueKeys(concertID: concertID, shard: shard)
-                    let reply = try await self.redis.run(
-                        QueueScripts.line, keys: [keys.routingKey],
-                        arguments: [RedisArgument(keys.prefix), RedisArgument(plan.shardCapacity(shard))]
-                    ).checked()
-                    guard let fields = reply.array, fields.count == 8, let waiting = fields[0].int,
-                        let load = Self.load(rank: waiting, inputs: fields[2...], plan: plan, shard: shard)
-                    else { throw RedisError.unexpectedReply("queue-line: \(reply)") }
+                    let line = try await self.redis.call(
+                        QueueLineCall(keys: QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard)))
+                    let load = line.inputs.load(
+                        rank: line.waiting, admitPerSecond: plan.shardRate, capacity: plan.shardCapacity(shard), activeSeconds: plan.activeSeconds)
                     return QueueFigures(
-                        waiting: waiting, active: load.active, admittedPerSecond: fields[1].string.flatMap(Double.init) ?? 0,
+                        waiting: line.waiting, active: load.active, admittedPerSecond: line.measuredPerSecond,
                         estimatedDrainSeconds: admitting ? QueueEstimator.estimatedWaitSeconds(load) : nil)
                 }
             }

@@ -50,35 +50,15 @@ extension QueueService {
 
     private func refresh(_ refresh: QueueSnapshots.Refresh, snapshots: QueueSnapshots) async throws {
         let plan = try await self.plans.plan(concertID: refresh.line.concertID)
-        let keys = QueueKeys(concertID: refresh.line.concertID, shard: refresh.line.shard)
-        let arguments: [RedisArgument] =
-            [
-                RedisArgument(keys.prefix), plan.shards > 1 ? plan.openingArgument : "", RedisArgument(refresh.goneCount),
-                RedisArgument(QueueSnapshots.samples), RedisArgument(QueueSnapshots.maxActiveEnds),
-            ] + refresh.touched.map { RedisArgument($0) }
-        let reply = try await self.redis.run(QueueScripts.snapshot, keys: [keys.routingKey], arguments: arguments).checked()
-        guard let read = SnapshotRead(reply, received: .now) else { throw RedisError.unexpectedReply("queue-snapshot: \(reply)") }
+        let read = try await self.redis.call(
+            QueueSnapshotCall(
+                keys: QueueKeys(concertID: refresh.line.concertID, shard: refresh.line.shard), opening: plan.shardOpening,
+                goneCount: refresh.goneCount, samples: QueueSnapshots.samples, maxActiveEnds: QueueSnapshots.maxActiveEnds,
+                touched: refresh.touched))
         snapshots.apply(read, line: refresh.line)
         // A line with waiters that the promoter has not ticked for 5 s lost its registration (see look).
         if read.line.waiting > 0, read.line.opensAt == 0, read.line.now - read.line.lastTick > 5_000 {
             try await self.lines.register(concertID: refresh.line.concertID)
         }
-    }
-}
-
-extension SnapshotRead {
-    /// queue-snapshot's reply (see QueueScripts.snapshot).
-    init?(_ reply: RedisReply, received: ContinuousClock.Instant) {
-        guard let fields = reply.array, fields.count == 14, let now = fields[0].int, let opensAt = fields[1].int, let lastTick = fields[2].int,
-            let active = fields[4].int, let waiting = fields[6].int, let step = fields[7].int, let goneCount = fields[8].int,
-            let samples = fields[10].array?.compactMap({ $0.string.flatMap(Double.init) }), let ends = fields[12].array?.compactMap(\.int),
-            let gone = fields[13].array?.compactMap(\.string)
-        else { return nil }
-        self.init(
-            line: LineSnapshot(
-                received: received, now: now, opensAt: opensAt, lastTick: lastTick, banked: fields[3].string.flatMap(Double.init) ?? 0,
-                active: active, meanHoldMilliseconds: fields[5].string.flatMap(Double.init), waiting: waiting, step: max(1, step),
-                samples: samples, lastPlace: fields[11].string.flatMap(Double.init), activeEnds: ends.count == active ? ends : nil),
-            goneCount: goneCount, reset: fields[9].int == 1, gone: gone)
     }
 }

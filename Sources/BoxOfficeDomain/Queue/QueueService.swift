@@ -82,33 +82,23 @@ public struct QueueService: ActiveWindow {
         let plan = try await self.plans.plan(concertID: concertID)
         let user = userID.uuidString.lowercased()
         let shard = plan.shard(ofUser: user)
-        let keys = QueueKeys(concertID: concertID, shard: shard)
-        var arguments: [RedisArgument] = [
-            RedisArgument(keys.prefix), RedisArgument(user), RedisArgument(QueueToken.generate(concertID: concertID, shard: shard)),
-        ]
-        // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
-        arguments +=
-            plan.shards > 1
-            ? [RedisArgument(plan.share(of: plan.maxWaiting, shard: shard)), "1"] : [RedisArgument(self.settings.maxWaiting), "0"]
         // The place of an arrival before the opening: uniformly random, from the system's cryptographic generator.
         var generator = SystemRandomNumberGenerator()
-        arguments.append(RedisArgument(String(Double.random(in: 0..<1, using: &generator))))
-        arguments.append(plan.shards > 1 ? plan.openingArgument : "")
-        arguments.append(RedisArgument(plan.shardCapacity(shard)))
-        let reply = try await self.redis.run(QueueScripts.issue, keys: [keys.routingKey], arguments: arguments).checked()
-        if let fields = reply.array, fields.count == 2, fields[1].int == -1 { throw BoxOfficeError.queueFull }
-        guard let fields = reply.array, fields.count >= 7, let token = fields[0].string, let isNew = fields[1].int else {
-            throw RedisError.unexpectedReply("queue-issue: \(reply)")
-        }
+        // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
+        let call = QueueIssueCall(
+            keys: QueueKeys(concertID: concertID, shard: shard), user: user, candidate: QueueToken.generate(concertID: concertID, shard: shard),
+            maxWaiting: plan.shards > 1 ? plan.share(of: plan.maxWaiting, shard: shard) : self.settings.maxWaiting, isShare: plan.shards > 1,
+            arrivalDraw: Double.random(in: 0..<1, using: &generator), opening: plan.shardOpening, capacity: plan.shardCapacity(shard))
+        guard case .token(let token, let isNew, let description) = try await self.redis.call(call) else { throw BoxOfficeError.queueFull }
         // After the token is in line, never before (see LiveLines); a retry with the live token
         // registers again, which heals a registration lost to a crash right after the script.
         try await self.lines.register(concertID: concertID)
-        let state = try self.tokenState(fields[2...], plan: plan, shard: shard)
+        let state = Self.tokenState(description, plan: plan, shard: shard)
         let ticket = QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds)
         guard let status = Self.shape(of: ticket) else {
             throw RedisError.unexpectedReply("queue-issue returned a dead token")
         }
-        return (status, isNew == 1)
+        return (status, isNew)
     }
 
     /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
@@ -152,32 +142,20 @@ public struct QueueService: ActiveWindow {
         token: String, concertID: Int, shard: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
     ) async throws -> (ticket: QueueTicket, superseded: Bool, place: Double?) {
         let plan = try await self.plans.plan(concertID: concertID)
-        let keys = QueueKeys(concertID: concertID, shard: shard)
-        var arguments: [RedisArgument] = [
-            RedisArgument(keys.prefix), RedisArgument(token), touch ? "1" : "0", plan.shards > 1 ? plan.openingArgument : "",
-            RedisArgument(plan.shardCapacity(shard)),
-        ]
-        if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
-        let reply = try await self.redis.run(QueueScripts.status, keys: [keys.routingKey], arguments: arguments).checked()
-        guard let fields = reply.array, fields.count >= 6 else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        let superseded = fields[0].int == 1
-        let state = try self.tokenState(fields[1...], plan: plan, shard: shard)
-        if Self.lineLooksUnticked(fields[1...]) { try await self.lines.register(concertID: concertID) }
+        let reply = try await self.redis.call(
+            QueueStatusCall(
+                keys: QueueKeys(concertID: concertID, shard: shard), token: token, touch: touch, opening: plan.shardOpening,
+                capacity: plan.shardCapacity(shard), stream: stream))
+        let description = reply.description
+        if description.state == .waiting, let inputs = description.inputs, inputs.looksUnticked {
+            try await self.lines.register(concertID: concertID)
+        }
+        let state = Self.tokenState(description, plan: plan, shard: shard)
         let soldOut = await self.concerts.isSoldOut(concertID)
-        // describe's fourth field: a waiter's place in line (its score), which a snapshot ranks.
-        let place = fields[1].string == "WAITING" ? fields[4].string.flatMap(Double.init) : nil
         return (
             QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut),
-            superseded, place
+            reply.superseded, description.place
         )
-    }
-
-    /// A waiter's line whose promoter has not ticked for 5 s (it ticks every 250 ms while anyone
-    /// waits): its registration was lost (an instance died between a token and its registration).
-    static func lineLooksUnticked(_ description: ArraySlice<RedisReply>) -> Bool {
-        let fields = Array(description)
-        guard fields.count >= 7, fields[0].string == "WAITING", let now = fields[5].int, let lastTick = fields[6].int else { return false }
-        return now - lastTick > 5_000
     }
 
     public static func status(of ticket: QueueTicket) throws -> QueueStatus {
@@ -193,41 +171,20 @@ public struct QueueService: ActiveWindow {
     /// Returns the extension as made, or nil when the token is no longer ACTIVE.
     public func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
         guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
-        let keys = QueueKeys(concertID: concertID, shard: shard)
         let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-        let reply = try await self.redis.run(
-            QueueScripts.extend,
-            keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(milliseconds)]
-        ).checked()
-        guard let values = reply.array, values.count == 2, let until = values[0].int, let previous = values[1].int, until > 0 else {
-            return nil
-        }
-        return WindowExtension(previousMilliseconds: previous, untilMilliseconds: until)
+        return try await self.redis.call(QueueExtendCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, milliseconds: milliseconds))
     }
 
     public func giveBack(_ extension: WindowExtension, token: String) async throws {
         guard let (concertID, shard) = QueueToken.parse(token) else { return }
-        let keys = QueueKeys(concertID: concertID, shard: shard)
-        try await self.redis.run(
-            QueueScripts.giveBack,
-            keys: [keys.routingKey],
-            arguments: [
-                RedisArgument(keys.prefix), RedisArgument(token),
-                RedisArgument(`extension`.untilMilliseconds), RedisArgument(`extension`.previousMilliseconds),
-            ]
-        ).checked()
+        try await self.redis.call(QueueGiveBackCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, extension: `extension`))
     }
 
     /// Ends a token at once and frees its active slot (called after a payment).
     public func endToken(_ token: String) async throws {
         guard let (concertID, shard) = QueueToken.parse(token) else { return }
-        let keys = QueueKeys(concertID: concertID, shard: shard)
-        try await self.redis.run(
-            QueueScripts.end,
-            keys: [keys.routingKey],
-            arguments: [RedisArgument(keys.prefix), RedisArgument(token), RedisArgument(self.settings.endedTokenSeconds)]
-        ).checked()
+        try await self.redis.call(
+            QueueEndCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, endedTokenSeconds: self.settings.endedTokenSeconds))
     }
 
     /// One promotion tick for one concert: expire, drop idle waiters, admit. A split line ticks
@@ -256,60 +213,39 @@ public struct QueueService: ActiveWindow {
     private func promote(
         _ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, soldOut: Bool
     ) async throws -> PromotionResult {
-        var arguments: [RedisArgument] = [
-            RedisArgument(keys.prefix),
-            RedisArgument(capacity),
-            RedisArgument(String(rate)),
-            RedisArgument((plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds) * 1000),
-            RedisArgument((plan?.activeSeconds ?? self.settings.activeSeconds) * 1000),
-            RedisArgument(self.settings.endedTokenSeconds),
-        ]
-        arguments += plan.map { ["1", $0.paused ? "1" : "0", $0.openingArgument] } ?? ["0", "0", "0"]
-        arguments.append(soldOut ? "1" : "0")
-        let reply = try await self.redis.run(QueueScripts.promote, keys: [keys.routingKey], arguments: arguments).checked()
-        guard let fields = reply.array, fields.count == 16 else { throw RedisError.unexpectedReply("queue-promote: \(reply)") }
-        let values = fields.prefix(10).map { $0.int ?? 0 }
+        let tick = try await self.redis.call(
+            QueuePromoteCall(
+                keys: keys, capacity: capacity, rate: rate, idleSeconds: plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds,
+                activeSeconds: plan?.activeSeconds ?? self.settings.activeSeconds, endedTokenSeconds: self.settings.endedTokenSeconds,
+                shard: plan.map { .init(paused: $0.paused, opening: $0.openingArgument) }, soldOut: soldOut))
         // What this tick applied (the settings hash over the defaults): the last waiter's wait.
         let drain =
-            values[9] == 1
+            tick.paused
             ? nil
-            : Self.load(rank: values[3], inputs: fields[10...], admitPerSecond: Double(values[6]) / 1000, capacity: values[7],
-                        activeSeconds: values[8]).map(QueueEstimator.admissionSeconds)
+            : QueueEstimator.admissionSeconds(
+                tick.inputs.load(rank: tick.waiting, admitPerSecond: tick.admitPerSecond, capacity: tick.capacity, activeSeconds: tick.activeSeconds))
         return PromotionResult(
-            admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4],
-            admittedPerSecond: Double(values[5]) / 1000, estimatedDrainSeconds: drain)
-    }
-
-    /// The load behind a wait, from line_inputs' six fields (see QueueScripts).
-    static func load(rank: Int, inputs: ArraySlice<RedisReply>, admitPerSecond: Double, capacity: Int, activeSeconds: Int) -> QueueLoad? {
-        LineInputs(inputs)?.load(rank: rank, admitPerSecond: admitPerSecond, capacity: capacity, activeSeconds: activeSeconds)
-    }
-
-    /// The same, with the rate and capacity the plan gives the shard.
-    static func load(rank: Int, inputs: ArraySlice<RedisReply>, plan: QueueShardPlan, shard: Int) -> QueueLoad? {
-        self.load(rank: rank, inputs: inputs, admitPerSecond: plan.shardRate, capacity: plan.shardCapacity(shard), activeSeconds: plan.activeSeconds)
+            admitted: tick.admitted, expired: tick.expired, dropped: tick.dropped, waiting: tick.waiting, active: tick.active,
+            admittedPerSecond: tick.measuredPerSecond, estimatedDrainSeconds: drain)
     }
 
     /// A token's state from the scripts' description (`describe`). In a split line the rank is
     /// within the token's shard, and so are the load and the shares of rate and capacity: the wait
     /// comes from them, the position is estimated across shards. A paused line promises no wait.
-    func tokenState(_ reply: ArraySlice<RedisReply>, plan: QueueShardPlan, shard: Int) throws -> TokenState {
-        let fields = Array(reply)
-        guard fields.count >= 5, let state = fields[0].string, let user = fields[1].string else {
-            throw RedisError.unexpectedReply("token description: \(fields)")
-        }
-        switch state {
-        case "WAITING" where (fields[4].int ?? 0) > 0:
-            return Self.countdownState(user: user, opensAtMilliseconds: fields[4].int ?? 0)
-        case "WAITING":
-            guard let inputs = LineInputs(fields[5...]) else { throw RedisError.unexpectedReply("token description: \(fields)") }
-            return Self.waitingState(user: user, rank: fields[2].int ?? 0, inputs: inputs, plan: plan, shard: shard)
-        case "ACTIVE":
-            let until = Date(timeIntervalSince1970: Double(fields[3].int ?? 0) / 1000)
-            return .active(userID: user, until: until)
-        case "ENDED":
+    static func tokenState(_ description: TokenDescription, plan: QueueShardPlan, shard: Int) -> TokenState {
+        let user = description.user
+        switch description.state {
+        case .waiting where description.opensAt > 0:
+            return Self.countdownState(user: user, opensAtMilliseconds: description.opensAt)
+        case .waiting:
+            // TokenDescription guarantees the inputs of a waiter in an open line.
+            guard let inputs = description.inputs else { return .unknown }
+            return Self.waitingState(user: user, rank: description.rank, inputs: inputs, plan: plan, shard: shard)
+        case .active:
+            return .active(userID: user, until: Date(timeIntervalSince1970: Double(description.activeUntil) / 1000))
+        case .ended:
             return .ended(userID: user)
-        default:
+        case .unknown:
             return .unknown
         }
     }

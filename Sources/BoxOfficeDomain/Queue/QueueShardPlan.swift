@@ -41,6 +41,10 @@ public struct QueueShardPlan: Sendable, Equatable {
     /// For the scripts of a split line's shards, which cannot read shard 0's hash: '0' when open.
     var openingArgument: RedisArgument { RedisArgument(self.opensAtMilliseconds ?? 0) }
 
+    /// The opening argument of a shard's script: `openingArgument` on a split line, '' on one line
+    /// (whose script reads the settings hash itself).
+    var shardOpening: RedisArgument { self.shards > 1 ? self.openingArgument : "" }
+
     /// The scheduled opening while it is still ahead of `now`; nil once the sale is open.
     func opening(now: Date = Date()) -> Date? {
         self.opensAtMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }.flatMap { $0 > now ? $0 : nil }
