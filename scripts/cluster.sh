@@ -5,6 +5,10 @@
 #     STACK   run (ports 17001-17006) | test (ports 17101-17106)
 #     ACTION  start | stop | status | destroy (test only) | nodes (print the seed list)
 #             | kill PORT (SIGKILL one node, as a crash; `start` brings it back as a replica)
+#             | move-slot SLOT PORT (move one hash slot, keys and all, to the master at PORT, while
+#               the cluster serves: what `redis-cli --cluster reshard` does for a chosen slot)
+#             | slot-of KEY (the slot of a key, and the master that serves it) | owner SLOT (that master)
+#             | check (redis-cli --cluster check: every slot covered, none left open)
 #
 # start creates the cluster (redis-cli --cluster create --cluster-replicas 1) when its nodes
 # are new, then waits until every node reports cluster_state:ok. Each node keeps its data
@@ -16,11 +20,18 @@
 # over within about 3 s; cluster-require-full-coverage is off, so the other masters keep
 # serving their slots meanwhile.
 #
+# move-slot marks the slot IMPORTING on the target and MIGRATING on its master, MIGRATEs its keys
+# in batches of MOVE_BATCH (default 100) keys with MOVE_PAUSE_MS (default 0) between batches, then
+# gives the slot to the target on every master (CLUSTER SETSLOT ... NODE, the target first). While
+# it runs, a request whose keys are all still on the source runs there, one whose keys are all
+# gone is redirected with ASK, and a script whose keys are split gets TRYAGAIN (the app retries,
+# then answers 503); Docs/operations.md, "Growing the cluster during a season".
+#
 # Environment: CLUSTER_BASE_PORT (first port), SERVICES_TIMEOUT (seconds, default 60).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-[[ $# -eq 2 || ( $# -eq 3 && "$2" == kill ) ]] || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -eq 2 || ( $# -eq 3 && ( "$2" == kill || "$2" == slot-of || "$2" == owner ) ) || ( $# -eq 4 && "$2" == move-slot ) ]] || { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 STACK="$1"; ACTION="$2"
 case "$STACK" in
   run)  base="${CLUSTER_BASE_PORT:-17001}" ;;
@@ -122,6 +133,53 @@ status() {
   return "$rc"
 }
 
+masters() {
+  local port
+  for port in "${PORTS[@]}"; do
+    [[ "$(cli "$port" role 2>/dev/null | head -n1 | tr -d '\r')" == master ]] && echo "$port"
+  done
+  return 0
+}
+
+# The port of the master that serves SLOT (from CLUSTER NODES; a slot mid-move counts for its source).
+slot_owner() {
+  cli "${PORTS[0]}" cluster nodes | tr -d '\r' | awk -v slot="$1" '
+    $3 ~ /master/ && $3 !~ /fail/ {
+      for (i = 9; i <= NF; i++) {
+        if ($i ~ /^\[/) continue
+        n = split($i, range, "-"); lo = range[1]; hi = (n == 2 ? range[2] : range[1])
+        if (slot + 0 >= lo + 0 && slot + 0 <= hi + 0) { split($2, address, "[:@]"); print address[2]; exit }
+      }
+    }'
+}
+
+move_slot() {
+  local slot="$1" to="$2" from from_id to_id reply port batch="${MOVE_BATCH:-100}" pause="${MOVE_PAUSE_MS:-0}" moved=0
+  local -a keys
+  [[ "$slot" =~ ^[0-9]+$ ]] && (( slot < 16384 )) || die "slot must be 0-16383, not '$slot'"
+  masters | grep -x "$to" >/dev/null || die "node $to is not a master of the $STACK cluster"
+  from="$(slot_owner "$slot")"
+  [[ -n "$from" ]] || die "no master serves slot $slot"
+  if [[ "$from" == "$to" ]]; then log "slot $slot is already on $to"; return 0; fi
+  from_id="$(cli "$from" cluster myid | tr -d '\r')"
+  to_id="$(cli "$to" cluster myid | tr -d '\r')"
+  log "moving slot $slot ($(cli "$from" cluster countkeysinslot "$slot" | tr -d '\r') keys) from $from to $to"
+  [[ "$(cli "$to" cluster setslot "$slot" importing "$from_id")" == OK ]] || die "SETSLOT IMPORTING failed on $to"
+  [[ "$(cli "$from" cluster setslot "$slot" migrating "$to_id")" == OK ]] || die "SETSLOT MIGRATING failed on $from"
+  while :; do
+    mapfile -t keys < <(cli "$from" cluster getkeysinslot "$slot" "$batch" | tr -d '\r' | sed '/^$/d')
+    (( ${#keys[@]} )) || break
+    reply="$(cli "$from" migrate 127.0.0.1 "$to" "" 0 10000 KEYS "${keys[@]}" | tr -d '\r')"
+    [[ "$reply" == OK || "$reply" == NOKEY ]] || die "MIGRATE of slot $slot stopped after $moved keys: $reply"
+    moved=$((moved + ${#keys[@]}))
+    (( pause == 0 )) || sleep "$(awk -v ms="$pause" 'BEGIN { print ms / 1000 }')"
+  done
+  for port in "$to" "$from" $(masters | grep -vx -e "$to" -e "$from"); do
+    [[ "$(cli "$port" cluster setslot "$slot" node "$to_id")" == OK ]] || die "SETSLOT NODE failed on $port"
+  done
+  log "slot $slot moved to $to ($moved keys)"
+}
+
 case "$ACTION" in
   start) start ;;
   stop) stop ;;
@@ -134,5 +192,9 @@ case "$ACTION" in
     wait_gone "$pid" 10 || die "cluster node $3 did not die"
     log "killed cluster node $3 (pid $pid)"
     ;;
+  move-slot) move_slot "$3" "$4" ;;
+  slot-of) echo "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r') $(slot_owner "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r')")" ;;
+  owner) slot_owner "$3" ;;
+  check) redis-cli --cluster check "127.0.0.1:${PORTS[0]}" ;;
   *) die "unknown action '$ACTION'" ;;
 esac

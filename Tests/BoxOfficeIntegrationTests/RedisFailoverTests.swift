@@ -112,7 +112,7 @@ struct RedisFailoverTests {
         }
         let beforeKill = issued.filter { $0.at < killAt }.count
         print("failover lost \(lost.count) of \(beforeKill) tokens issued before the kill; issued at \(lost.map { String(format: "%.3f", $0) }) s")
-        #expect(beforeKill > 100)
+        #expect(beforeKill > 50, "enough witnesses (one every 10 ms plus a round trip, for 3 s)")
         #expect(lost.allSatisfy { $0 > killAt - 1 }, "only tokens of the last second before the kill may be lost")
 
         let all = answers.withLockedValue { $0 }

@@ -2,7 +2,7 @@ import Foundation
 import HiredisClient
 import Subprocess
 
-/// The test Redis Cluster of `make test` (scripts/cluster.sh test): crash a node, bring it back.
+/// The test Redis Cluster of `make test` (scripts/cluster.sh test): crash a node, bring it back, move a slot.
 public enum TestCluster {
     /// SIGKILL on the node at `port`, as a crash.
     public static func kill(port: Int) async throws {
@@ -15,14 +15,34 @@ public enum TestCluster {
         try await self.cluster(["start"])
     }
 
-    private static func cluster(_ arguments: [String]) async throws {
+    /// Moves hash slot `slot` to the master at `port` while the cluster serves (`cluster.sh move-slot`),
+    /// `batch` keys per MIGRATE with a pause between batches.
+    public static func moveSlot(_ slot: Int, to port: Int, batch: Int = 100, pauseMilliseconds: Int = 0) async throws {
+        try await self.cluster(
+            ["move-slot", String(slot), String(port)], environment: ["MOVE_BATCH": String(batch), "MOVE_PAUSE_MS": String(pauseMilliseconds)])
+    }
+
+    /// The port of the master that serves `slot`, as the cluster itself says.
+    public static func owner(ofSlot slot: Int) async throws -> Int? {
+        Int(try await self.cluster(["owner", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// `redis-cli --cluster check`'s report.
+    public static func check() async throws -> String {
+        try await self.cluster(["check"])
+    }
+
+    @discardableResult
+    private static func cluster(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
         let result = try await run(
-            .name("bash"), arguments: Arguments([Self.script, "test"] + arguments), output: .discarded,
-            error: .string(limit: 64 * 1024)
+            .name("bash"), arguments: Arguments([Self.script, "test"] + arguments),
+            environment: .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value }),
+            output: .string(limit: 1024 * 1024), error: .string(limit: 64 * 1024)
         )
         guard result.terminationStatus.isSuccess else {
             throw TestServerError("cluster.sh test \(arguments.joined(separator: " ")) failed: \(result.standardError)")
         }
+        return result.standardOutput
     }
 
     /// scripts/cluster.sh of this checkout.

@@ -1,23 +1,30 @@
 import ConnectionPool
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
 /// Redis Cluster over hiredis: a slot map from `CLUSTER SLOTS`, one `RedisNodeClient` (a blocking
 /// pool with pipelining) per master, and every request sent to the master of its key's slot.
 ///
-/// The cluster's answers it follows: `MOVED` (the slot has moved: update the map, send it there),
-/// `ASK` (the slot is migrating: this one request goes to the target after `ASKING`), `TRYAGAIN`
-/// and `CLUSTERDOWN` (a migration or failover in progress), and a master that cannot be reached
-/// (reload the map: a replica may have taken over). Each is retried with a growing pause while
-/// `retryBudget` lasts; after that the caller gets the error, which the app turns into a 503. A
-/// connection that broke with a request in flight is not retried (the request may have run);
-/// the map is reloaded for the next one.
+/// One redirect and retry policy, for single calls and pipelines alike (`execute`):
+/// - `MOVED` (the slot has moved for good): update the map, send it there;
+/// - `ASK` (the slot is migrating and the request's keys are not all on the source): this one
+///   request goes to the target after `ASKING`, the map stays;
+/// - `TRYAGAIN` (a multi-key request, a script, whose keys are split by a migration) and
+///   `CLUSTERDOWN` (a failover in progress), from the source or the target: wait and retry;
+/// - a master that cannot be reached: reload the map (a replica may have taken over) and retry.
+/// Retries pause 25 ms, doubling to 400 ms, while `retryBudget` lasts; after that the caller gets
+/// the last answer or error, which the app turns into a 503 with Retry-After. A connection that
+/// broke with a request in flight is not retried (the request may have run); the map is reloaded
+/// for the next one. Every change of the map is logged, and the pools of masters that left it
+/// are closed.
 public final class RedisClusterClient: Sendable {
     public let seeds: [RedisNodeAddress]
     private let template: RedisConfiguration
     private let poolSize: Int
     private let acquireTimeout: TimeAmount
     private let retryBudget: Duration
+    private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -34,7 +41,7 @@ public final class RedisClusterClient: Sendable {
     ///   - poolSize: connections (threads) per master.
     public init(
         seeds: [RedisNodeAddress], configuration: RedisConfiguration, poolSize: Int, acquireTimeout: TimeAmount,
-        retryBudget: Duration = .milliseconds(1500)
+        retryBudget: Duration = .milliseconds(1500), logger: Logger = Logger(label: "boxoffice.redis.cluster")
     ) {
         precondition(!seeds.isEmpty, "a cluster client needs at least one seed node")
         self.seeds = seeds
@@ -42,56 +49,76 @@ public final class RedisClusterClient: Sendable {
         self.poolSize = poolSize
         self.acquireTimeout = acquireTimeout
         self.retryBudget = retryBudget
+        self.logger = logger
     }
 
     /// Sends a request to the master of `slot` (any master when `slot` is nil), following the
-    /// cluster's redirections and riding out failovers within the retry budget.
+    /// cluster's redirections and riding out migrations and failovers within the retry budget.
     func execute(_ request: RedisRequest, slot: Int?) async throws -> RedisReply {
-        let deadline = ContinuousClock.now + self.retryBudget
-        var pause = Duration.milliseconds(25)
-        var redirects = 0
+        var retry = Retry(budget: self.retryBudget)
         while true {
-            let node = try await self.node(forSlot: slot)
             do {
-                let reply = try await Self.send(request, to: node)
-                switch RedisRedirection(reply) {
-                case .moved(let movedSlot, let target):
-                    self.learn(slot: movedSlot, movedTo: target)
-                    redirects += 1
-                    if redirects <= 16 { continue }
-                    return reply
-                case .ask(_, let target):
-                    redirects += 1
-                    let answer = try await self.client(for: target).asking(request)
-                    if RedisRedirection(answer) != nil, redirects <= 16 { continue }
-                    return answer
-                case nil:
-                    if !Self.isTransient(reply) || ContinuousClock.now + pause > deadline { return reply }
-                }
+                let reply = try await self.follow(request, first: try await self.node(forSlot: slot))
+                guard Self.isTransient(reply), try await retry.pause() else { return reply }
             } catch let error as RedisError {
-                guard case .connect = error, ContinuousClock.now + pause <= deadline else {
+                guard case .connect = error, try await retry.pause() else {
                     if case .connection = error { try? await self.refreshMap(force: false) }
                     throw error
                 }
             }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(400))
             try? await self.refreshMap(force: true)
         }
     }
 
-    /// Sends several commands for one slot as one pipeline. A redirected pipeline is sent again
-    /// as a whole to the slot's new master (a pipeline's commands share a slot, so they move
-    /// together).
+    /// Sends several commands for one slot as one pipeline. The commands whose answer was a
+    /// redirection or "try again" (a migration moves a slot key by key, so some may have run on
+    /// the source and others not) are then sent again one by one, in order, under `execute`'s
+    /// policy; the others' answers stand.
     func pipeline(_ commands: [[RedisArgument]], slot: Int) async throws -> [RedisReply] {
-        var attempts = 0
-        while true {
-            let node = try await self.node(forSlot: slot)
-            let replies = try await node.pipeline(commands)
-            attempts += 1
-            guard attempts < 4, case .moved(let movedSlot, let target) = replies.lazy.compactMap(RedisRedirection.init).first
-            else { return replies }
-            self.learn(slot: movedSlot, movedTo: target)
+        var replies = try await self.node(forSlot: slot).pipeline(commands)
+        for (index, reply) in replies.enumerated() where RedisRedirection(reply) != nil || Self.isTransient(reply) {
+            if case .moved(let movedSlot, let target) = RedisRedirection(reply) { self.learn(slot: movedSlot, movedTo: target) }
+            replies[index] = try await self.execute(.command(commands[index]), slot: slot)
+        }
+        return replies
+    }
+
+    /// One send of a request, following up to 16 redirections: MOVED updates the map and goes to
+    /// the new master, ASK goes to the migration's target once after ASKING.
+    private func follow(_ request: RedisRequest, first: RedisNodeClient) async throws -> RedisReply {
+        var node = first
+        for _ in 0..<16 {
+            let reply = try await Self.send(request, to: node)
+            switch RedisRedirection(reply) {
+            case .moved(let slot, let target):
+                self.learn(slot: slot, movedTo: target)
+                node = try self.client(for: target)
+            case .ask(_, let target):
+                let answer = try await self.client(for: target).asking(request)
+                guard case .moved(let slot, let owner) = RedisRedirection(answer) else { return answer }
+                // The migration finished in between: the target sends us to the slot's owner.
+                self.learn(slot: slot, movedTo: owner)
+                node = try self.client(for: owner)
+            case nil:
+                return reply
+            }
+        }
+        throw RedisError.server("CLUSTERDOWN more than 16 redirections for one request")
+    }
+
+    /// The pauses between retries, while a budget lasts.
+    private struct Retry {
+        let deadline: ContinuousClock.Instant
+        var pauseLength = Duration.milliseconds(25)
+
+        init(budget: Duration) { self.deadline = .now + budget }
+
+        /// Sleeps before the next try; false when the budget does not allow another.
+        mutating func pause() async throws -> Bool {
+            guard ContinuousClock.now + self.pauseLength <= self.deadline else { return false }
+            try await Task.sleep(for: self.pauseLength)
+            self.pauseLength = min(self.pauseLength * 2, .milliseconds(400))
+            return true
         }
     }
 
@@ -120,7 +147,12 @@ public final class RedisClusterClient: Sendable {
 
     /// A `MOVED` answer: that slot now lives at `target` (the rest of the map stays).
     private func learn(slot: Int, movedTo target: RedisNodeAddress) {
-        self.state.withLockedValue { $0.map?.assign(slot...slot, to: target) }
+        let moved = self.state.withLockedValue { state -> Bool in
+            guard state.map?.master(forSlot: slot) != target else { return false }
+            state.map?.assign(slot...slot, to: target)
+            return true
+        }
+        if moved { self.logger.info("redis cluster slot moved", metadata: ["slot": "\(slot)", "master": "\(target)"]) }
     }
 
     private func node(forSlot slot: Int?) async throws -> RedisNodeClient {
@@ -160,13 +192,36 @@ public final class RedisClusterClient: Sendable {
                 let reply = try await self.client(for: address).send(["CLUSTER", "SLOTS"]).checked()
                 let map = try RedisClusterMap(clusterSlots: reply, fallbackHost: address.host)
                 guard !map.masters.isEmpty else { continue }
-                self.state.withLockedValue { $0.map = map }
+                self.install(map)
                 return
             } catch {
                 lastError = error
             }
         }
         throw lastError
+    }
+
+    /// Takes a freshly loaded map, logs how it differs from the one before, and closes the pools of
+    /// masters that left it (their queued calls still run; the next call to that address, should
+    /// it come back, opens a new pool).
+    private func install(_ map: RedisClusterMap) {
+        let (before, retired) = self.state.withLockedValue { state -> (RedisClusterMap?, [RedisNodeAddress: RedisNodeClient]) in
+            let before = state.map
+            state.map = map
+            let gone = state.nodes.filter { !map.masters.contains($0.key) && !self.seeds.contains($0.key) }
+            for address in gone.keys { state.nodes[address] = nil }
+            return (before, gone)
+        }
+        if let before, before != map {
+            let moved = (0..<RedisHashSlot.count).filter { before.master(forSlot: $0) != map.master(forSlot: $0) }.count
+            self.logger.info(
+                "redis cluster map changed",
+                metadata: ["masters": "\(map.masters.map(\.description).sorted())", "slotsMoved": "\(moved)", "coversAllSlots": "\(map.coversAllSlots)"])
+        }
+        for (address, client) in retired {
+            self.logger.info("redis cluster node left the map: pool closed", metadata: ["node": "\(address)"])
+            client.shutdown()
+        }
     }
 
     private static func send(_ request: RedisRequest, to node: RedisNodeClient) async throws -> RedisReply {
