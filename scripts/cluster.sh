@@ -9,6 +9,11 @@
 #               the cluster serves: what `redis-cli --cluster reshard` does for a chosen slot)
 #             | slot-of KEY (the slot of a key, and the master that serves it) | owner SLOT (that master)
 #             | check (redis-cli --cluster check: every slot covered, none left open)
+#             | add-master (two more nodes: a master and its replica, on the next free ports; prints the
+#               master's port; it serves no slot until slots are moved to it)
+#             | rebalance (redis-cli --cluster rebalance --cluster-use-empty-masters: slots spread evenly)
+#             | remove-master PORT (its slots rebalanced onto the others, then it and its replica leave
+#               the cluster and stop)
 #
 # start creates the cluster (redis-cli --cluster create --cluster-replicas 1) when its nodes
 # are new, then waits until every node reports cluster_state:ok. Each node keeps its data
@@ -27,11 +32,15 @@
 # gone is redirected with ASK, and a script whose keys are split gets TRYAGAIN (the app retries,
 # then answers 503); Docs/operations.md, "Growing the cluster during a season".
 #
+# Nodes added with add-master live under the same folder and are started, stopped and listed with
+# the first six; `destroy` removes them too.
+#
 # Environment: CLUSTER_BASE_PORT (first port), SERVICES_TIMEOUT (seconds, default 60).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-[[ $# -eq 2 || ( $# -eq 3 && ( "$2" == kill || "$2" == slot-of || "$2" == owner ) ) || ( $# -eq 4 && "$2" == move-slot ) ]] || { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -eq 2 || ( $# -eq 3 && ( "$2" == kill || "$2" == slot-of || "$2" == owner || "$2" == remove-master ) ) \
+  || ( $# -eq 4 && "$2" == move-slot ) ]] || { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 STACK="$1"; ACTION="$2"
 case "$STACK" in
   run)  base="${CLUSTER_BASE_PORT:-17001}" ;;
@@ -43,6 +52,8 @@ TIMEOUT="${SERVICES_TIMEOUT:-60}"
 DIR="$BOXOFFICE_DATA/$STACK/redis-cluster"
 PORTS=()
 for ((i = 0; i < 6; i++)); do PORTS+=($((base + i))); done
+# Nodes added by add-master (base+6, base+7, ...), while their folders exist.
+for ((i = 6; i < 40; i++)); do [[ -f "$DIR/$((base + i))/redis.conf" ]] && PORTS+=($((base + i))); done
 warn_if_ephemeral "${PORTS[@]}" $((base + 10000)) $((base + 10005))
 
 node_dir() { echo "$DIR/$1"; }
@@ -96,7 +107,7 @@ start() {
   done
   if [[ "$(cli "${PORTS[0]}" cluster info | tr -d '\r' | awk -F: '$1 == "cluster_known_nodes" {print $2}')" == 1 ]]; then
     log "creating the $STACK cluster on ports ${PORTS[0]}-${PORTS[5]}"
-    redis-cli --cluster create "${PORTS[@]/#/127.0.0.1:}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
+    redis-cli --cluster create "${PORTS[@]:0:6/#/127.0.0.1:}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
       || { cat "$DIR/create.log" >&2; die "redis-cli --cluster create failed"; }
   fi
   for port in "${PORTS[@]}"; do
@@ -180,6 +191,70 @@ move_slot() {
   log "slot $slot moved to $to ($moved keys)"
 }
 
+# Starts one new node (config written, process up, answering).
+start_node() {
+  local port="$1" deadline=$((SECONDS + TIMEOUT))
+  tcp_open "$port" && die "port $port is in use by something else"
+  write_config "$port"
+  redis-server "$(node_dir "$port")/redis.conf" </dev/null >/dev/null 2>&1 || die "redis cluster node $port failed to start"
+  until [[ "$(cli "$port" ping 2>/dev/null)" == PONG ]]; do
+    (( SECONDS < deadline )) || die "cluster node $port does not answer"
+    sleep 0.1
+  done
+}
+
+wait_all_ok() {
+  local port deadline=$((SECONDS + TIMEOUT))
+  for port in "$@"; do
+    until cluster_ok "$port"; do
+      (( SECONDS < deadline )) || die "cluster node $port is not cluster_state:ok after ${TIMEOUT}s"
+      sleep 0.2
+    done
+  done
+}
+
+add_master() {
+  local master=$((base + ${#PORTS[@]})) replica=$((base + ${#PORTS[@]} + 1)) id
+  warn_if_ephemeral "$master" "$replica" $((master + 10000)) $((replica + 10000))
+  start_node "$master"
+  start_node "$replica"
+  redis-cli --cluster add-node "127.0.0.1:$master" "127.0.0.1:${PORTS[0]}" >"$DIR/add-$master.log" 2>&1 \
+    || { cat "$DIR/add-$master.log" >&2; die "add-node $master failed"; }
+  wait_all_ok "$master"
+  id="$(cli "$master" cluster myid | tr -d '\r')"
+  redis-cli --cluster add-node "127.0.0.1:$replica" "127.0.0.1:${PORTS[0]}" --cluster-slave --cluster-master-id "$id" \
+    >>"$DIR/add-$master.log" 2>&1 || { cat "$DIR/add-$master.log" >&2; die "add-node $replica (replica of $master) failed"; }
+  wait_all_ok "$master" "$replica"
+  log "master $master (replica $replica) joined the $STACK cluster; it serves no slot yet" >&2
+  echo "$master"
+}
+
+# Stops the node at PORT (it has left the cluster) and removes its folder.
+drop_node() {
+  local pid
+  if pid="$(node_pid "$1")"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" "$TIMEOUT" || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$(node_dir "$1")"
+}
+
+remove_master() {
+  local port="$1" id replica
+  masters | grep -x "$port" >/dev/null || die "node $port is not a master of the $STACK cluster"
+  id="$(cli "$port" cluster myid | tr -d '\r')"
+  redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" --cluster-weight "$id=0" >"$DIR/remove-$port.log" 2>&1 \
+    || { cat "$DIR/remove-$port.log" >&2; die "moving the slots off $port failed"; }
+  for replica in $(cli "$port" cluster nodes | tr -d '\r' | awk -v id="$id" '$4 == id { split($2, a, "[:@]"); print a[2] }'); do
+    redis-cli --cluster del-node "127.0.0.1:${PORTS[0]}" "$(cli "$replica" cluster myid | tr -d '\r')" >>"$DIR/remove-$port.log" 2>&1 \
+      || die "del-node $replica failed"
+    drop_node "$replica"
+  done
+  redis-cli --cluster del-node "127.0.0.1:${PORTS[0]}" "$id" >>"$DIR/remove-$port.log" 2>&1 || die "del-node $port failed"
+  drop_node "$port"
+  log "master $port left the $STACK cluster"
+}
+
 case "$ACTION" in
   start) start ;;
   stop) stop ;;
@@ -195,6 +270,9 @@ case "$ACTION" in
   move-slot) move_slot "$3" "$4" ;;
   slot-of) echo "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r') $(slot_owner "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r')")" ;;
   owner) slot_owner "$3" ;;
+  add-master) add_master ;;
+  rebalance) redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" --cluster-use-empty-masters ;;
+  remove-master) remove_master "$3" ;;
   check) redis-cli --cluster check "127.0.0.1:${PORTS[0]}" ;;
   *) die "unknown action '$ACTION'" ;;
 esac

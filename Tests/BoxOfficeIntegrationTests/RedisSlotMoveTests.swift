@@ -6,10 +6,12 @@ import Subprocess
 import Testing
 import TestSupport
 
-/// A live concert's hash slot moves to another master (`scripts/cluster.sh move-slot`, the
-/// procedure of `redis-cli --cluster reshard`: IMPORTING / MIGRATING, MIGRATE key by key,
-/// SETSLOT NODE) while its fans join, poll, ask again for their token, hold, charge and pay through
-/// two instances. Runs only in the cluster pass of `make test`.
+/// The cluster changes under a live on-sale while its fans join, poll, ask again for their token,
+/// hold, charge and pay through two instances: the concert's hash slot moves to another master
+/// (`scripts/cluster.sh move-slot`, the procedure of `redis-cli --cluster reshard`: IMPORTING /
+/// MIGRATING, MIGRATE, SETSLOT NODE), or a new master joins, takes the concert's slot and a
+/// rebalance gives it a quarter of all slots (`add-master`, `move-slot`, `rebalance`; the master
+/// leaves again afterwards). Runs only in the cluster pass of `make test`.
 @Suite("Redis Cluster slot move under an on-sale", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil))
 struct RedisSlotMoveTests {
     struct Answer: Sendable {
@@ -30,18 +32,26 @@ struct RedisSlotMoveTests {
         var lastStatus = 0
     }
 
-    /// How the slot is moved: `redis-cli --cluster reshard`'s pace (100 keys per MIGRATE, no pause), or
-    /// key by key with a pause, which keeps the line's keys split between two masters for seconds.
-    struct Pace: Sendable, CustomTestStringConvertible {
-        let batch: Int
-        let pauseMilliseconds: Int
-        var testDescription: String { "\(self.batch) key(s) per MIGRATE, \(self.pauseMilliseconds) ms apart" }
+    /// What changes in the cluster during the sale.
+    enum Change: Sendable, CustomTestStringConvertible {
+        /// The concert's slot moves to another master, `batch` keys per MIGRATE, `pause` ms apart:
+        /// redis-cli's pace (100, 0), or key by key, which keeps the line split between two masters for seconds.
+        case moveSlot(batch: Int, pause: Int)
+        /// A new master (with its replica) joins, the concert's slot moves to it, then a rebalance.
+        case addMaster
+
+        var testDescription: String {
+            switch self {
+            case .moveSlot(let batch, let pause): "slot moved, \(batch) key(s) per MIGRATE, \(pause) ms apart"
+            case .addMaster: "master added, slot moved to it, rebalanced"
+            }
+        }
     }
 
     @Test(
-        "moving the slot of a live line: zero 500, nobody gets a second token, nobody is lost, FIFO kept, the move completes",
-        arguments: [Pace(batch: 100, pauseMilliseconds: 0), Pace(batch: 1, pauseMilliseconds: 50)])
-    func slotMovesDuringOnSale(pace: Pace) async throws {
+        "the cluster changes under a live line: zero 500, nobody gets a second token, nobody is lost, FIFO kept, the change completes",
+        arguments: [Change.moveSlot(batch: 100, pause: 0), .moveSlot(batch: 1, pause: 50), .addMaster])
+    func clusterChangesDuringOnSale(change: Change) async throws {
         let concert = try await Fixtures.concert(dates: 12)
         let keys = QueueKeys(concertID: concert.id)
         let redis = try TestDatabase.redis()
@@ -51,7 +61,8 @@ struct RedisSlotMoveTests {
         let slot = RedisHashSlot.of(keys.sequence)
         let map = try #require(try await redis.cluster?.map())
         let source = try #require(map.master(forSlot: slot))
-        let target = try #require(map.masters.first { $0 != source })
+        let other = try #require(map.masters.first { $0 != source })
+        let added = NIOLockedValueBox<Int?>(nil)
 
         let answers = NIOLockedValueBox<[Answer]>([])
         let fans = NIOLockedValueBox((0..<400).map { _ in Fan() })
@@ -123,7 +134,15 @@ struct RedisSlotMoveTests {
                     group.addTask {
                         try await Task.sleep(for: .seconds(moveAt))
                         let began = elapsed()
-                        try await TestCluster.moveSlot(slot, to: target.port, batch: pace.batch, pauseMilliseconds: pace.pauseMilliseconds)
+                        switch change {
+                        case .moveSlot(let batch, let pause):
+                            try await TestCluster.moveSlot(slot, to: other.port, batch: batch, pauseMilliseconds: pause)
+                        case .addMaster:
+                            let master = try await TestCluster.addMaster()
+                            added.withLockedValue { $0 = master }
+                            try await TestCluster.moveSlot(slot, to: master)
+                            try await TestCluster.rebalance()
+                        }
                         move.withLockedValue { $0 = (began, elapsed()) }
                     }
                     try await group.waitForAll()
@@ -136,7 +155,7 @@ struct RedisSlotMoveTests {
         let during = all.filter { $0.at >= window.from && $0.at <= window.to }
         let unavailable = all.filter { $0.status == 503 }
         print(
-            "slot move (\(pace.testDescription)): \(String(format: "%.2f", window.to - window.from)) s (\(String(format: "%.2f", window.from))-\(String(format: "%.2f", window.to)) s); "
+            "\(change.testDescription): \(String(format: "%.2f", window.to - window.from)) s (\(String(format: "%.2f", window.from))-\(String(format: "%.2f", window.to)) s); "
                 + "\(all.count) answers, \(during.count) during the move, \(unavailable.count) × 503 "
                 + "(\(unavailable.filter { $0.at >= window.from && $0.at <= window.to + 1.6 }.count) of them within the move + 1.6 s)")
         let failures = all.filter { $0.status >= 500 && $0.status != 503 }
@@ -150,20 +169,40 @@ struct RedisSlotMoveTests {
         #expect(lost.isEmpty, "\(lost.count) fans lost from the line, last answers \(Set(lost.map(\.lastStatus)))")
         #expect(outcome.filter(\.paid).count > 20, "sales went on: \(outcome.filter(\.paid).count) paid")
 
-        // Admission in arrival order across the move: everyone admitted arrived before everyone still waiting.
-        var admitted: [Int] = [], waiting: [Int] = []
+        // Admission in arrival order across the change: by arrival, admission times never go back
+        // (fans admitted in one tick share a time), and nobody still waiting arrived before someone admitted.
+        var byArrival: [(seq: Int, admitted: Int?)] = []
         for token in outcome.compactMap(\.firstToken) {
             let fields = try await QueueRig.tokenFields(token, keys: keys, redis: redis)
             guard let seq = fields["seq"].flatMap(Int.init) else { continue }
-            if fields["admitted"] != nil { admitted.append(seq) } else { waiting.append(seq) }
+            byArrival.append((seq, fields["admitted"].flatMap(Int.init)))
         }
-        print("slot move: \(admitted.count) admitted, \(waiting.count) still waiting")
-        #expect(!admitted.isEmpty && !waiting.isEmpty)
-        #expect((admitted.max() ?? 0) < (waiting.min() ?? .max), "admitted out of arrival order")
+        byArrival.sort { $0.seq < $1.seq }
+        let admissions = byArrival.prefix { $0.admitted != nil }.compactMap(\.admitted)
+        print("\(change.testDescription): \(admissions.count) admitted in order of \(byArrival.count) first tokens")
+        #expect(byArrival.count == 400 && !admissions.isEmpty)
+        #expect(byArrival.dropFirst(admissions.count).allSatisfy { $0.admitted == nil }, "someone was admitted ahead of an earlier arrival")
+        #expect(zip(admissions, admissions.dropFirst()).allSatisfy { $0 <= $1 }, "admitted out of arrival order")
 
-        #expect(try await TestCluster.owner(ofSlot: slot) == target.port, "the slot lives on its new master")
-        let check = try await TestCluster.check()
-        #expect(check.contains("All 16384 slots covered") && !check.contains("[WARNING]") && !check.contains("[ERR]"), "\(check)")
+        let target = try #require(added.withLockedValue { $0 } ?? other.port)
+        #expect(try await TestCluster.owner(ofSlot: slot) == target, "the slot lives on its new master")
+        try await Self.expectClusterClean()
+        if let master = added.withLockedValue({ $0 }) {
+            try await TestCluster.removeMaster(master)
+            try await Self.expectClusterClean()
+        }
         try await MoneyTests.expectHealthy()
+    }
+
+    /// `redis-cli --cluster check` finds every slot covered, none open, and (once gossip has spread
+    /// the last change, within 10 s) every node agreeing.
+    static func expectClusterClean() async throws {
+        var check = ""
+        for _ in 0..<20 {
+            check = try await TestCluster.check()
+            if check.contains("All 16384 slots covered") && !check.contains("[WARNING]") && !check.contains("[ERR]") { return }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        Issue.record("cluster check: \(check)")
     }
 }

@@ -22,6 +22,25 @@ public enum TestCluster {
             ["move-slot", String(slot), String(port)], environment: ["MOVE_BATCH": String(batch), "MOVE_PAUSE_MS": String(pauseMilliseconds)])
     }
 
+    /// Adds a master and its replica to the test cluster (`cluster.sh add-master`); returns the master's port.
+    public static func addMaster() async throws -> Int {
+        let output = try await self.cluster(["add-master"])
+        guard let port = Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestServerError("cluster.sh add-master printed \(output)")
+        }
+        return port
+    }
+
+    /// Spreads the slots evenly over the masters, empty ones included (`cluster.sh rebalance`).
+    public static func rebalance() async throws {
+        try await self.cluster(["rebalance"])
+    }
+
+    /// Moves the slots of the master at `port` to the others and takes it and its replica out of the cluster.
+    public static func removeMaster(_ port: Int) async throws {
+        try await self.cluster(["remove-master", String(port)])
+    }
+
     /// The port of the master that serves `slot`, as the cluster itself says.
     public static func owner(ofSlot slot: Int) async throws -> Int? {
         Int(try await self.cluster(["owner", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines))
