@@ -144,38 +144,59 @@ extension QueueService {
             maxWaiting: plan.maxWaiting, queueShards: plan.shards)
     }
 
-    /// Writes the given settings into the hash redis-cli edits. `queueShards` changes only while the
-    /// line is empty: a user already in line stays in the shard the old count gave.
+    /// Writes the given settings into the hash redis-cli edits, refusing what a line cannot run with:
+    /// - every shard keeps a share of the capacity and of the cap (`QueueShardPlan.splitProblem`);
+    /// - `queueShards` changes only while the line is empty (a user in line stays in the shard the
+    ///   old count gave); the old count is kept so that the promoter drains its shards of the fans
+    ///   an instance still reading the old plan may have put there;
+    /// - an opening is scheduled only on a line where nobody waits who arrived while the sale was
+    ///   open: they would stand behind everyone who arrives during the countdown (one line: checked
+    ///   atomically with the write; a split line's other shards just before it).
     public func updateQueueSettings(concertID: Int, patch: QueueSettingsPatch) async throws -> QueueSettingsView {
         guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
-        let fields = try patch.fields()
-        if let shards = patch.queueShards {
-            let current = try await self.plans.plan(concertID: concertID, fresh: true)
-            if shards != current.shards {
-                let figures = try await self.queueFigures(concertID: concertID)
-                guard figures.waiting + figures.active == 0 else {
-                    throw BoxOfficeError.invalidRequest(
-                        "queueShards can change only while nobody waits or is admitted (now \(figures.waiting) waiting, \(figures.active) active).")
-                }
+        var fields = try patch.fields()
+        let current = try await self.plans.plan(concertID: concertID, fresh: true)
+        var next = current
+        next.shards = patch.queueShards ?? current.shards
+        next.activeCapacity = patch.activeCapacity ?? current.activeCapacity
+        next.maxWaiting = patch.maxWaiting ?? current.maxWaiting
+        if let problem = next.splitProblem { throw BoxOfficeError.invalidRequest(problem) }
+        let now = Int(Date().timeIntervalSince1970 * 1000)
+        if next.shards != current.shards {
+            let figures = try await self.queueFigures(concertID: concertID)
+            guard figures.waiting + figures.active == 0 else {
+                throw BoxOfficeError.invalidRequest(
+                    "queueShards can change only while nobody waits or is admitted (now \(figures.waiting) waiting, \(figures.active) active).")
+            }
+            fields += [("queueShardsBefore", String(current.tickedShards)), ("queueShardsChangedAt", String(now))]
+        }
+        var schedulesOpening = false
+        if case .at(let text) = patch.opensAt, let at = QueueSettingsPatch.milliseconds(text), at > now {
+            schedulesOpening = true
+            for shard in 1..<max(1, current.tickedShards) {
+                let arrivedOpen = try await self.redis.send(["ZCOUNT", RedisArgument(QueueKeys(concertID: concertID, shard: shard).waiting), "1", "+inf"])
+                    .checked().int ?? 0
+                if arrivedOpen > 0 { throw Self.openingRefused(arrivedOpen) }
             }
         }
-        let settings = RedisArgument(QueueKeys(concertID: concertID).settings)
-        var commands: [[RedisArgument]] = []
-        if !fields.isEmpty { commands.append(["HSET", settings] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }) }
-        if patch.opensAt == .open { commands.append(["HDEL", settings, "opensAt"]) }
-        if !commands.isEmpty {
-            for reply in try await self.redis.pipeline(commands) { try reply.checked() }
-        }
+        let write = QueueWriteSettingsCall(
+            concertID: concertID, set: fields, delete: patch.opensAt == .open ? ["opensAt"] : [], refuseIfArrivedWhileOpen: schedulesOpening)
+        if case .arrivedWhileOpen(let count) = try await self.redis.call(write) { throw Self.openingRefused(count) }
         return try await self.queueSettings(concertID: concertID)
     }
 
-    /// Waiting, active, the measured admission rate and the time to drain, over all shards (one
-    /// queue-line script per shard, at once).
+    private static func openingRefused(_ waiting: Int) -> BoxOfficeError {
+        .invalidRequest(
+            "opensAt can be scheduled only while nobody waits who arrived while the sale was open (now \(waiting)): they would stand behind everyone arriving during the countdown. Pause the line and let it drain, or schedule the opening before the line forms.")
+    }
+
+    /// Waiting, active, the measured admission rate and the time to drain, over all shards, those
+    /// being drained after a change of `queueShards` included (one queue-line script per shard, at once).
     public func queueFigures(concertID: Int) async throws -> QueueFigures {
         let plan = try await self.plans.plan(concertID: concertID)
         let admitting = !plan.paused && plan.opening() == nil
         return try await withThrowingTaskGroup(of: QueueFigures.self) { group in
-            for shard in 0..<plan.shards {
+            for shard in 0..<plan.tickedShards {
                 group.addTask {
                     let line = try await self.redis.call(
                         QueueLineCall(keys: QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard)))

@@ -193,21 +193,37 @@ public struct QueueService: ActiveWindow {
     public func promote(concertID: Int) async throws -> PromotionResult {
         let plan = try await self.plans.plan(concertID: concertID)
         let soldOut = await self.concerts.isSoldOut(concertID)
-        guard plan.shards > 1 else {
+        guard plan.tickedShards > 1 else {
             // One line: the script reads the settings hash itself, so a redis-cli edit applies at once.
             return try await self.promote(QueueKeys(concertID: concertID), capacity: self.settings.activeCapacity,
                                           rate: self.settings.admitPerSecond, overrides: nil, soldOut: soldOut)
         }
-        return try await withThrowingTaskGroup(of: PromotionResult.self) { group in
-            for shard in 0..<plan.shards {
+        // The shards of the count before a change, while they are drained, admit their few strays
+        // with a shard's share too.
+        let shards = try await withThrowingTaskGroup(of: (Int, PromotionResult).self) { group in
+            for shard in 0..<plan.tickedShards {
                 group.addTask {
-                    try await self.promote(
+                    let result = try await self.promote(
                         QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
                         overrides: plan, soldOut: soldOut)
+                    return (shard, result)
                 }
             }
-            return try await group.reduce(PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0), +)
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
+        try await self.forgetDrainedShards(plan, concertID: concertID, results: shards)
+        return shards.values.reduce(PromotionResult(admitted: 0, expired: 0, dropped: 0, waiting: 0, active: 0), +)
+    }
+
+    /// Once nobody waits in the shards beyond the current count, and the change is old enough for
+    /// every instance to have read it (plans are cached a second), the old count is forgotten. (A
+    /// stray admitted there keeps its slot by its window's end, which every read checks, and ends
+    /// with its payment, which needs no tick.)
+    private func forgetDrainedShards(_ plan: QueueShardPlan, concertID: Int, results: [Int: PromotionResult]) async throws {
+        guard let changedAt = plan.shardsChangedAt, Int(Date().timeIntervalSince1970 * 1000) - changedAt > 5_000,
+            results.allSatisfy({ $0.key < plan.shards || $0.value.waiting == 0 })
+        else { return }
+        try await self.redis.call(QueueShardsDrainedCall(concertID: concertID, changedAt: changedAt))
     }
 
     private func promote(

@@ -22,6 +22,11 @@ public struct QueueShardPlan: Sendable, Equatable {
     public var maxWaiting: Int
     /// When the sale opens (ms since the epoch, the hash's `opensAt`), nil when no opening is set.
     public var opensAtMilliseconds: Int?
+    /// The shard count before the last change of `queueShards` and when that change was made (ms),
+    /// while shards of the old count may still hold waiters: an instance that had not yet read the
+    /// change (plans are cached a second) may have put a fan in one. The promoter ticks them until empty.
+    public var shardsBefore: Int?
+    public var shardsChangedAt: Int?
 
     /// The settings hash's fields over the environment's defaults, as the promote script reads them.
     init(fields: [RedisReply], defaults: QueueService.Settings) {
@@ -36,6 +41,25 @@ public struct QueueShardPlan: Sendable, Equatable {
         self.waitingIdleSeconds = int(5) ?? defaults.waitingIdleSeconds
         self.maxWaiting = int(6) ?? defaults.maxWaiting
         self.opensAtMilliseconds = int(7)
+        self.shardsBefore = int(8).map { min(Self.maxShards, max(1, $0)) }
+        self.shardsChangedAt = int(9)
+    }
+
+    /// The shards the promoter ticks: the current ones, and those of the count before a change
+    /// until they are drained.
+    var tickedShards: Int { max(self.shards, self.shardsBefore ?? 0) }
+
+    /// Why these settings cannot stand, nil when they can: every shard needs a share of the
+    /// capacity and (when the line is capped) of the cap, or it would never admit anyone, or
+    /// take no limit for a share of 0.
+    var splitProblem: String? {
+        if self.activeCapacity < self.shards {
+            return "activeCapacity (\(self.activeCapacity)) must be at least queueShards (\(self.shards)): every shard admits its share."
+        }
+        if self.maxWaiting > 0, self.maxWaiting < self.shards {
+            return "maxWaiting (\(self.maxWaiting)) must be 0 (no cap) or at least queueShards (\(self.shards)): every shard takes its share."
+        }
+        return nil
     }
 
     /// For the scripts of a split line's shards, which cannot read shard 0's hash: '0' when open.
@@ -58,6 +82,7 @@ public struct QueueShardPlan: Sendable, Equatable {
 
     static let fieldNames: [RedisArgument] = [
         "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
+        "queueShardsBefore", "queueShardsChangedAt",
     ]
 
     /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.

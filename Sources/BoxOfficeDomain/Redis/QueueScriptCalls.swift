@@ -259,3 +259,45 @@ struct QueueSnapshotCall: RedisScriptCall {
             goneCount: goneCount, reset: fields[9].int == 1, gone: gone)
     }
 }
+
+/// queue-write-settings: the admin API's write of a concert's settings hash.
+struct QueueWriteSettingsCall: RedisScriptCall {
+    enum Reply: Sendable, Equatable {
+        case written
+        /// Refused: this many waiters arrived while the sale was open.
+        case arrivedWhileOpen(Int)
+    }
+
+    let keys: [RedisArgument]
+    let arguments: [RedisArgument]
+    var script: RedisScript { QueueScripts.writeSettings }
+
+    init(concertID: Int, set fields: [(String, String)], delete deleted: [String], refuseIfArrivedWhileOpen: Bool) {
+        let keys = QueueKeys(concertID: concertID)
+        self.keys = [RedisArgument(keys.settings), RedisArgument(keys.waiting)]
+        self.arguments =
+            [refuseIfArrivedWhileOpen ? "1" : "0", RedisArgument(fields.count)]
+            + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] } + deleted.map { RedisArgument($0) }
+    }
+
+    func decode(_ reply: RedisReply) throws -> Reply {
+        guard let fields = reply.array, fields.count == 2, let written = fields[0].int else {
+            throw RedisError.unexpectedReply("queue-write-settings: \(reply)")
+        }
+        return written == 1 ? .written : .arrivedWhileOpen(fields[1].int ?? 0)
+    }
+}
+
+/// queue-shards-drained: forgets the shard count before a change once its shards are empty.
+struct QueueShardsDrainedCall: RedisScriptCall {
+    let keys: [RedisArgument]
+    let arguments: [RedisArgument]
+    var script: RedisScript { QueueScripts.drained }
+
+    init(concertID: Int, changedAt: Int) {
+        self.keys = [RedisArgument(QueueKeys(concertID: concertID).settings)]
+        self.arguments = [RedisArgument(changedAt)]
+    }
+
+    func decode(_ reply: RedisReply) throws {}
+}

@@ -4,7 +4,7 @@ import HiredisClient
 /// (`TIME`) so instances with skewed clocks agree on every deadline.
 public enum QueueScripts {
     /// Every queue script, for tools that run them outside the app (the benchmark's redis-benchmark baseline).
-    public static var all: [RedisScript] { [issue, status, promote, line, extend, giveBack, end, snapshot] }
+    public static var all: [RedisScript] { [issue, status, promote, line, extend, giveBack, end, snapshot, writeSettings, drained] }
 
     /// Shared helpers prepended to every script. `K` names the line's keys, which every queue script
     /// receives in KEYS in `QueueKeys.Line` order (a script touches no key it did not declare).
@@ -355,6 +355,31 @@ public enum QueueScripts {
         end
         return {now, opening, tonumber(meta[1]) or now, meta[2] or '0', active, meta[3] or '', waiting, step, total, reset,
                 samples, last, ends, gone}
+        """)
+
+    /// Writes a concert's settings hash (the admin API). KEYS: shard 0's settings and waiting. ARGV:
+    /// '1' to refuse when anyone waits who arrived while the sale was open (scheduling an opening
+    /// would put them behind everyone who arrives during the countdown), the number of fields to
+    /// set, the field/value pairs, then the fields to delete. Returns {1, 0} when written, or {0,
+    /// the number of such waiters}.
+    static let writeSettings = RedisScript(name: "queue-write-settings", source: """
+        if ARGV[1] == '1' then
+          local arrived_open = redis.call('ZCOUNT', KEYS[2], 1, '+inf')
+          if arrived_open > 0 then return {0, arrived_open} end
+        end
+        local n = tonumber(ARGV[2])
+        if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * n)) end
+        for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+        return {1, 0}
+        """)
+
+    /// The shards of the count before a change of `queueShards` are drained: forgets that count,
+    /// unless another change has been made since. KEYS: the settings hash. ARGV: the change's time (ms).
+    static let drained = RedisScript(name: "queue-shards-drained", source: """
+        if redis.call('HGET', KEYS[1], 'queueShardsChangedAt') == ARGV[1] then
+          return redis.call('HDEL', KEYS[1], 'queueShardsBefore', 'queueShardsChangedAt')
+        end
+        return 0
         """)
 
     /// Ends a token at once (after payment or when its fan leaves). ARGV: token, ended-token ttl s.
