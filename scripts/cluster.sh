@@ -9,6 +9,7 @@
 #               the cluster serves: what `redis-cli --cluster reshard` does for a chosen slot)
 #             | slot-of KEY (the slot of a key, and the master that serves it) | owner SLOT (that master)
 #             | check (redis-cli --cluster check: every slot covered, none left open)
+#             | fix (redis-cli --cluster fix: closes a slot a stopped move left open)
 #             | add-master (two more nodes: a master and its replica, on the next free ports; prints the
 #               master's port; it serves no slot until slots are moved to it)
 #             | rebalance (redis-cli --cluster rebalance --cluster-use-empty-masters: slots spread evenly)
@@ -40,7 +41,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ $# -eq 2 || ( $# -eq 3 && ( "$2" == kill || "$2" == slot-of || "$2" == owner || "$2" == remove-master ) ) \
-  || ( $# -eq 4 && "$2" == move-slot ) ]] || { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+  || ( $# -eq 4 && "$2" == move-slot ) ]] || { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 STACK="$1"; ACTION="$2"
 case "$STACK" in
   run)  base="${CLUSTER_BASE_PORT:-17001}" ;;
@@ -274,5 +275,6 @@ case "$ACTION" in
   rebalance) redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" --cluster-use-empty-masters ;;
   remove-master) remove_master "$3" ;;
   check) redis-cli --cluster check "127.0.0.1:${PORTS[0]}" ;;
+  fix) redis-cli --cluster fix "127.0.0.1:${PORTS[0]}" --cluster-yes ;;
   *) die "unknown action '$ACTION'" ;;
 esac

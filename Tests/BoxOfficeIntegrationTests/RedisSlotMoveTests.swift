@@ -14,11 +14,7 @@ import TestSupport
 /// leaves again afterwards). Runs only in the cluster pass of `make test`.
 @Suite("Redis Cluster slot move under an on-sale", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil))
 struct RedisSlotMoveTests {
-    struct Answer: Sendable {
-        let at: Double  // seconds since the load started
-        let status: Int
-        let code: String?
-    }
+    typealias Answer = RedisFailoverTests.Answer
 
     /// What one fan saw.
     struct Fan: Sendable {
@@ -39,18 +35,22 @@ struct RedisSlotMoveTests {
         case moveSlot(batch: Int, pause: Int)
         /// A new master (with its replica) joins, the concert's slot moves to it, then a rebalance.
         case addMaster
+        /// The target master dies (`kill -9`) in the middle of a key-by-key move; its replica takes
+        /// over, and `redis-cli --cluster fix` closes the open slot (moving the keys back to the source).
+        case targetDiesMidMove
 
         var testDescription: String {
             switch self {
             case .moveSlot(let batch, let pause): "slot moved, \(batch) key(s) per MIGRATE, \(pause) ms apart"
             case .addMaster: "master added, slot moved to it, rebalanced"
+            case .targetDiesMidMove: "target master killed mid-move, replica took over, slot fixed"
             }
         }
     }
 
     @Test(
         "the cluster changes under a live line: zero 500, nobody gets a second token, nobody is lost, FIFO kept, the change completes",
-        arguments: [Change.moveSlot(batch: 100, pause: 0), .moveSlot(batch: 1, pause: 50), .addMaster])
+        arguments: [Change.moveSlot(batch: 100, pause: 0), .moveSlot(batch: 1, pause: 50), .addMaster, .targetDiesMidMove])
     func clusterChangesDuringOnSale(change: Change) async throws {
         let concert = try await Fixtures.concert(dates: 12)
         let keys = QueueKeys(concertID: concert.id)
@@ -142,6 +142,15 @@ struct RedisSlotMoveTests {
                             added.withLockedValue { $0 = master }
                             try await TestCluster.moveSlot(slot, to: master)
                             try await TestCluster.rebalance()
+                        case .targetDiesMidMove:
+                            // The MIGRATE to the dead node fails and leaves the slot half-moved.
+                            let moving = Task { try? await TestCluster.moveSlot(slot, to: other.port, batch: 1, pauseMilliseconds: 100) }
+                            try await Task.sleep(for: .milliseconds(1_500))
+                            try await TestCluster.kill(port: other.port)
+                            _ = await moving.value
+                            try await Task.sleep(for: .seconds(4))  // cluster-node-timeout (2 s) and the election
+                            try await TestCluster.start()  // the old target comes back, as a replica
+                            try await TestCluster.fix()
                         }
                         move.withLockedValue { $0 = (began, elapsed()) }
                     }
@@ -184,8 +193,13 @@ struct RedisSlotMoveTests {
         #expect(byArrival.dropFirst(admissions.count).allSatisfy { $0.admitted == nil }, "someone was admitted ahead of an earlier arrival")
         #expect(zip(admissions, admissions.dropFirst()).allSatisfy { $0 <= $1 }, "admitted out of arrival order")
 
-        let target = try #require(added.withLockedValue { $0 } ?? other.port)
-        #expect(try await TestCluster.owner(ofSlot: slot) == target, "the slot lives on its new master")
+        let owner: Int
+        switch change {
+        case .moveSlot: owner = other.port
+        case .addMaster: owner = try #require(added.withLockedValue { $0 })
+        case .targetDiesMidMove: owner = source.port  // fix gives an open slot back to the master it is assigned to
+        }
+        #expect(try await TestCluster.owner(ofSlot: slot) == owner, "the slot lives on \(owner)")
         try await Self.expectClusterClean()
         if let master = added.withLockedValue({ $0 }) {
             try await TestCluster.removeMaster(master)

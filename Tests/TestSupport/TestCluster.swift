@@ -46,6 +46,11 @@ public enum TestCluster {
         Int(try await self.cluster(["owner", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// Closes slots left open by a move that stopped (`redis-cli --cluster fix`).
+    public static func fix() async throws {
+        try await self.cluster(["fix"])
+    }
+
     /// `redis-cli --cluster check`'s report.
     public static func check() async throws -> String {
         try await self.cluster(["check"])
