@@ -240,12 +240,28 @@ drop_node() {
   rm -rf "$(node_dir "$1")"
 }
 
+# Waits until every node agrees about the slots (gossip spreads a change within a second or so):
+# redis-cli refuses to rebalance before that.
+wait_agreement() {
+  local deadline=$((SECONDS + TIMEOUT))
+  until redis-cli --cluster check "127.0.0.1:${PORTS[0]}" 2>/dev/null | grep -q "All nodes agree"; do
+    (( SECONDS < deadline )) || die "the nodes of the $STACK cluster do not agree about the slots after ${TIMEOUT}s"
+    sleep 0.5
+  done
+}
+
+rebalance() {
+  wait_agreement
+  redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" "$@" >"$DIR/rebalance.log" 2>&1 \
+    || { cat "$DIR/rebalance.log" >&2; die "redis-cli --cluster rebalance failed"; }
+  cat "$DIR/rebalance.log"
+}
+
 remove_master() {
   local port="$1" id replica
   masters | grep -x "$port" >/dev/null || die "node $port is not a master of the $STACK cluster"
   id="$(cli "$port" cluster myid | tr -d '\r')"
-  redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" --cluster-weight "$id=0" >"$DIR/remove-$port.log" 2>&1 \
-    || { cat "$DIR/remove-$port.log" >&2; die "moving the slots off $port failed"; }
+  rebalance --cluster-weight "$id=0" >"$DIR/remove-$port.log"
   for replica in $(cli "$port" cluster nodes | tr -d '\r' | awk -v id="$id" '$4 == id { split($2, a, "[:@]"); print a[2] }'); do
     redis-cli --cluster del-node "127.0.0.1:${PORTS[0]}" "$(cli "$replica" cluster myid | tr -d '\r')" >>"$DIR/remove-$port.log" 2>&1 \
       || die "del-node $replica failed"
@@ -272,7 +288,7 @@ case "$ACTION" in
   slot-of) echo "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r') $(slot_owner "$(cli "${PORTS[0]}" cluster keyslot "$3" | tr -d '\r')")" ;;
   owner) slot_owner "$3" ;;
   add-master) add_master ;;
-  rebalance) redis-cli --cluster rebalance "127.0.0.1:${PORTS[0]}" --cluster-use-empty-masters ;;
+  rebalance) rebalance --cluster-use-empty-masters ;;
   remove-master) remove_master "$3" ;;
   check) redis-cli --cluster check "127.0.0.1:${PORTS[0]}" ;;
   fix) redis-cli --cluster fix "127.0.0.1:${PORTS[0]}" --cluster-yes ;;

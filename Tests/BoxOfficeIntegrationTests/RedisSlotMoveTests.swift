@@ -6,8 +6,8 @@ import Subprocess
 import Testing
 import TestSupport
 
-/// The cluster changes under a live on-sale while its fans join, poll, ask again for their token,
-/// hold, charge and pay through two instances: the concert's hash slot moves to another master
+/// The cluster changes under a live on-sale while its fans join, poll (or keep an event stream
+/// open), ask again for their token, hold, charge and pay through two instances: the concert's hash slot moves to another master
 /// (`scripts/cluster.sh move-slot`, the procedure of `redis-cli --cluster reshard`: IMPORTING /
 /// MIGRATING, MIGRATE, SETSLOT NODE), or a new master joins, takes the concert's slot and a
 /// rebalance gives it a quarter of all slots (`add-master`, `move-slot`, `rebalance`; the master
@@ -63,8 +63,11 @@ struct RedisSlotMoveTests {
         let source = try #require(map.master(forSlot: slot))
         let other = try #require(map.masters.first { $0 != source })
         let added = NIOLockedValueBox<Int?>(nil)
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
 
         let answers = NIOLockedValueBox<[Answer]>([])
+        // What the fans who wait on an event stream (as the page does near the front) saw: HTTP status and events.
+        let streams = NIOLockedValueBox<[(refused: [Int], events: [String])]>([])
         let fans = NIOLockedValueBox((0..<400).map { _ in Fan() })
         let seats = NIOLockedValueBox(Array(concert.dates.flatMap { date in (1...50).map { (date, $0) } }.shuffled()))
         let start = ContinuousClock.now
@@ -129,35 +132,57 @@ struct RedisSlotMoveTests {
                         }
                     }
                 }
+                @Sendable func streamingFan(_ index: Int) async throws {
+                    try await Task.sleep(for: .milliseconds(100 * index))
+                    let (token, _) = try await http.takeToken(bases[index % 2], concertID: concert.id)
+                    var refused: [Int] = [], events: [String] = []
+                    // Like EventSource: a refused stream is opened again a second later; the server ends it at ACTIVE.
+                    while loadGoesOn(), events.last != "status ACTIVE" {
+                        let (status, _, items) = try await http.readEvents(bases[(index + 1) % 2], token: token, timeout: .seconds(45)) { _ in loadGoesOn() }
+                        events += EventStreamTests.statuses(items)
+                        if status != 200 {
+                            refused.append(status)
+                            try await Task.sleep(for: .seconds(1))
+                        }
+                    }
+                    streams.withLockedValue { $0.append((refused, events)) }
+                }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for index in 0..<400 { group.addTask { try await fan(index) } }
+                    for index in 0..<20 { group.addTask { try await streamingFan(index) } }
                     group.addTask {
                         try await Task.sleep(for: .seconds(moveAt))
                         let began = elapsed()
-                        switch change {
-                        case .moveSlot(let batch, let pause):
-                            try await TestCluster.moveSlot(slot, to: other.port, batch: batch, pauseMilliseconds: pause)
-                        case .addMaster:
-                            let master = try await TestCluster.addMaster()
-                            added.withLockedValue { $0 = master }
-                            try await TestCluster.moveSlot(slot, to: master)
-                            try await TestCluster.rebalance()
-                        case .targetDiesMidMove:
-                            // The MIGRATE to the dead node fails and leaves the slot half-moved.
-                            let moving = Task { try? await TestCluster.moveSlot(slot, to: other.port, batch: 1, pauseMilliseconds: 100) }
-                            try await Task.sleep(for: .milliseconds(1_500))
-                            try await TestCluster.kill(port: other.port)
-                            _ = await moving.value
-                            try await Task.sleep(for: .seconds(4))  // cluster-node-timeout (2 s) and the election
-                            try await TestCluster.start()  // the old target comes back, as a replica
-                            try await TestCluster.fix()
+                        defer { move.withLockedValue { $0 = (began, elapsed()) } }
+                        do {
+                            try await Self.perform(change, slot: slot, other: other.port, added: added)
+                        } catch {
+                            failure.withLockedValue { $0 = error }  // rethrown once the cluster is tidied up
                         }
-                        move.withLockedValue { $0 = (began, elapsed()) }
                     }
                     try await group.waitForAll()
                 }
             }
         }
+        // Whatever happened, the test cluster goes back to three masters for the suites after this one.
+        if let master = added.withLockedValue({ $0 }), let error = failure.withLockedValue({ $0 }) {
+            try await TestCluster.removeMaster(master)
+            throw error
+        }
+        if let error = failure.withLockedValue({ $0 }) { throw error }
+        let owner: Int
+        switch change {
+        case .moveSlot: owner = other.port
+        case .addMaster: owner = try #require(added.withLockedValue { $0 })
+        case .targetDiesMidMove: owner = source.port  // fix gives an open slot back to the master it is assigned to
+        }
+        let ownerAfter = try await TestCluster.owner(ofSlot: slot)
+        try await Self.expectClusterClean()
+        if let master = added.withLockedValue({ $0 }) {
+            try await TestCluster.removeMaster(master)
+            try await Self.expectClusterClean()
+        }
+        #expect(ownerAfter == owner, "the slot lives on \(owner)")
 
         let window = try #require(move.withLockedValue { $0 })
         let all = answers.withLockedValue { $0 }
@@ -170,6 +195,16 @@ struct RedisSlotMoveTests {
         let failures = all.filter { $0.status >= 500 && $0.status != 503 }
         #expect(failures.isEmpty, "only 503, got \(failures.map { "\($0.status) \($0.code ?? "") at \($0.at)" })")
         #expect(during.filter { $0.status < 300 }.count > 100, "fans were served during the move")
+
+        // A stream rides the change out: it stays open (heartbeats) and every event it sends is a
+        // status; one opened while the line's keys are split is refused with 503 and opened again.
+        let opened = streams.withLockedValue { $0 }
+        let refusals = opened.flatMap(\.refused)
+        print("\(change.testDescription): 20 streams, \(refusals.count) openings refused, \(opened.map(\.events.count).reduce(0, +)) events")
+        #expect(opened.count == 20 && refusals.allSatisfy { $0 == 503 }, "\(refusals)")
+        let odd = opened.flatMap(\.events).filter { $0 != "status WAITING" && $0 != "status ACTIVE" }
+        #expect(odd.isEmpty, "stream events: \(odd.prefix(5))")
+        #expect(opened.allSatisfy { $0.events.first == "status WAITING" })
 
         let outcome = fans.withLockedValue { $0 }
         let secondTokens = outcome.flatMap(\.secondTokens)
@@ -193,19 +228,29 @@ struct RedisSlotMoveTests {
         #expect(byArrival.dropFirst(admissions.count).allSatisfy { $0.admitted == nil }, "someone was admitted ahead of an earlier arrival")
         #expect(zip(admissions, admissions.dropFirst()).allSatisfy { $0 <= $1 }, "admitted out of arrival order")
 
-        let owner: Int
-        switch change {
-        case .moveSlot: owner = other.port
-        case .addMaster: owner = try #require(added.withLockedValue { $0 })
-        case .targetDiesMidMove: owner = source.port  // fix gives an open slot back to the master it is assigned to
-        }
-        #expect(try await TestCluster.owner(ofSlot: slot) == owner, "the slot lives on \(owner)")
-        try await Self.expectClusterClean()
-        if let master = added.withLockedValue({ $0 }) {
-            try await TestCluster.removeMaster(master)
-            try await Self.expectClusterClean()
-        }
         try await MoneyTests.expectHealthy()
+    }
+
+    /// Makes the change (see `Change`); a master it adds goes into `added`.
+    static func perform(_ change: Change, slot: Int, other: Int, added: NIOLockedValueBox<Int?>) async throws {
+        switch change {
+        case .moveSlot(let batch, let pause):
+            try await TestCluster.moveSlot(slot, to: other, batch: batch, pauseMilliseconds: pause)
+        case .addMaster:
+            let master = try await TestCluster.addMaster()
+            added.withLockedValue { $0 = master }
+            try await TestCluster.moveSlot(slot, to: master)
+            try await TestCluster.rebalance()
+        case .targetDiesMidMove:
+            // The MIGRATE to the dead node fails and leaves the slot half-moved.
+            let moving = Task { try? await TestCluster.moveSlot(slot, to: other, batch: 1, pauseMilliseconds: 100) }
+            try await Task.sleep(for: .milliseconds(1_500))
+            try await TestCluster.kill(port: other)
+            _ = await moving.value
+            try await Task.sleep(for: .seconds(4))  // cluster-node-timeout (2 s) and the election
+            try await TestCluster.start()  // the old target comes back, as a replica
+            try await TestCluster.fix()
+        }
     }
 
     /// `redis-cli --cluster check` finds every slot covered, none open, and (once gossip has spread
