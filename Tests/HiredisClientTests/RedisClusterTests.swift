@@ -139,11 +139,7 @@ struct RedisClusterTests {
         try await sourceNode.send(
             ["MIGRATE", RedisArgument(target.host), RedisArgument(target.port), "", "0", "5000", "KEYS", RedisArgument(old)]
         ).checked()
-        for master in map.masters {
-            let node = Self.node(master)
-            defer { node.shutdown() }
-            try await node.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "NODE", RedisArgument(targetID)]).checked()
-        }
+        try await Self.assign(slot, to: targetID, masters: map.masters)
         #expect(try await client.send(["GET", RedisArgument(old)]).checked().int == 1)
         #expect(try await client.send(["GET", RedisArgument(new)]).checked().int == 2)
         #expect(try await client.cluster!.map().master(forSlot: slot) == target, "MOVED updated the map")
@@ -154,12 +150,80 @@ struct RedisClusterTests {
         try await targetNode.send(
             ["MIGRATE", RedisArgument(source.host), RedisArgument(source.port), "", "0", "5000", "KEYS", RedisArgument(old), RedisArgument(new)]
         ).checked()
-        for master in map.masters {
-            let node = Self.node(master)
-            defer { node.shutdown() }
-            try await node.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "NODE", RedisArgument(sourceID)]).checked()
-        }
+        try await Self.assign(slot, to: sourceID, masters: map.masters)
         #expect(try await client.send(["GET", RedisArgument(new)]).checked().int == 2)
         try await client.send(["DEL", RedisArgument(old), RedisArgument(new)]).checked()
+    }
+
+    /// Mid-migration, a pipeline whose keys are split is answered command by command (ASK for the
+    /// moved ones), and a script whose declared keys are split gets TRYAGAIN from the server:
+    /// the client retries it within its budget, so it runs once the move completes, or fails
+    /// with an "unavailable" error (the app's 503) when the move takes longer.
+    @Test func splitKeysMidMigration() async throws {
+        let client = Self.client()
+        defer { client.shutdown() }
+        let tag = "{test:\(TestEnvironment.uniqueSuffix())}"
+        let stay = "\(tag):stay", moved = "\(tag):moved", created = "\(tag):created"
+        let slot = RedisHashSlot.of(stay)
+        let map = try await client.cluster!.map()
+        let source = map.master(forSlot: slot)!, target = map.masters.first { $0 != source }!
+        let sourceNode = Self.node(source), targetNode = Self.node(target)
+        defer {
+            sourceNode.shutdown()
+            targetNode.shutdown()
+        }
+        let sourceID = try await sourceNode.send(["CLUSTER", "MYID"]).checked().string!
+        let targetID = try await targetNode.send(["CLUSTER", "MYID"]).checked().string!
+        try await client.send(["SET", RedisArgument(stay), "1", "EX", "60"]).checked()
+        try await client.send(["SET", RedisArgument(moved), "2", "EX", "60"]).checked()
+        try await targetNode.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "IMPORTING", RedisArgument(sourceID)]).checked()
+        try await sourceNode.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "MIGRATING", RedisArgument(targetID)]).checked()
+        try await sourceNode.send(
+            ["MIGRATE", RedisArgument(target.host), RedisArgument(target.port), "", "0", "5000", "KEYS", RedisArgument(moved)]
+        ).checked()
+
+        let replies = try await client.pipeline([
+            ["GET", RedisArgument(stay)], ["GET", RedisArgument(moved)], ["SET", RedisArgument(created), "3", "EX", "60"],
+        ])
+        #expect(replies.map { $0.string } == ["1", "2", "OK"], "\(replies)")
+
+        let sum = RedisScript(name: "test-sum", source: "return tonumber(redis.call('GET', KEYS[1])) + tonumber(redis.call('GET', KEYS[2]))")
+        let started = ContinuousClock.now
+        let split = try await client.run(sum, keys: [RedisArgument(stay), RedisArgument(moved)], arguments: [])
+        guard case .error(let message) = split else { Issue.record("a split script ran: \(split)"); return }
+        #expect(message.hasPrefix("TRYAGAIN"), "\(message)")
+        #expect(ContinuousClock.now - started > .milliseconds(700), "retried within the budget before giving up")
+        #expect(RedisError.server(message).isUnavailable, "the app answers 503")
+
+        // The move completes 300 ms into the next try: the script runs, on the new master.
+        let finishing = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            try await sourceNode.send(
+                ["MIGRATE", RedisArgument(target.host), RedisArgument(target.port), "", "0", "5000", "KEYS", RedisArgument(stay)]
+            ).checked()
+            try await Self.assign(slot, to: targetID, masters: map.masters)
+        }
+        #expect(try await client.run(sum, keys: [RedisArgument(stay), RedisArgument(moved)], arguments: []).checked().int == 3)
+        try await finishing.value
+        #expect(try await client.send(["GET", RedisArgument(created)]).checked().int == 3, "the pipeline's SET went to the target")
+
+        // Back where it was, for the other tests.
+        try await sourceNode.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "IMPORTING", RedisArgument(targetID)]).checked()
+        try await targetNode.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "MIGRATING", RedisArgument(sourceID)]).checked()
+        try await targetNode.send(
+            ["MIGRATE", RedisArgument(source.host), RedisArgument(source.port), "", "0", "5000", "KEYS", RedisArgument(stay), RedisArgument(moved),
+             RedisArgument(created)]
+        ).checked()
+        try await Self.assign(slot, to: sourceID, masters: map.masters)
+        try await client.send(["DEL", RedisArgument(stay), RedisArgument(moved), RedisArgument(created)]).checked()
+    }
+
+    /// CLUSTER SETSLOT slot NODE id on every master: the end of a move.
+    static func assign(_ slot: Int, to id: String, masters: [RedisNodeAddress]) async throws {
+        for master in masters {
+            let node = Self.node(master)
+            defer { node.shutdown() }
+            try await node.send(["CLUSTER", "SETSLOT", RedisArgument(slot), "NODE", RedisArgument(id)]).checked()
+        }
     }
 }
