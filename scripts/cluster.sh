@@ -108,7 +108,8 @@ start() {
   done
   if [[ "$(cli "${PORTS[0]}" cluster info | tr -d '\r' | awk -F: '$1 == "cluster_known_nodes" {print $2}')" == 1 ]]; then
     log "creating the $STACK cluster on ports ${PORTS[0]}-${PORTS[5]}"
-    redis-cli --cluster create "${PORTS[@]:0:6/#/127.0.0.1:}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
+    local -a first=("${PORTS[@]:0:6}")
+    redis-cli --cluster create "${first[@]/#/127.0.0.1:}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
       || { cat "$DIR/create.log" >&2; die "redis-cli --cluster create failed"; }
   fi
   for port in "${PORTS[@]}"; do
