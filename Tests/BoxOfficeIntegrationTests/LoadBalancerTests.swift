@@ -57,17 +57,25 @@ struct LoadBalancerTests {
         return try await body(lb)
     }
 
-    @Test("past TOKEN_RATE_LIMIT token requests in 10 s, one address gets 429 RATE_LIMITED from haproxy; other routes pass")
+    @Test("past TOKEN_RATE_LIMIT token requests in 10 s, one address gets 429 RATE_LIMITED from haproxy, whichever spelling of the path it uses; other routes pass")
     func tokenRateLimit() async throws {
         let concert = try await Fixtures.concert(dates: 1)
+        // Spellings an instance routes to the token handler: each must count against the limit.
+        let paths = ["/v1/queue/tokens", "/v1/queue/tokens/", "//v1/queue/tokens", "/v1//queue/tokens"]
         try await TestStack.withInstances(1) { bases in
+            for path in paths.dropFirst() {
+                let direct = try await TestHTTPClient.with { http in
+                    try await http.request(.POST, bases[0] + path, json: ["userId": UUID().uuidString.lowercased(), "concertId": concert.id])
+                }
+                #expect(direct.status == 201, "\(path) reaches the handler: \(direct.status)")
+            }
             try await Self.withHaproxy(bases, Limits(tokenRateLimit: 5)) { lb in
                 try await TestHTTPClient.with { http in
                     var statuses: [Int] = []
                     var limited: TestHTTPClient.Reply?
-                    for _ in 0..<8 {
+                    for index in 0..<8 {
                         let reply = try await http.request(
-                            .POST, "\(lb)/v1/queue/tokens", json: ["userId": UUID().uuidString.lowercased(), "concertId": concert.id])
+                            .POST, lb + paths[index % paths.count], json: ["userId": UUID().uuidString.lowercased(), "concertId": concert.id])
                         statuses.append(reply.status)
                         if reply.status == 429 { limited = reply }
                     }
