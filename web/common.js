@@ -108,9 +108,14 @@ function duration(seconds) {
   return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
+// A style goes through the CSSOM (node.style), which the pages' Content-Security-Policy allows;
+// a style attribute (setAttribute) it blocks.
 function element(tag, attributes = {}, text) {
   const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "style") node.style.cssText = value;
+    else node.setAttribute(key, value);
+  }
   if (text !== undefined) node.textContent = text;
   return node;
 }

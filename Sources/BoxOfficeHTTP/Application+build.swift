@@ -50,7 +50,8 @@ public func buildRouter(
     userAssertions: UserAssertionVerifier?,
     pages: WebPages
 ) -> Router<AppRequestContext> {
-    let router = Router(context: AppRequestContext.self)
+    // HEAD answers wherever GET does: the GET handler's status and headers, without the body.
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: ConnectionCloseMiddleware())
     router.add(middleware: EventStreamQueryTokenMiddleware())
     router.add(middleware: InstanceHeadersMiddleware(instanceID: dependencies.configuration.instanceID))

@@ -55,6 +55,38 @@ struct OperationsHTTPTests {
                     let reply = try await http.request(.GET, "\(bases[0])\(path)")
                     #expect(reply.status == 404 && reply.code == "NOT_FOUND", "\(path): \(reply.status)")
                 }
+                // The pages and their assets: no inline code or framing, no sniffing, no referrer.
+                for path in ["/", "/admin", "/assets/fan.js", "/assets/app.css"] {
+                    let headers = try await http.request(.GET, "\(bases[0])\(path)").headers
+                    let policy = headers["Content-Security-Policy"].first ?? ""
+                    #expect(policy.contains("script-src 'self'") && policy.contains("style-src 'self'") && policy.contains("frame-ancestors 'none'"),
+                            "\(path): \(policy)")
+                    #expect(!policy.contains("unsafe"), "\(path): \(policy)")
+                    #expect(headers["X-Content-Type-Options"].first == "nosniff" && headers["X-Frame-Options"].first == "DENY", "\(path)")
+                    #expect(headers["Referrer-Policy"].first == "no-referrer", "\(path)")
+                }
+                // The pages' markup has no inline style or script the policy would block.
+                for page in [fan.text, admin.text] {
+                    #expect(!page.contains("style=\"") && !page.contains("<script>"), "inline style or script")
+                    #expect(page.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) == nil, "an inline event handler")
+                }
+            }
+        }
+    }
+
+    @Test("HEAD answers wherever GET does: the same status and content type, no body")
+    func headWhereverGet() async throws {
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                for path in ["/", "/admin", "/assets/app.css", "/v1/concerts", "/health/live", "/health/ready"] {
+                    let get = try await http.request(.GET, "\(bases[0])\(path)")
+                    let head = try await http.request(.HEAD, "\(bases[0])\(path)")
+                    #expect(head.status == get.status && head.status == 200, "\(path): HEAD \(head.status), GET \(get.status)")
+                    #expect(head.headers["Content-Type"].first == get.headers["Content-Type"].first, "\(path)")
+                    #expect(head.text.isEmpty, "\(path): a body")
+                }
+                let missing = try await http.request(.HEAD, "\(bases[0])/assets/nope.js")
+                #expect(missing.status == 404)
             }
         }
     }

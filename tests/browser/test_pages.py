@@ -68,6 +68,8 @@ def browser():
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,1400"):
         options.add_argument(argument)
+    # The console, for the Content-Security-Policy check in tearDown.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
     driver.set_page_load_timeout(WAIT)
     return driver
@@ -118,13 +120,18 @@ class PageTest(unittest.TestCase):
         # unittest records a failure or an error of the test itself before tearDown runs.
         result = getattr(getattr(self, "_outcome", None), "result", None)
         failed = result is not None and any(test is self for test, _ in result.errors + result.failures)
+        # The pages' Content-Security-Policy (no inline script or style) must not block anything they do.
+        violations = []
         for index, driver in enumerate(self.drivers):
             if failed:
                 os.makedirs(ARTIFACTS, exist_ok=True)
                 path = os.path.join(ARTIFACTS, f"{self.id().split('.')[-1]}-{index}.png")
                 driver.save_screenshot(path)
                 print(f"screenshot of the failed test: {path}")
+            violations += [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
             driver.quit()
+        if violations:
+            raise AssertionError(f"the page broke its Content-Security-Policy: {violations[:3]}")
 
     def join(self, driver, concert_id):
         """From the concert list to ACTIVE."""
@@ -374,6 +381,25 @@ class OperatorPageTests(PageTest):
         self.join(fan, concert_id)
         wait_for(fan, "the new date", lambda d: visible(d, f"date-{day.isoformat()}"))
         self.assertIsNone(visible(fan, f"date-{(day + datetime.timedelta(days=1)).isoformat()}"))
+
+    def test_apply_sends_only_what_the_operator_changed(self):
+        # The page shows an opening; another operator moves it; this one changes only the rate.
+        first = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)).replace(microsecond=0)
+        concert_id, _ = new_concert("Browser apply", {"opensAt": first.isoformat().replace("+00:00", "Z")})
+        operator = self.open("/admin")
+        self.login(operator)
+        card = wait_for(operator, "the concert's settings", lambda d: visible(d, f"stats-{concert_id}"))
+        wait_for(operator, "the opening filled in", lambda d: card.find_element(By.CSS_SELECTOR, 'input[name="opensAt"]').get_attribute("value"))
+        moved = first + datetime.timedelta(days=1)
+        status, _ = call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"opensAt": moved.isoformat().replace("+00:00", "Z")}, ADMIN_TOKEN)
+        self.assertEqual(status, 200)
+        rate = card.find_element(By.CSS_SELECTOR, 'input[name="admitPerSecond"]')
+        rate.clear()
+        rate.send_keys("7")
+        card.find_element(By.CSS_SELECTOR, "button.apply").click()
+        settings = wait_for(operator, "the rate applied", lambda d: (lambda s: s if s.get("admitPerSecond") == 7 else None)(
+            call("GET", f"/v1/admin/concerts/{concert_id}/queue", None, ADMIN_TOKEN)[1]))
+        self.assertEqual(datetime.datetime.fromisoformat(settings["opensAt"].replace("Z", "+00:00")), moved, "the page rewound the opening")
 
     def test_pausing_stops_the_fans_page(self):
         # Admissions at 1/s behind five others who wait too: the fan's place advances every second.
