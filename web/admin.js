@@ -47,26 +47,30 @@ function addConcert(concert) {
         <td data-field="estimatedDrainSeconds"></td><td data-field="held"></td><td data-field="sold"></td><td data-field="available"></td>
         <td data-field="revenue"></td></tr></table>
     <canvas width="900" height="160" aria-label="waiting, active and admissions per second over the last five minutes"></canvas>
-    <div class="legend"><span style="--swatch:#3b5bdb">waiting</span><span style="--swatch:#2b8a3e">active</span>
-      <span style="--swatch:#f76707">admitted/s (right scale)</span></div>
-    <div class="row" style="margin-top:.6rem">
+    <div class="legend"><span class="swatch-waiting">waiting</span><span class="swatch-active">active</span>
+      <span class="swatch-rate">admitted/s (right scale)</span></div>
+    <div class="row spaced-medium">
       <button data-testid="pause-${concert.id}" class="secondary">Pause</button>
       <button data-testid="resume-${concert.id}" class="secondary">Resume</button>
-      <label>rate/s <input name="admitPerSecond" type="number" min="0.001" step="any" style="width:6rem"></label>
-      <label>capacity <input name="activeCapacity" type="number" min="1" step="1" style="width:7rem"></label>
+      <label>rate/s <input name="admitPerSecond" type="number" min="0.001" step="any" class="narrow"></label>
+      <label>capacity <input name="activeCapacity" type="number" min="1" step="1" class="medium"></label>
       <label>opens <input name="opensAt" type="datetime-local" step="1"></label>
       <button class="apply">Apply</button>
     </div>`;
   card.querySelector("h2").textContent = `${concert.title} · ${concert.artist} (#${concert.id})`;
   card.querySelector(`[data-testid="pause-${concert.id}"]`).addEventListener("click", () => patch(concert.id, { paused: true }));
   card.querySelector(`[data-testid="resume-${concert.id}"]`).addEventListener("click", () => patch(concert.id, { paused: false }));
+  // Apply sends only the fields the operator edited since they were filled in: a value the page
+  // showed once must not overwrite what another operator (or redis-cli) has set since, above all
+  // an opening scheduled or moved meanwhile.
   card.querySelector(".apply").addEventListener("click", () => {
-    const input = (name) => card.querySelector(`input[name="${name}"]`).value;
     const change = {};
-    if (input("admitPerSecond")) change.admitPerSecond = Number(input("admitPerSecond"));
-    if (input("activeCapacity")) change.activeCapacity = Number(input("activeCapacity"));
-    change.opensAt = input("opensAt") ? new Date(input("opensAt")).toISOString() : null;
-    patch(concert.id, change);
+    for (const input of card.querySelectorAll("input[name]")) {
+      if (input.value === input.dataset.shown) continue;
+      if (input.name === "opensAt") change.opensAt = input.value ? new Date(input.value).toISOString() : null;
+      else if (input.value) change[input.name] = Number(input.value);
+    }
+    if (Object.keys(change).length) patch(concert.id, change);
   });
   document.getElementById("concerts").append(card);
   concerts.set(concert.id, { ...concert, card, history: [], settingsShown: false });
@@ -91,10 +95,13 @@ function showSettings(concert, settings, fillInputs) {
   card.querySelector(".opening").textContent =
     `${settings.admitPerSecond}/s, ${settings.activeCapacity} at once` + (opening ? `, opens ${new Date(opening).toLocaleString()}` : "");
   if (fillInputs || !concert.settingsShown) {
-    card.querySelector('input[name="admitPerSecond"]').value = settings.admitPerSecond;
-    card.querySelector('input[name="activeCapacity"]').value = settings.activeCapacity;
     const local = opening ? new Date(opening - new Date(opening).getTimezoneOffset() * 60000).toISOString().slice(0, 19) : "";
-    card.querySelector('input[name="opensAt"]').value = local;
+    const shown = { admitPerSecond: String(settings.admitPerSecond), activeCapacity: String(settings.activeCapacity), opensAt: local };
+    for (const [name, value] of Object.entries(shown)) {
+      const input = card.querySelector(`input[name="${name}"]`);
+      input.value = value;
+      input.dataset.shown = input.value;  // as the input holds it (a datetime-local may normalise)
+    }
     concert.settingsShown = true;
   }
 }
