@@ -43,6 +43,38 @@ struct SchemaTests {
         }
     }
 
+    @Test("a migrator waits for another session holding the migration lock past the statement timeout, then finds nothing to do")
+    func migratorOutwaitsTheStatementTimeout() async throws {
+        try await Self.withFreshDatabase { url in
+            let client = PostgresClient(
+                configuration: PostgresConfiguration(url: url, statementTimeoutMilliseconds: 1_000), poolSize: 2, acquireTimeout: .seconds(30))
+            defer { client.shutdown() }
+            let logger = Logger(label: "migrate-test")
+            try await Migrator(database: client, logger: logger).migrate()
+            // Another instance migrating (a session of its own): it holds the lock for three statement timeouts.
+            let other = PostgresClient(configuration: PostgresConfiguration(url: url), poolSize: 1, acquireTimeout: .seconds(30))
+            defer { other.shutdown() }
+            let holding = Task {
+                try await other.withConnection { connection in
+                    try connection.query("SELECT pg_advisory_lock(\(Migrator.advisoryLockKey))")
+                    Thread.sleep(forTimeInterval: 3)
+                    try connection.query("SELECT pg_advisory_unlock(\(Migrator.advisoryLockKey))")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            #expect(try await Migrator(database: client, logger: logger).migrate().isEmpty)
+            #expect(ContinuousClock.now - started > .seconds(2), "it waited for the lock")
+            try await holding.value
+            // A lock held past the migrator's patience: it gives up with a clear error.
+            _ = try await other.withConnection { try $0.query("SELECT pg_advisory_lock(\(Migrator.advisoryLockKey))") }
+            await #expect(throws: MigrationLockTimeout.self) {
+                try await Migrator(database: client, logger: logger, patience: .milliseconds(600)).migrate()
+            }
+            _ = try await other.withConnection { try $0.query("SELECT pg_advisory_unlock(\(Migrator.advisoryLockKey))") }
+        }
+    }
+
     @Test("seeding twice leaves the same demo data: 3 concerts, 4 dates each, 50 seats per date")
     func seedTwice() async throws {
         try await Self.withFreshDatabase { url in
