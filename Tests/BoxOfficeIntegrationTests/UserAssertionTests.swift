@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import BoxOfficeHTTP
 import Foundation
 import JWTKit
@@ -14,12 +15,19 @@ struct UserAssertionTests {
         var sub: SubjectClaim
         var aud: AudienceClaim
         var exp: ExpirationClaim
+        var nbf: NotBeforeClaim?
+        var iat: IssuedAtClaim?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
 
-        init(user: String, audience: String = "boxoffice", expiresIn: TimeInterval = 300) {
+        init(
+            user: String, audience: String = "boxoffice", expiresIn: TimeInterval = 300, validFromIn: TimeInterval? = nil,
+            issuedIn: TimeInterval? = nil
+        ) {
             self.sub = SubjectClaim(value: user)
             self.aud = AudienceClaim(value: [audience])
             self.exp = ExpirationClaim(value: Date().addingTimeInterval(expiresIn))
+            self.nbf = validFromIn.map { NotBeforeClaim(value: Date().addingTimeInterval($0)) }
+            self.iat = issuedIn.map { IssuedAtClaim(value: Date().addingTimeInterval($0)) }
         }
     }
 
@@ -67,11 +75,18 @@ struct UserAssertionTests {
                     ("wrong audience", victim, try await site.sign(Assertion(user: victim, audience: "another-site"))),
                     ("another user's assertion", victim, valid),
                     ("a subject that is no user id", nil, try await site.sign(Assertion(user: "admin"))),
+                    ("not valid yet (nbf in 5 min)", victim, try await site.sign(Assertion(user: victim, validFromIn: 300))),
+                    ("issued in 5 min (iat)", victim, try await site.sign(Assertion(user: victim, issuedIn: 300))),
+                    ("valid for two days", victim, try await site.sign(Assertion(user: victim, expiresIn: 2 * 86_400))),
                 ]
                 for (what, userId, assertion) in refused {
                     let reply = try await Self.ask(http, base, concertID: concert.id, userId: userId, assertion: assertion)
                     Kit.expectProblem(reply, 401, "USER_UNAUTHORIZED", what)
                 }
+                // Clocks a little apart: nbf and iat up to a minute ahead pass.
+                let skewed = UUID().uuidString.lowercased()
+                let early = try await site.sign(Assertion(user: skewed, validFromIn: 30, issuedIn: 30))
+                #expect(try await Self.ask(http, base, concertID: concert.id, userId: nil, assertion: early).status == 201)
                 // Nobody got a place in line for the victim.
                 let victimsToken = try await Self.ask(http, base, concertID: concert.id, userId: victim, assertion: try await site.sign(Assertion(user: victim)))
                 #expect(victimsToken.status == 201, "\(victimsToken.text)")
@@ -120,8 +135,19 @@ struct UserAssertionTests {
         }
     }
 
-    @Test("a missing or unusable JWKS file, a short key, or both settings at once stop the instance at start")
+    @Test("a missing or unusable JWKS file, a key without its alg, a short key, or both settings at once stop the instance at start")
     func badKeySetFailsFast() async throws {
+        // A key that does not name its algorithm would take the one a token's header names.
+        let parameters = try #require(ES256PrivateKey().publicKey.parameters)
+        let unnamed = """
+            {"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"no-alg","x":"\(parameters.x)","y":"\(parameters.y)"}]}
+            """
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("boxoffice-jwks-\(UUID().uuidString).json").path
+        try unnamed.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let withoutAlg = try TestStack.configuration(["USER_ASSERTION_JWKS": path])
+        await #expect(throws: ConfigurationError.self) { _ = try await UserAssertionVerifier.make(withoutAlg.userAssertions) }
+
         #expect(throws: (any Error).self) { try TestStack.configuration(["USER_ASSERTION_JWKS": "/nonexistent/jwks.json"]) }
         #expect(throws: (any Error).self) { try TestStack.configuration(["USER_ASSERTION_KEY": Self.secret, "USER_ASSERTION_JWKS": "/etc/hostname"]) }
         #expect(throws: (any Error).self) { try TestStack.configuration(["USER_ASSERTION_KEY": "too-short"]) }

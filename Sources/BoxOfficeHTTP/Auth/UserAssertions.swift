@@ -56,17 +56,32 @@ extension UserAssertionSettings: CustomStringConvertible {
     }
 }
 
-/// The claims BoxOffice reads from a user assertion, checked on every verification.
+/// The claims BoxOffice reads from a user assertion, checked on every verification: not expired,
+/// for BoxOffice, not used before its `nbf` nor issued in the future (`iat`), both with a minute's
+/// leeway for the clocks of the site and the instances, and never valid for more than a day from
+/// now: an assertion is a login's word for the next minutes, not a credential to keep.
 struct UserAssertion: JWTPayload {
     static let audience = "boxoffice"
+    static let leeway: TimeInterval = 60
+    static let maximumLifetime: TimeInterval = 86_400
 
     let sub: SubjectClaim
     let aud: AudienceClaim
     let exp: ExpirationClaim
+    let nbf: NotBeforeClaim?
+    let iat: IssuedAtClaim?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
-        try self.exp.verifyNotExpired()
+        let now = Date()
+        try self.exp.verifyNotExpired(currentDate: now)
         try self.aud.verifyIntendedAudience(includes: Self.audience)
+        try self.nbf?.verifyNotBefore(currentDate: now.addingTimeInterval(Self.leeway))
+        if let issued = self.iat?.value, issued > now.addingTimeInterval(Self.leeway) {
+            throw JWTError.claimVerificationFailure(failedClaim: self.iat, reason: "issued in the future")
+        }
+        if self.exp.value > now.addingTimeInterval(Self.maximumLifetime) {
+            throw JWTError.claimVerificationFailure(failedClaim: self.exp, reason: "valid for more than a day")
+        }
     }
 }
 
@@ -84,6 +99,14 @@ public struct UserAssertionVerifier: Sendable {
         case .sharedSecret(let secret):
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         case .keySet(let json):
+            // A key without `alg` would take the algorithm a token's header names, and jwt-kit
+            // caches that choice per key: one forged header could pin another algorithm and lock
+            // out every real assertion. So every key must say its algorithm.
+            let unnamed = Self.keysWithoutAlgorithm(json)
+            guard unnamed.isEmpty else {
+                throw ConfigurationError(
+                    description: "every key of USER_ASSERTION_JWKS needs its \"alg\" (keys without one: \(unnamed.joined(separator: ", ")))")
+            }
             do {
                 try await keys.add(jwksJSON: json)
             } catch {
@@ -91,6 +114,19 @@ public struct UserAssertionVerifier: Sendable {
             }
         }
         return UserAssertionVerifier(keys: keys)
+    }
+
+    /// The `kid`s (or positions) of the set's keys that do not name an algorithm.
+    static func keysWithoutAlgorithm(_ json: String) -> [String] {
+        struct KeySet: Decodable {
+            struct Key: Decodable {
+                var kid: String?
+                var alg: String?
+            }
+            var keys: [Key]
+        }
+        guard let set = try? JSONDecoder().decode(KeySet.self, from: Data(json.utf8)) else { return [] }  // jwt-kit says why
+        return set.keys.enumerated().compactMap { index, key in (key.alg ?? "").isEmpty ? key.kid ?? "key \(index + 1)" : nil }
     }
 
     /// The user an `Authorization: Bearer <JWT>` header speaks for, or USER_UNAUTHORIZED when it is
