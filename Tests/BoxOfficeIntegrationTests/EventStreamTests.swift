@@ -50,6 +50,23 @@ struct EventStreamTests {
         }
     }
 
+    @Test("?token= is taken out of the query for every spelling of the stream's path the router accepts")
+    func queryTokenOnEverySpelling() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                // An ended token: read from the query it answers TOKEN_EXPIRED; left in the query, the
+                // request would carry no token at all.
+                let (token, _) = try await http.takeToken(bases[0], concertID: concert.id)
+                #expect(try await http.request(.DELETE, "\(bases[0])/v1/queue/tokens/current", token: token).status == 204)
+                for path in ["/v1/queue/events", "//v1/queue/events", "/v1//queue/events", "/v1/queue/events/"] {
+                    let reply = try await http.request(.GET, "\(bases[0])\(path)?token=\(token)")
+                    HoldsTestKit.expectProblem(reply, 401, "TOKEN_EXPIRED", path)
+                }
+            }
+        }
+    }
+
     @Test("a stream reads the status about every pollAfterSeconds, not every second, and sends heartbeats in between")
     func costsWhatPollingCosts() async throws {
         // A paused line: the 40th waiter is promised no wait and told to poll every 5 s.
