@@ -147,7 +147,9 @@ start() {
   for ((i = 1; i <= INSTANCES; i++)); do
     port=$((API_BASE_PORT + i - 1))
     printf '\n===== %s api-%d starting on port %d (%s)\n' "$(date -Is)" "$i" "$port" "$BIN" >>"$LOG_DIR/api-$i.log"
-    (cd "$BOXOFFICE_ROOT" && PORT="$port" INSTANCE_ID="api-$i" exec setsid "$BIN" serve) \
+    # Instances listen on the loopback only: fans reach them through haproxy and its limits, and
+    # /metrics (which haproxy does not pass) stays for the local monitoring. HOST=0.0.0.0 opens them.
+    (cd "$BOXOFFICE_ROOT" && HOST="${HOST:-127.0.0.1}" PORT="$port" INSTANCE_ID="api-$i" exec setsid "$BIN" serve) \
       </dev/null >>"$LOG_DIR/api-$i.log" 2>&1 &
     echo "$!" >"$PID_DIR/api-$i.pid"
     log "api-$i: pid $!, port $port, log ${LOG_DIR#"$BOXOFFICE_ROOT"/}/api-$i.log"

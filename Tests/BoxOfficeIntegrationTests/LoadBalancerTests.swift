@@ -86,6 +86,11 @@ struct LoadBalancerTests {
                     #expect(reply.headers.first(name: "retry-after") == "10")
                     // Only joining the queue is limited.
                     #expect(try await http.request(.GET, "\(lb)/v1/concerts").status == 200)
+                    // The instances' metrics (every concert's sales) are not for the public.
+                    for path in ["/metrics", "//metrics", "/metrics/"] {
+                        HoldsTestKit.expectProblem(try await http.request(.GET, lb + path), 404, "NOT_FOUND", path)
+                    }
+                    #expect(try await http.request(.GET, "\(bases[0])/metrics").status == 200)
                 }
             }
         }

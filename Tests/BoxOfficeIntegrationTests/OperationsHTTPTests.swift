@@ -191,4 +191,31 @@ struct OperationsHTTPTests {
             }
         }
     }
+
+    @Test("/metrics reads the sales figures at most every 5 s: a sale shows at the first scrape after that, not before")
+    func salesFiguresAreReadEveryFewSeconds() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        let date = concert.dates[0]
+        try await TestStack.withInstances(1) { bases in
+            try await TestHTTPClient.with { http in
+                let sold = "boxoffice_concert_seats{concert=\"\(concert.id)\",state=\"sold\"}"
+                func soldNow() async throws -> Double? {
+                    let text = try await http.request(.GET, "\(bases[0])/metrics").text
+                    return text.split(separator: "\n").first { $0.hasPrefix(sold) }.flatMap { Double($0.dropFirst(sold.count + 1)) }
+                }
+                #expect(try await soldNow() == 0)
+                let started = ContinuousClock.now
+                let buyer = try await http.activeToken(bases[0], concertID: concert.id)
+                let hold = try await HoldsTestKit.hold(http, bases[0], buyer, concertID: concert.id, date: date, seats: [1])
+                let reservation = try #require(hold.json["reservationId"] as? String)
+                let amount = try #require(hold.json["amount"] as? Int)
+                #expect(try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: buyer.token, json: ["amount": amount]).status == 200)
+                #expect(try await http.request(.POST, "\(bases[0])/v1/payments", token: buyer.token, json: ["reservationId": reservation]).status == 201)
+                let early = try await soldNow()
+                if ContinuousClock.now - started < .seconds(4) { #expect(early == 0, "read again within 5 s") }
+                try await Task.sleep(until: started + .seconds(5.5))
+                #expect(try await soldNow() == 1)
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import BoxOfficeDomain
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 
@@ -8,8 +9,26 @@ struct OperationsController {
     let stores: Stores
     let instanceID: String
     let registry: PrometheusCollectorRegistry
-    /// The sales figures of every concert, read at each scrape.
+    /// The sales figures of every concert, read at most every `salesReadInterval` (a scrape in
+    /// between shows the last ones): the query sums every concert's seats and payments, and
+    /// scrapes must not compete with the sale for the sales pool.
     let administration: ConcertAdministration
+    let salesReads = SalesReads()
+    static let salesReadInterval = Duration.seconds(5)
+
+    /// When the sales figures were last read.
+    final class SalesReads: Sendable {
+        private let last = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+
+        /// True (and the time taken) when the last read is `interval` old, or there was none.
+        func claim(interval: Duration, now: ContinuousClock.Instant = .now) -> Bool {
+            self.last.withLockedValue { last in
+                if let previous = last, now - previous < interval { return false }
+                last = now
+                return true
+            }
+        }
+    }
 
     struct Health: Encodable {
         let status: String
@@ -71,8 +90,9 @@ struct OperationsController {
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
             self.registry.makeGauge(descriptor: Self.waiting, labels: [("pool", name)]).set(Double(pool.waiting))
         }
-        // One query for every concert; while PostgreSQL is down the scrape still answers, with the last values.
-        if let sales = try? await self.administration.salesFiguresByConcert() {
+        // One query for every concert, at most every few seconds; while PostgreSQL is down the scrape
+        // still answers, with the last values.
+        if self.salesReads.claim(interval: Self.salesReadInterval), let sales = try? await self.administration.salesFiguresByConcert() {
             for (concertID, figures) in sales {
                 let concert = String(concertID)
                 for (state, count) in [("held", figures.held), ("sold", figures.sold), ("available", figures.available)] {
