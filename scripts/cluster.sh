@@ -89,35 +89,50 @@ write_config() {
   } >"$dir/redis.conf"
 }
 
-start() {
-  command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
-  local port pid
-  for port in "${PORTS[@]}"; do
-    if pid="$(node_pid "$port")"; then continue; fi
-    tcp_open "$port" && die "port $port is in use by something else; set CLUSTER_BASE_PORT"
-    write_config "$port"
-    redis-server "$(node_dir "$port")/redis.conf" </dev/null >/dev/null 2>&1 \
-      || { tail -n 20 "$(node_dir "$port")/redis.log" >&2 || true; die "redis cluster node $port failed to start"; }
-  done
-  local deadline=$((SECONDS + TIMEOUT))
-  for port in "${PORTS[@]}"; do
+# Writes the node's configuration and starts it (it must not be running).
+launch_node() {
+  local port="$1"
+  tcp_open "$port" && die "port $port is in use by something else; set CLUSTER_BASE_PORT"
+  write_config "$port"
+  redis-server "$(node_dir "$port")/redis.conf" </dev/null >/dev/null 2>&1 \
+    || { tail -n 20 "$(node_dir "$port")/redis.log" >&2 || true; die "redis cluster node $port failed to start"; }
+}
+
+wait_answering() {
+  local port deadline=$((SECONDS + TIMEOUT))
+  for port in "$@"; do
     until [[ "$(cli "$port" ping 2>/dev/null)" == PONG ]]; do
       (( SECONDS < deadline )) || die "cluster node $port does not answer"
       sleep 0.1
     done
   done
+}
+
+wait_all_ok() {
+  local port deadline=$((SECONDS + TIMEOUT))
+  for port in "$@"; do
+    until cluster_ok "$port"; do
+      (( SECONDS < deadline )) || die "cluster node $port is not cluster_state:ok after ${TIMEOUT}s"
+      sleep 0.2
+    done
+  done
+}
+
+start() {
+  command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
+  local port pid
+  for port in "${PORTS[@]}"; do
+    if pid="$(node_pid "$port")"; then continue; fi
+    launch_node "$port"
+  done
+  wait_answering "${PORTS[@]}"
   if [[ "$(cli "${PORTS[0]}" cluster info | tr -d '\r' | awk -F: '$1 == "cluster_known_nodes" {print $2}')" == 1 ]]; then
     log "creating the $STACK cluster on ports ${PORTS[0]}-${PORTS[5]}"
     local -a first=("${PORTS[@]:0:6}")
     redis-cli --cluster create "${first[@]/#/127.0.0.1:}" --cluster-replicas 1 --cluster-yes >"$DIR/create.log" 2>&1 \
       || { cat "$DIR/create.log" >&2; die "redis-cli --cluster create failed"; }
   fi
-  for port in "${PORTS[@]}"; do
-    until cluster_ok "$port"; do
-      (( SECONDS < deadline )) || die "cluster node $port is not cluster_state:ok after ${TIMEOUT}s"
-      sleep 0.2
-    done
-  done
+  wait_all_ok "${PORTS[@]}"
   log "redis cluster ($STACK) ready: $(seeds)"
 }
 
@@ -193,33 +208,12 @@ move_slot() {
   log "slot $slot moved to $to ($moved keys)"
 }
 
-# Starts one new node (config written, process up, answering).
-start_node() {
-  local port="$1" deadline=$((SECONDS + TIMEOUT))
-  tcp_open "$port" && die "port $port is in use by something else"
-  write_config "$port"
-  redis-server "$(node_dir "$port")/redis.conf" </dev/null >/dev/null 2>&1 || die "redis cluster node $port failed to start"
-  until [[ "$(cli "$port" ping 2>/dev/null)" == PONG ]]; do
-    (( SECONDS < deadline )) || die "cluster node $port does not answer"
-    sleep 0.1
-  done
-}
-
-wait_all_ok() {
-  local port deadline=$((SECONDS + TIMEOUT))
-  for port in "$@"; do
-    until cluster_ok "$port"; do
-      (( SECONDS < deadline )) || die "cluster node $port is not cluster_state:ok after ${TIMEOUT}s"
-      sleep 0.2
-    done
-  done
-}
-
 add_master() {
   local master=$((base + ${#PORTS[@]})) replica=$((base + ${#PORTS[@]} + 1)) id
   warn_if_ephemeral "$master" "$replica" $((master + 10000)) $((replica + 10000))
-  start_node "$master"
-  start_node "$replica"
+  launch_node "$master"
+  launch_node "$replica"
+  wait_answering "$master" "$replica"
   redis-cli --cluster add-node "127.0.0.1:$master" "127.0.0.1:${PORTS[0]}" >"$DIR/add-$master.log" 2>&1 \
     || { cat "$DIR/add-$master.log" >&2; die "add-node $master failed"; }
   wait_all_ok "$master"
@@ -259,11 +253,14 @@ rebalance() {
 }
 
 remove_master() {
-  local port="$1" id replica
+  local port="$1" id replica replicas
   masters | grep -x "$port" >/dev/null || die "node $port is not a master of the $STACK cluster"
   id="$(cli "$port" cluster myid | tr -d '\r')"
+  # Its replicas, read before the rebalance: a master left without slots sees its replicas migrate
+  # to the masters that took them (cluster-allow-replica-migration).
+  replicas="$(cli "$port" cluster nodes | tr -d '\r' | awk -v id="$id" '$4 == id { split($2, a, "[:@]"); print a[2] }')"
   rebalance --cluster-weight "$id=0" >"$DIR/remove-$port.log"
-  for replica in $(cli "$port" cluster nodes | tr -d '\r' | awk -v id="$id" '$4 == id { split($2, a, "[:@]"); print a[2] }'); do
+  for replica in $replicas; do
     redis-cli --cluster del-node "127.0.0.1:${PORTS[0]}" "$(cli "$replica" cluster myid | tr -d '\r')" >>"$DIR/remove-$port.log" 2>&1 \
       || die "del-node $replica failed"
     drop_node "$replica"
