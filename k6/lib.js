@@ -182,8 +182,8 @@ export function pickConcertId() {
   return concerts[0].id;
 }
 
-// The site's signed word that the caller is `userId` (API.md, Queue: "Who may
-// speak for a user"), as an HS256 JWT when USER_ASSERTION_KEY is set; {} in demo mode.
+// The site's signed word that the caller is `userId` (Docs/api.md, "Who is asking"), as an HS256
+// JWT when USER_ASSERTION_KEY is set; {} in demo mode.
 const USER_ASSERTION_KEY = __ENV.USER_ASSERTION_KEY || '';
 
 export function userAssertionHeaders(userId) {

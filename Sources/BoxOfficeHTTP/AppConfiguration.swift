@@ -14,7 +14,7 @@ public struct AppConfiguration: Sendable {
     /// `LOG_LEVEL`, `LOG_FORMAT` (json or text).
     public var logLevel: String
     public var logFormat: String
-    /// `EVENT_HEARTBEAT_SECONDS`: the longest silence on a queue event stream (API.md: at most 15 s).
+    /// `EVENT_HEARTBEAT_SECONDS`: the longest silence on a queue event stream (Docs/api.md: at most 15 s).
     public var eventHeartbeatSeconds: Int
     /// `MAX_EVENT_STREAMS`: the most queue event streams one instance keeps open (beyond: 503, the
     /// client polls). Streams are for fans near the front; each holds a connection and memory.

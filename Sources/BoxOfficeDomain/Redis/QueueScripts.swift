@@ -287,7 +287,7 @@ public enum QueueScripts {
 
     /// Keeps an ACTIVE token alive for ARGV[2] more milliseconds (from Redis TIME), but never past
     /// the end of its admission window plus ARGV[2]: whatever a user sends, a slot is kept at most
-    /// one hold longer than the admission gave (API.md, Reservations). ARGV: token, milliseconds. Returns {activeUntil, activeUntil before} in ms, or {0, 0} when the token is
+    /// one hold longer than the admission gave (Docs/api.md, "The waiting line"). ARGV: token, milliseconds. Returns {activeUntil, activeUntil before} in ms, or {0, 0} when the token is
     /// not ACTIVE any more.
     static let extend = RedisScript(name: "queue-extend", source: library + """
         local token, ms = ARGV[1], tonumber(ARGV[2])

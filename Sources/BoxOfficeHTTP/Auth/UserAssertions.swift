@@ -2,7 +2,7 @@ import BoxOfficeDomain
 import Foundation
 import JWTKit
 
-/// Who may speak for a user (API.md, Queue): with `USER_ASSERTION_KEY` (an HS256 secret shared
+/// Who may speak for a user (Docs/api.md, "Who is asking"): with `USER_ASSERTION_KEY` (an HS256 secret shared
 /// with the site's login) or `USER_ASSERTION_JWKS` (a file with the site's public keys) set,
 /// `POST /v1/queue/tokens` needs a JWT signed by the site whose `sub` is the user. Without either
 /// the instance runs in demo mode and trusts the body's userId.

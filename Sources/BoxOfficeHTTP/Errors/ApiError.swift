@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 
 /// An error as a client sees it: an RFC 9457 problem+json response with a stable, machine-readable
-/// `code` (API.md). The status of every code is defined here and nowhere else.
+/// `code` (Docs/api.md, "Codes"). The status of every code is defined here and nowhere else.
 ///
 /// As an `HTTPResponseError` it flows through Hummingbird like any other error: `MetricsMiddleware`
 /// records it under its real status (a 409 is a 409), and it renders itself.

@@ -2,7 +2,7 @@ import HTTPTypes
 import Hummingbird
 
 /// Browsers' EventSource cannot send headers, so `GET /v1/queue/events?token=T` is accepted
-/// (API.md, Queue). This outermost middleware turns it into `Authorization: Bearer T` and drops
+/// (Docs/api.md, "The waiting line"). This outermost middleware turns it into `Authorization: Bearer T` and drops
 /// the query, so the token check is the usual one and no log line or metric ever sees the token.
 /// A request that already has an Authorization header keeps it. Every spelling of the path the
 /// router sends to the stream (`//v1/queue/events`, `/v1//queue/events`, `/v1/queue/events/`) is

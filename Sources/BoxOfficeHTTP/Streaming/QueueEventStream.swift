@@ -35,7 +35,7 @@ final class EventStreamSlots: Sendable {
     func leave() { self.open.subtract(1, ordering: .relaxed) }
 }
 
-/// The body of `GET /v1/queue/events` (API.md, Queue): a `status` event whenever the waiter's
+/// The body of `GET /v1/queue/events` (Docs/api.md, "The waiting line"): a `status` event whenever the waiter's
 /// status changes, a heartbeat comment at least every `heartbeat`, and the end of the stream after
 /// ACTIVE, when the token ends, when a newer stream claims the token, or when the instance shuts
 /// down (so a rolling restart never waits for open streams; EventSource reconnects elsewhere).
