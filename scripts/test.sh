@@ -27,7 +27,7 @@ REDIS_MODE="${REDIS_MODE:-single}"
 [[ "$REDIS_MODE" == single || "$REDIS_MODE" == cluster ]] || die "REDIS_MODE must be single or cluster (got '$REDIS_MODE')"
 # Every suite whose app instances or helpers use Redis, except those that stop or reconfigure a
 # single server of their own (StoreFaultTests, LoadBalancerTests and the like use a scratch stack).
-CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests"
+CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests|CatalogTests|UserAssertionTests"
 
 cleanup() {
   local rc=$?
