@@ -17,6 +17,8 @@ public final class PostgresConnection: BlockingConnection {
     private let replyTimeoutMilliseconds: Int
     private var preparedStatements: [String: String] = [:]
     private var inTransaction = false
+    /// Set by the notice receiver when the server gave up waiting for the synchronous standby.
+    fileprivate var unreplicatedCommit = false
     public private(set) var isUsable = true
 
     public init(configuration: PostgresConfiguration) throws {
@@ -46,6 +48,16 @@ public final class PostgresConnection: BlockingConnection {
         }
         self.handle = connection
         self.replyTimeoutMilliseconds = configuration.replyTimeoutMilliseconds
+        // Unretained: the receiver lives as long as the handle, which `close` finishes.
+        PQsetNoticeReceiver(connection, receiveNotice, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// The server this connection reached ("host:port"): with several hosts in the URL, the one
+    /// libpq chose (the primary, under target_session_attrs=read-write).
+    public var server: String {
+        let host = PQhost(self.handle).map { String(cString: $0) } ?? "?"
+        let port = PQport(self.handle).map { String(cString: $0) } ?? "?"
+        return "\(host):\(port)"
     }
 
     public func close() {
@@ -137,6 +149,12 @@ public final class PostgresConnection: BlockingConnection {
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            if self.unreplicatedCommit {
+                self.unreplicatedCommit = false
+                throw PostgresError.server(
+                    kind: .unreplicatedCommit, sqlState: "01000",
+                    message: "committed on the primary only: the wait for the synchronous standby was canceled")
+            }
             return Self.rows(of: result)
         default:
             if PQstatus(self.handle) != CONNECTION_OK { throw self.connectionFailure() }
@@ -145,7 +163,9 @@ public final class PostgresConnection: BlockingConnection {
             let message = Self.field(result, Int32(UInt8(ascii: "M")))
                 ?? String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
             let kind = ServerErrorKind(sqlState: sqlState)
-            if kind == .adminShutdown || sqlState.hasPrefix("08") { self.isUsable = false }
+            // A read-only answer means this server is (or became) a standby: after a failover the
+            // next connection, with target_session_attrs=read-write, finds the new primary.
+            if kind == .adminShutdown || kind == .readOnlyTransaction || sqlState.hasPrefix("08") { self.isUsable = false }
             throw PostgresError.server(kind: kind, sqlState: sqlState, message: message)
         }
     }
@@ -180,6 +200,19 @@ public final class PostgresConnection: BlockingConnection {
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return PostgresRows(columns: columns, rows: rows, affectedRows: affected)
+    }
+}
+
+/// libpq's notice receiver. A commit whose wait for the synchronous standby is canceled (by
+/// statement_timeout, or a terminating backend) still succeeds, with only a WARNING saying it may
+/// not be on the standby: the call then fails as `unreplicatedCommit`, so nothing is acknowledged
+/// to a client that a failover could lose (a retry with the same Idempotency-Key finds it if it survived).
+private func receiveNotice(_ context: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
+    guard let context, let result,
+        let message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map({ String(cString: $0) })
+    else { return }
+    if message.hasPrefix("canceling") && message.contains("synchronous replication") {
+        Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue().unreplicatedCommit = true
     }
 }
 

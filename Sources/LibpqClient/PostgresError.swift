@@ -47,6 +47,9 @@ public enum ServerErrorKind: Sendable, Equatable {
     case readOnlyTransaction
     case connectionException
     case insufficientResources
+    /// The commit happened on the primary, but its wait for the synchronous standby was canceled:
+    /// not acknowledged (see PostgresConnection's notice receiver).
+    case unreplicatedCommit
     case other
 
     public init(sqlState: String) {
@@ -75,7 +78,7 @@ public enum ServerErrorKind: Sendable, Equatable {
     /// The server cannot serve now; see `PostgresError.isUnavailable`.
     public var isUnavailable: Bool {
         switch self {
-        case .adminShutdown, .readOnlyTransaction, .connectionException, .insufficientResources,
+        case .adminShutdown, .readOnlyTransaction, .connectionException, .insufficientResources, .unreplicatedCommit,
             .queryCanceled, .lockNotAvailable, .serializationFailure, .deadlockDetected:
             return true
         default:

@@ -99,38 +99,17 @@ public final class ScratchStack: Sendable {
     }
 
     private func services(_ action: String, _ server: Server?) async throws {
-        let script = ProcessInfo.processInfo.environment["BOXOFFICE_SERVICES_SCRIPT"] ?? Self.defaultScript
-        let result = try await run(
-            .name("bash"),
-            arguments: Arguments([script, "scratch", action, server?.rawValue ?? "all"]),
-            environment: .inherit.updating([
+        let script = ProcessInfo.processInfo.environment["BOXOFFICE_SERVICES_SCRIPT"].map { StackScript(path: $0) }
+            ?? StackScript("services.sh")
+        try await script(
+            ["scratch", action, server?.rawValue ?? "all"],
+            environment: [
                 "PG_PORT": String(self.postgresPort),
                 "REDIS_PORT": String(self.redisPort),
                 "SCRATCH_DIR": self.directory,
                 "REDIS_EXTRA_CONFIG": self.redisConfig.joined(separator: "\n"),
-            ]),
-            output: .discarded,
-            error: .string(limit: 64 * 1024)
-        )
-        guard result.terminationStatus.isSuccess else {
-            throw TestServerError(
-                "services.sh scratch \(action) \(server?.rawValue ?? "all") failed (\(result.terminationStatus)): "
-                    + result.standardError)
-        }
+            ])
     }
-
-    /// scripts/services.sh of this checkout, for runs of `swift test` outside `make test`.
-    private static var defaultScript: String {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/services.sh").path
-    }
-}
-
-/// Failures of the scratch servers' helpers.
-public struct TestServerError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -1,6 +1,5 @@
 import Foundation
 import HiredisClient
-import Subprocess
 
 /// The test Redis Cluster of `make test` (scripts/cluster.sh test): crash a node, bring it back, move a slot.
 public enum TestCluster {
@@ -25,7 +24,7 @@ public enum TestCluster {
     /// Adds a master and its replica to the test cluster (`cluster.sh add-master`); returns the master's port.
     public static func addMaster() async throws -> Int {
         let output = try await self.cluster(["add-master"])
-        guard let port = Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let port = Int(output) else {
             throw TestServerError("cluster.sh add-master printed \(output)")
         }
         return port
@@ -43,7 +42,7 @@ public enum TestCluster {
 
     /// The port of the master that serves `slot`, as the cluster itself says.
     public static func owner(ofSlot slot: Int) async throws -> Int? {
-        Int(try await self.cluster(["owner", String(slot)]).trimmingCharacters(in: .whitespacesAndNewlines))
+        Int(try await self.cluster(["owner", String(slot)]))
     }
 
     /// Closes slots left open by a move that stopped (`redis-cli --cluster fix`).
@@ -58,21 +57,6 @@ public enum TestCluster {
 
     @discardableResult
     private static func cluster(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
-        let result = try await run(
-            .name("bash"), arguments: Arguments([Self.script, "test"] + arguments),
-            environment: .inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value }),
-            output: .string(limit: 1024 * 1024), error: .string(limit: 64 * 1024)
-        )
-        guard result.terminationStatus.isSuccess else {
-            throw TestServerError("cluster.sh test \(arguments.joined(separator: " ")) failed: \(result.standardError)")
-        }
-        return result.standardOutput
-    }
-
-    /// scripts/cluster.sh of this checkout.
-    private static var script: String {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/cluster.sh").path
+        try await StackScript("cluster.sh")(["test"] + arguments, environment: environment)
     }
 }

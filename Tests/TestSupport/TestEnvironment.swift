@@ -29,6 +29,12 @@ public enum TestEnvironment {
         return nodes.split(separator: ",").compactMap { RedisNodeAddress($0) }
     }
 
+    /// True in the PostgreSQL HA pass of `make test` (`BOXOFFICE_TEST_PG_MODE=ha`): the database URL
+    /// then names the three Patroni nodes of scripts/patroni.sh test, and the failover suites run.
+    public static var postgresHA: Bool {
+        Self.value("BOXOFFICE_TEST_PG_MODE") == "ha"
+    }
+
     /// `BOXOFFICE_TEST_DATABASE_URL`, or the test stack's PostgreSQL.
     public static var databaseURL: String {
         Self.value("BOXOFFICE_TEST_DATABASE_URL") ?? Self.defaultDatabaseURL

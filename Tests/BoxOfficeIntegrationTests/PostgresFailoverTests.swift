@@ -1,0 +1,134 @@
+import BoxOfficeDomain
+import Foundation
+import LibpqClient
+import NIOConcurrencyHelpers
+import Testing
+import TestSupport
+
+/// PostgreSQL under Patroni (three nodes, synchronous replication) loses a node, its primary role
+/// or its consensus store while fans buy seats through two instances, which reach the primary
+/// through a multi-host URL with target_session_attrs=read-write. Fans see 503 with Retry-After
+/// and nothing else, only while there is no primary; nothing acknowledged is lost; the stack
+/// ends with exactly one primary. Runs only in the HA pass of `make test` (PG_MODE=ha).
+@Suite("PostgreSQL HA: failover, switchover and faults under purchases", .serialized, .enabled(if: TestEnvironment.postgresHA))
+struct PostgresFailoverTests {
+    static let faultAt = 3.0
+
+    @Test("kill -9 of the primary mid-rush: 503 only until the standby takes over (under 10 s), nothing acknowledged lost; the old primary rejoins as a replica")
+    func primaryKilled() async throws {
+        let concert = try await Fixtures.concert(dates: 14)
+        let killed = NIOLockedValueBox<String?>(nil)
+        let outcome = try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: 18).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
+                let node = try await TestPatroni.kill(.primary)
+                killed.withLockedValue { $0 = node }
+            }
+        }
+        print("primary killed: \(outcome.summary(fault: Self.faultAt))")
+        let window = try #require(outcome.window(after: Self.faultAt), "sales resumed after the kill")
+        #expect(window < 10, "from the kill to the first sale: \(window) s")
+        #expect(outcome.sales(after: 0).contains { $0.at < Self.faultAt }, "sales before the kill")
+        #expect(outcome.failures.allSatisfy { $0.at >= Self.faultAt - 0.05 }, "no failure before the kill")
+        try await PurchaseRush.expectNothingLost(outcome)
+
+        try await TestPatroni.start()
+        let old = try #require(killed.withLockedValue { $0 })
+        let role = try await TestPatroni.role(of: old)
+        #expect(role == .replica || role == .sync, "the old primary \(old) came back as a standby, not \(role)")
+        try await Self.expectOnePrimary()
+    }
+
+    @Test("planned switchover under the rush: only 503 with Retry-After, the window measured, nothing acknowledged lost")
+    func switchover() async throws {
+        let concert = try await Fixtures.concert(dates: 14)
+        let outcome = try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: 14).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
+                _ = try await TestPatroni.switchover()
+            }
+        }
+        print("switchover: \(outcome.summary(fault: Self.faultAt))")
+        let window = try #require(outcome.window(after: Self.faultAt), "sales resumed after the switchover")
+        #expect(window < 10, "from the switchover to the first sale: \(window) s")
+        try await PurchaseRush.expectNothingLost(outcome)
+        try await Self.expectOnePrimary()
+    }
+
+    @Test("the synchronous standby killed: the other replica becomes synchronous and sales go on; nothing acknowledged lost")
+    func synchronousStandbyKilled() async throws {
+        let concert = try await Fixtures.concert(dates: 14)
+        let killed = NIOLockedValueBox<String?>(nil)
+        let outcome = try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: 12).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
+                let node = try await TestPatroni.kill(.sync)
+                killed.withLockedValue { $0 = node }
+            }
+        }
+        let gap = outcome.longestGap(from: Self.faultAt, to: 12)
+        print("synchronous standby killed: \(outcome.summary(fault: Self.faultAt)); longest stretch without a sale \(String(format: "%.2f", gap)) s")
+        #expect(gap < 5, "commits waited for a synchronous standby for \(gap) s")
+        let failures = outcome.failures.count
+        #expect(failures == 0, "a standby's death is not the fans' business: \(failures) failures")
+        try await PurchaseRush.expectNothingLost(outcome)
+        let survivors = try await TestPatroni.nodes.asyncFilter { try await TestPatroni.role(of: $0) == .sync }
+        #expect(survivors.count == 1 && survivors.first != killed.withLockedValue { $0 }, "the remaining replica became synchronous: \(survivors)")
+        try await TestPatroni.start()
+        try await Self.expectOnePrimary()
+    }
+
+    @Test("both standbys killed: Patroni drops synchronous replication and the primary sells on alone (the documented trade of synchronous_mode without strict)")
+    func bothStandbysKilled() async throws {
+        let concert = try await Fixtures.concert(dates: 14)
+        let outcome = try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: 12).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
+                try await TestPatroni.kill(.sync)
+                try await TestPatroni.kill(.replica)
+            }
+        }
+        let gap = outcome.longestGap(from: Self.faultAt, to: 12)
+        print("both standbys killed: \(outcome.summary(fault: Self.faultAt)); longest stretch without a sale \(String(format: "%.2f", gap)) s")
+        #expect(gap < 5, "commits waited for a synchronous standby for \(gap) s")
+        #expect(outcome.failures.isEmpty, "\(outcome.failures.count) failures")
+        try await PurchaseRush.expectNothingLost(outcome)
+        try await TestPatroni.start()
+        try await Self.expectOnePrimary()
+    }
+
+    @Test("etcd stopped for 8 s: Patroni demotes the primary, fans get 503 with Retry-After, sales resume once etcd is back")
+    func consensusStoreStopped() async throws {
+        let concert = try await Fixtures.concert(dates: 14)
+        let outcome = try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: 24).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
+                try await TestPatroni.stopEtcd()
+                try await Task.sleep(for: .seconds(8))
+                try await TestPatroni.startEtcd()
+            }
+        }
+        print("etcd stopped 8 s: \(outcome.summary(fault: Self.faultAt))")
+        let back = Self.faultAt + 8
+        let window = try #require(outcome.window(after: back), "sales resumed after etcd came back")
+        #expect(window < 15, "from etcd's return to the first sale: \(window) s")
+        try await PurchaseRush.expectNothingLost(outcome)
+        try await TestPatroni.start()
+        try await Self.expectOnePrimary()
+    }
+
+    /// Asks each node itself: exactly one is out of recovery (no split brain).
+    static func expectOnePrimary(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        var primaries: [String] = []
+        for node in TestPatroni.nodes {
+            let client = PostgresClient(configuration: PostgresConfiguration(url: TestPatroni.nodeURL(node)), poolSize: 1, acquireTimeout: .seconds(5))
+            defer { client.shutdown() }
+            let rows = try await client.query("SELECT NOT pg_is_in_recovery()")
+            if try rows.first?.decode(Bool.self, at: 0) == true { primaries.append(node) }
+        }
+        #expect(primaries.count == 1, "one primary, got \(primaries)", sourceLocation: sourceLocation)
+    }
+}
+
+extension Array where Element: Sendable {
+    fileprivate func asyncFilter(_ isIncluded: (Element) async throws -> Bool) async rethrows -> [Element] {
+        var kept: [Element] = []
+        for element in self where try await isIncluded(element) { kept.append(element) }
+        return kept
+    }
+}
