@@ -2,21 +2,25 @@
 #
 #   make run          deps, build, PG+Redis (run stack), migrate, seed,
 #                     INSTANCES API instances behind haproxy on LB_PORT
-#                     (REDIS_MODE=cluster: a local Redis Cluster instead of one Redis)
+#                     (REDIS_MODE=cluster: a local Redis Cluster instead of one Redis;
+#                     PG_MODE=ha: PostgreSQL under Patroni, three nodes, instead of one)
 #   make stop         stop haproxy, the instances, Redis and PostgreSQL (run stack)
 #   make status       what the run stack is running
 #   make logs         follow the API instance logs
 #   make test         deps, PG+Redis+Redis Cluster (test stack), swift test, the Redis
-#                     suites again on the cluster, schemathesis fuzz run against
-#                     Docs/openapi.yaml (FUZZ=0 skips), stop test stack
-#                     (REDIS_MODE=cluster: only the Redis suites, on the cluster)
+#                     suites again on the cluster, the hold and money suites again on
+#                     PostgreSQL under Patroni with the failover suite, schemathesis fuzz run
+#                     against Docs/openapi.yaml (FUZZ=0 skips), browser tests, stop test stack
+#                     (REDIS_MODE=cluster: only the Redis suites, on the cluster;
+#                     PG_MODE=ha: only the PostgreSQL HA pass)
 #   make stop-test    stop the test stack
 #   make clean-data   stop every stack and delete .data/
 #   make k6 SCRIPT=rush  one k6 scenario (rush, hot-seat, polling) + boxoffice check
 #   make chaos        release build, stack, k6 rush while Redis is killed, PostgreSQL
 #                     restarted and an instance killed; per-second table + boxoffice check
 #   make bench        release build, stack, baselines + scenarios, bench/results.json
-#                     (BENCH_INSTANCES=1,2,3 for the scaling series)
+#                     (BENCH_INSTANCES=1,2,3 for the scaling series; PG_MODE=ha adds holds,
+#                     payments and pgbench on PostgreSQL under Patroni)
 #   make rehearsal    the whole on-sale: REHEARSAL_FANS (100,000) fans on the page's rules
 #                     around a scheduled opening, on the run stack; table + bench/rehearsal.json
 #
@@ -71,12 +75,14 @@ test: deps
 stop-test:
 	@$(ROOT)/scripts/services.sh test stop
 	@$(ROOT)/scripts/cluster.sh test stop
+	@$(ROOT)/scripts/patroni.sh test stop
 
 clean-data:
 	@$(ROOT)/scripts/run.sh stop
 	@$(ROOT)/scripts/services.sh test stop
 	@$(ROOT)/scripts/services.sh bench stop
 	@$(ROOT)/scripts/cluster.sh test stop
+	@$(ROOT)/scripts/patroni.sh test stop
 	@$(ROOT)/scripts/clean-data.sh
 
 bench: deps

@@ -12,8 +12,10 @@ money conserved).
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
 scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
 REDIS_MODE=cluster (after the single-Redis series, queue_enter, queue_poll and hold_distinct again with 2
-instances on the local Redis Cluster, each against its single-Redis figure of the same run), plus
-scripts/run.sh's own variables. Python standard library only.
+instances on the local Redis Cluster, each against its single-Redis figure of the same run),
+PG_MODE=ha (then pgbench simple-update, hold_distinct and payment again with 2 instances on
+PostgreSQL under Patroni with synchronous replication, scripts/patroni.sh run, each against its
+single-PostgreSQL figure of the same run), plus scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
 import http.client
@@ -203,14 +205,14 @@ def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/heal
     return data
 
 
-def pgbench(script, seconds=SECONDS, clients=8, variables=None):
+def pgbench(script, seconds=SECONDS, clients=8, variables=None, url=PGBENCH_URL):
     prefix = tempfile.mkdtemp(prefix="pgbench-") + "/log"
     cmd = ["pgbench", "-n", "-M", "prepared", f"-c{clients}", "-j2", f"-T{seconds}", "--log", f"--log-prefix={prefix}",
            "-f", os.path.join(BENCH, "pgbench", script)]
     for name, value in (variables or {}).items():
         cmd += ["-D", f"{name}={value}"]
     before, start = cpu_snapshot(), time.monotonic()
-    result = run(cmd + [PGBENCH_URL], capture=True)
+    result = run(cmd + [url], capture=True)
     cpu = cpu_delta(before, start)
     tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
@@ -224,12 +226,12 @@ def pgbench(script, seconds=SECONDS, clients=8, variables=None):
     return {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": int(failed.group(1)) if failed else 0, "cpu": cpu}
 
 
-def pgbench_simple_update():
+def pgbench_simple_update(url=PGBENCH_URL):
     """pgbench's built-in `simple-update` (scale 10, 16 clients, 2 threads, prepared): one small
     durable write transaction, the yardstick our own SQL cannot move (issue 11)."""
-    run(["pgbench", "-i", "-q", "-s", "10", PGBENCH_URL], capture=True)
+    run(["pgbench", "-i", "-q", "-s", "10", url], capture=True)
     before, start = cpu_snapshot(), time.monotonic()
-    result = run(["pgbench", "-n", "-b", "simple-update", "-M", "prepared", "-c16", "-j2", f"-T{SECONDS}", PGBENCH_URL], capture=True)
+    result = run(["pgbench", "-n", "-b", "simple-update", "-M", "prepared", "-c16", "-j2", f"-T{SECONDS}", url], capture=True)
     cpu = cpu_delta(before, start)
     tps = float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout).group(1))
     latency = re.search(r"latency average = ([0-9.]+) ms", result.stdout)
@@ -528,12 +530,38 @@ def scenario_event_streams():
     return result
 
 
-def start_stack(instances, mode="single"):
+def start_stack(instances, mode="single", pg_mode="single"):
     global current_mode
-    log(f"starting the stack with {instances} instance(s) on {'the Redis Cluster' if mode == 'cluster' else 'one Redis'}")
+    log(f"starting the stack with {instances} instance(s) on {'the Redis Cluster' if mode == 'cluster' else 'one Redis'}"
+        f" and {'PostgreSQL under Patroni' if pg_mode == 'ha' else 'one PostgreSQL'}")
     run([os.path.join(ROOT, "scripts", "run.sh"), "start"],
-        env=dict(STACK_SETTINGS, INSTANCES=str(instances), BOXOFFICE_BIN=BIN, SKIP_BUILD="1", REDIS_MODE=mode))
+        env=dict(STACK_SETTINGS, INSTANCES=str(instances), BOXOFFICE_BIN=BIN, SKIP_BUILD="1", REDIS_MODE=mode, PG_MODE=pg_mode))
     current_mode = mode
+
+
+PG_MODES = ["single"] + (["ha"] if os.environ.get("PG_MODE") == "ha" else [])
+
+
+def ha_series(single_rows, baselines):
+    """pgbench simple-update, hold_distinct and payment with 2 instances on PostgreSQL under
+    Patroni (synchronous replication), each against the same on one PostgreSQL in this run: what
+    a commit on two nodes costs. Returns the rows and the `boxoffice check` report of the HA database."""
+    global DATABASE_URL
+    start_stack(2, pg_mode="ha")
+    DATABASE_URL = run([os.path.join(ROOT, "scripts", "patroni.sh"), "run", "url"], capture=True).stdout.strip()
+    pgbench_url = DATABASE_URL.replace("/boxoffice?", f"/{PGBENCH_DB}?")
+    psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {PGBENCH_DB}")
+    psql(DATABASE_URL, f"CREATE DATABASE {PGBENCH_DB}")
+    log("scenarios with 2 instances on PostgreSQL under Patroni")
+    rows = [row("simple-update", pgbench_simple_update(pgbench_url), "same on one PostgreSQL", baselines["pgbench simple-update"])]
+    single = {r["name"]: r for r in single_rows}
+    for name, scenario in (("hold_distinct", lambda: scenario_hold(HOLDS)), ("payment", lambda: scenario_payment(PAYMENTS))):
+        if ONLY and name not in ONLY:
+            continue
+        rows.append(row(name, scenario(), "same scenario on one PostgreSQL", single.get(name)))
+    print_table("2 instances on PostgreSQL under Patroni (ratio: to the same on one PostgreSQL, this run)", rows)
+    check = run([BIN, "check"], env={"DATABASE_URL": DATABASE_URL, "LOG_LEVEL": "warning"}, capture=True, check=False)
+    return rows, json.loads(check.stdout.strip().splitlines()[-1]), check.returncode
 
 
 def prepare_pgbench_database():
@@ -703,6 +731,14 @@ def main():
     report = json.loads(check.stdout.strip().splitlines()[-1])
     correctness = {"double_sold": report["doubleSold"], "money_conserved": report["moneyConserved"], "report": report}
     main_instances = 2 if 2 in series else INSTANCE_SERIES[0]
+    # Read before the HA series stops the single PostgreSQL.
+    profile = profiles()
+    ha_rows = None
+    if "ha" in PG_MODES:
+        ha_rows, ha_report, ha_check = ha_series(series[main_instances], baselines)
+        correctness["ha_report"] = ha_report
+        if ha_check != 0 or not ha_report["moneyConserved"] or ha_report["doubleSold"]:
+            check = subprocess.CompletedProcess(args=[], returncode=ha_check or 1)
     results = {
         "scenarios": series[main_instances],
         "correctness": correctness,
@@ -711,7 +747,8 @@ def main():
         "scaling": {str(n): rows for n, rows in series.items()},
         "event_streams": event_streams,
         "redis_cluster": cluster_rows,
-        "profile": profiles(),
+        "postgres_ha": ha_rows,
+        "profile": profile,
         "settings": {"seconds": SECONDS, "connections": CONNECTIONS, "holds": HOLDS, "payments": PAYMENTS,
                      "machine": f"{os.cpu_count()} cores", "stack": STACK_SETTINGS},
     }

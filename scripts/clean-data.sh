@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 [[ -d "$BOXOFFICE_DATA" ]] || { log "nothing to delete"; exit 0; }
-for link in "$BOXOFFICE_DATA"/*/postgres; do
+for link in "$BOXOFFICE_DATA"/*/postgres "$BOXOFFICE_DATA"/*/pg-ha; do
   if [[ -L "$link" ]]; then
     target="$(readlink -f "$link")"
     [[ "$target" == /var/tmp/boxoffice-pg/* ]] && rm -rf "$target"

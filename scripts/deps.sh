@@ -14,7 +14,8 @@ PACKAGES=(
   libhiredis-dev libpq-dev        # C libraries the Swift package links
   pkg-config                      # SwiftPM finds libpq/hiredis through it
   curl wrk                        # health checks, load generation
-  procps util-linux               # ps, runuser, flock, setsid
+  procps util-linux               # ps, runuser, flock, setsid, setpriv
+  patroni etcd-server             # PG_MODE=ha: PostgreSQL under Patroni, etcd as its consensus store
 )
 # shellcheck disable=SC2206
 PACKAGES+=(${DEPS_EXTRA:-})

@@ -282,14 +282,26 @@ wait_sync() {
 }
 
 bootstrap_database() {
-  PGOPTIONS='-c client_min_messages=warning' psql_primary >/dev/null <<'SQL'
+  PGOPTIONS='-c client_min_messages=warning' psql_primary >/dev/null <<'SQL' || return 1
 SELECT 'CREATE ROLE boxoffice LOGIN CREATEDB PASSWORD ''boxoffice'''
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'boxoffice')\gexec
 SELECT 'CREATE DATABASE boxoffice OWNER boxoffice'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'boxoffice')\gexec
-\connect boxoffice
-CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 SQL
+  local primary; primary="$(find_role primary)" || return 1
+  PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
+    "postgres://postgres@127.0.0.1:$(pg_port "$primary")/boxoffice" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null \
+    || return 1
+  # Until every node has replayed the new database: libpq does not try the next host of a URL
+  # after a server refused the session ("database does not exist"), so an instance whose URL
+  # starts with a lagging standby would fail to connect.
+  local node deadline=$((SECONDS + TIMEOUT))
+  for node in "${NODES[@]}"; do
+    until psql -X -q "postgres://boxoffice@127.0.0.1:$(pg_port "$node")/boxoffice" -c 'SELECT 1' >/dev/null 2>&1; do
+      (( SECONDS < deadline )) || return 1
+      sleep 0.2
+    done
+  done
 }
 
 start() {
@@ -312,6 +324,12 @@ stop() {
   etcd_stop
 }
 
+if [[ ! -e "$STACK_DIR/pg-ha" ]]; then
+  case "$ACTION" in
+    stop|destroy|stop-etcd) exit 0 ;;
+    status) echo "PostgreSQL HA ($STACK): never started"; exit 3 ;;
+  esac
+fi
 resolve_root
 case "$ACTION" in
   start) start ;;
@@ -346,3 +364,4 @@ case "$ACTION" in
   wait-primary) wait_primary "${ARG:-60}" || die "no primary within ${ARG:-60}s" ;;
   *) usage ;;
 esac
+

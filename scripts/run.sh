@@ -16,6 +16,9 @@
 #   PG_PORT / REDIS_PORT (run stack ports, see scripts/services.sh)
 #   REDIS_MODE (single | cluster): cluster starts a local Redis Cluster (scripts/cluster.sh
 #     run: 3 masters + 3 replicas on 17001-17006) and points the instances at it
+#   PG_MODE (single | ha): ha starts PostgreSQL under Patroni instead of one server (scripts/patroni.sh
+#     run: etcd on 12379, nodes on 15441-15443, synchronous replication) and gives the instances a
+#     DATABASE_URL naming the three nodes with target_session_attrs=read-write
 #   ADMIN_TOKEN: the admin API's bearer token; when unset, one is generated once and kept in
 #     .data/run/admin-token (mode 600), which later starts reuse
 # DATABASE_URL and REDIS_URL are set to the run stack (and REDIS_CLUSTER_NODES in cluster
@@ -40,8 +43,11 @@ HAPROXY_PID="$PID_DIR/haproxy.pid"
 HAPROXY_SOCK="$RUN_DIR/haproxy.sock"
 SERVICES="$BOXOFFICE_ROOT/scripts/services.sh"
 CLUSTER="$BOXOFFICE_ROOT/scripts/cluster.sh"
+PATRONI="$BOXOFFICE_ROOT/scripts/patroni.sh"
 REDIS_MODE="${REDIS_MODE:-single}"
 [[ "$REDIS_MODE" == single || "$REDIS_MODE" == cluster ]] || die "REDIS_MODE must be single or cluster (got '$REDIS_MODE')"
+PG_MODE="${PG_MODE:-single}"
+[[ "$PG_MODE" == single || "$PG_MODE" == ha ]] || die "PG_MODE must be single or ha (got '$PG_MODE')"
 
 [[ "$INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "INSTANCES must be a positive integer (got '$INSTANCES')"
 
@@ -103,10 +109,19 @@ dump_diagnostics() {
 start() {
   resolve_bin
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  "$SERVICES" run start
-
   stack_ports run
-  export DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
+  if [[ "$PG_MODE" == ha ]]; then
+    # One PostgreSQL or the other: both would be a second truth for seats and money.
+    "$SERVICES" run stop postgres
+    "$SERVICES" run start redis
+    "$PATRONI" run start
+    DATABASE_URL="$("$PATRONI" run url)"
+  else
+    "$PATRONI" run stop
+    "$SERVICES" run start
+    DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
+  fi
+  export DATABASE_URL
   export REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT/0"
   if [[ "$REDIS_MODE" == cluster ]]; then
     "$CLUSTER" run start
@@ -185,6 +200,7 @@ status() {
   local rc=0 f name pid
   "$SERVICES" run status || rc=3
   if [[ -d "$BOXOFFICE_DATA/run/redis-cluster" ]]; then "$CLUSTER" run status || rc=3; fi
+  if [[ -e "$BOXOFFICE_DATA/run/pg-ha" ]]; then "$PATRONI" run status || rc=3; fi
   for f in "$PID_DIR"/api-*.pid; do
     [[ -e "$f" ]] || continue
     name="$(basename "$f" .pid)"
@@ -200,7 +216,7 @@ status() {
 
 case "$ACTION" in
   start)    start ;;
-  stop)     stop_api; "$SERVICES" run stop; "$CLUSTER" run stop ;;
+  stop)     stop_api; "$SERVICES" run stop; "$CLUSTER" run stop; "$PATRONI" run stop ;;
   stop-api) stop_api ;;
   status)   status ;;
   logs)

@@ -5,10 +5,14 @@
 #      client tests run here too);
 #   2. the suites that touch Redis (CLUSTER_SUITES) again, with every app instance and test
 #      client on the cluster (BOXOFFICE_TEST_REDIS_MODE=cluster);
-#   3. the schemathesis fuzz run (scripts/fuzz.sh; FUZZ=0 skips it);
-#   4. the browser tests: chromium headless on / and /admin (scripts/browser.sh; BROWSER=0 skips);
+#   3. the hold and money suites (HA_SUITES) again on PostgreSQL under Patroni (scripts/patroni.sh
+#      test: etcd 12479, nodes 15451-15453), with the failover suite that kills, switches over and
+#      cuts off its nodes (BOXOFFICE_TEST_PG_MODE=ha, DATABASE_URL naming the three nodes);
+#   4. the schemathesis fuzz run (scripts/fuzz.sh; FUZZ=0 skips it);
+#   5. the browser tests: chromium headless on / and /admin (scripts/browser.sh; BROWSER=0 skips);
 # and always stops the stack again — on success, failure, Ctrl-C or SIGTERM. Exits non-zero
-# when any of them failed. REDIS_MODE=cluster runs only step 2 (and the cluster client tests).
+# when any of them failed. REDIS_MODE=cluster runs only step 2 (and the cluster client tests),
+# PG_MODE=ha only step 3.
 #
 # Exported to the tests:
 #   BOXOFFICE_TEST_DATABASE_URL         postgres://boxoffice:boxoffice@127.0.0.1:15433/boxoffice
@@ -16,18 +20,26 @@
 #   BOXOFFICE_TEST_REDIS_CLUSTER_NODES  127.0.0.1:17101,...,127.0.0.1:17106
 #   BOXOFFICE_SERVICES_SCRIPT           absolute path of scripts/services.sh
 #     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
+#   in step 3: BOXOFFICE_TEST_PG_MODE=ha, and BOXOFFICE_TEST_DATABASE_URL naming pg1..pg3
+#     (postgres://boxoffice:boxoffice@127.0.0.1:15451,...,127.0.0.1:15453/boxoffice?target_session_attrs=read-write)
 # Reads: SWIFT_TEST_FLAGS (word-split; default --no-parallel, see the Makefile), PG_PORT / REDIS_PORT,
-# REDIS_MODE, KEEP_TEST_SERVICES=1 (leave the stack running afterwards, for debugging).
+# REDIS_MODE, PG_MODE, KEEP_TEST_SERVICES=1 (leave the stack running afterwards, for debugging).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SERVICES="$BOXOFFICE_ROOT/scripts/services.sh"
 CLUSTER="$BOXOFFICE_ROOT/scripts/cluster.sh"
+PATRONI="$BOXOFFICE_ROOT/scripts/patroni.sh"
 REDIS_MODE="${REDIS_MODE:-single}"
 [[ "$REDIS_MODE" == single || "$REDIS_MODE" == cluster ]] || die "REDIS_MODE must be single or cluster (got '$REDIS_MODE')"
+PG_MODE="${PG_MODE:-single}"
+[[ "$PG_MODE" == single || "$PG_MODE" == ha ]] || die "PG_MODE must be single or ha (got '$PG_MODE')"
+[[ "$PG_MODE" == single || "$REDIS_MODE" == single ]] || die "PG_MODE=ha and REDIS_MODE=cluster select different passes; give one"
 # Every suite whose app instances or helpers use Redis, except those that stop or reconfigure a
 # single server of their own (StoreFaultTests, LoadBalancerTests and the like use a scratch stack).
 CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests|CatalogTests|UserAssertionTests"
+# The suites whose outcome PostgreSQL decides: holds, charges, payments, the sweeper, sold out.
+HA_SUITES="PostgresFailoverTests|MoneyTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|PaymentTokenRaceTests|LostResponseTests|SoldOutTests|ActiveWindowRuleTests"
 
 cleanup() {
   local rc=$?
@@ -37,6 +49,7 @@ cleanup() {
   else
     "$SERVICES" test stop || warn "could not stop the test stack"
     "$CLUSTER" test stop || warn "could not stop the test cluster"
+    "$PATRONI" test stop || warn "could not stop the test PostgreSQL HA cluster"
   fi
   exit "$rc"
 }
@@ -48,29 +61,46 @@ trap 'exit 143' TERM
 # each promoted on every tick) would make later runs slower and their timing tests flaky.
 # The cluster first: its data lives under the test stack's directory, which destroy removes.
 "$CLUSTER" test destroy
+"$PATRONI" test destroy
 "$SERVICES" test destroy
 "$SERVICES" test start
-"$CLUSTER" test start
+if [[ "$PG_MODE" == single ]]; then "$CLUSTER" test start; fi
 
 stack_ports test
 export BOXOFFICE_TEST_DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"
 export BOXOFFICE_TEST_REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT/0"
-export BOXOFFICE_TEST_REDIS_CLUSTER_NODES="$("$CLUSTER" test nodes)"
+if [[ "$PG_MODE" == single ]]; then export BOXOFFICE_TEST_REDIS_CLUSTER_NODES="$("$CLUSTER" test nodes)"; fi
 export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
 
 cd "$BOXOFFICE_ROOT"
 status=0
-if [[ "$REDIS_MODE" == single ]]; then
+if [[ "$REDIS_MODE" == single && "$PG_MODE" == single ]]; then
   # shellcheck disable=SC2086
   swift test ${SWIFT_TEST_FLAGS---no-parallel} || status=$?
   if (( status == 0 )); then log "swift test passed"; else log "swift test failed (exit $status)"; fi
 fi
-cluster_status=0
-log "the Redis suites again, on the cluster ($BOXOFFICE_TEST_REDIS_CLUSTER_NODES)"
-# shellcheck disable=SC2086
-BOXOFFICE_TEST_REDIS_MODE=cluster swift test ${SWIFT_TEST_FLAGS---no-parallel} --filter "$CLUSTER_SUITES" || cluster_status=$?
-if (( cluster_status == 0 )); then log "swift test on the cluster passed"; else log "swift test on the cluster failed (exit $cluster_status)"; fi
-if (( status == 0 )); then status=$cluster_status; fi
+if [[ "$PG_MODE" == single ]]; then
+  cluster_status=0
+  log "the Redis suites again, on the cluster ($BOXOFFICE_TEST_REDIS_CLUSTER_NODES)"
+  # shellcheck disable=SC2086
+  BOXOFFICE_TEST_REDIS_MODE=cluster swift test ${SWIFT_TEST_FLAGS---no-parallel} --filter "$CLUSTER_SUITES" || cluster_status=$?
+  if (( cluster_status == 0 )); then log "swift test on the cluster passed"; else log "swift test on the cluster failed (exit $cluster_status)"; fi
+  if (( status == 0 )); then status=$cluster_status; fi
+  # The cluster's six nodes are not needed any more: the HA pass has two cores to share with Patroni.
+  "$CLUSTER" test stop || true
+fi
+if [[ "$REDIS_MODE" == single ]]; then
+  ha_status=0
+  "$PATRONI" test start
+  log "the hold and money suites again, on PostgreSQL under Patroni ($("$PATRONI" test url))"
+  # shellcheck disable=SC2086
+  BOXOFFICE_TEST_PG_MODE=ha BOXOFFICE_TEST_DATABASE_URL="$("$PATRONI" test url)" \
+    swift test ${SWIFT_TEST_FLAGS---no-parallel} --filter "$HA_SUITES" || ha_status=$?
+  if (( ha_status == 0 )); then log "swift test on PostgreSQL HA passed"; else log "swift test on PostgreSQL HA failed (exit $ha_status)"; fi
+  if (( status == 0 )); then status=$ha_status; fi
+  "$PATRONI" test stop || true
+fi
+if [[ "$PG_MODE" == ha || "$REDIS_MODE" == cluster ]]; then exit "$status"; fi
 if [[ "${FUZZ:-1}" != 0 ]]; then
   fuzz_status=0
   "$BOXOFFICE_ROOT/scripts/fuzz.sh" || fuzz_status=$?

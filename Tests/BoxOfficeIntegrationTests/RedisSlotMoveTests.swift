@@ -14,7 +14,11 @@ import TestSupport
 /// leaves again afterwards). Runs only in the cluster pass of `make test`.
 @Suite("Redis Cluster slot move under an on-sale", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil))
 struct RedisSlotMoveTests {
-    typealias Answer = RedisFailoverTests.Answer
+    struct Answer: Sendable {
+        let at: Double  // seconds since the load started
+        let status: Int
+        let code: String?
+    }
 
     /// What one fan saw.
     struct Fan: Sendable {
