@@ -111,6 +111,9 @@ public final class PostgresConnection: BlockingConnection {
     /// its results. Waits for input with `poll` until the reply deadline; past it the connection
     /// is given up (a late reply could no longer be matched to its call).
     private func reply(sent: Int32) throws -> OpaquePointer? {
+        // A warning belongs to the call that got it: one left by a call that then failed must not
+        // fail the next.
+        self.unreplicatedCommit = false
         guard sent == 1 else { return nil }
         let deadline = ContinuousClock.now + .milliseconds(self.replyTimeoutMilliseconds)
         var last: OpaquePointer?
