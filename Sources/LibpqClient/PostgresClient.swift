@@ -93,7 +93,8 @@ private final class ServerWatch: Sendable {
         case .connected(server):
             return
         case .unknown:
-            self.logger.info("postgres connected", metadata: ["server": "\(server)"])
+            // Every pool's first connection: only worth a line when debugging.
+            self.logger.debug("postgres connected", metadata: ["server": "\(server)"])
         case .connected(let old), .unreachable(last: .some(let old)):
             let metadata: Logger.Metadata = ["server": "\(server)", "previous": "\(old)"]
             if old == server {
