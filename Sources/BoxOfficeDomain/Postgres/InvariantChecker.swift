@@ -34,6 +34,10 @@ public struct InvariantChecker: Sendable {
         try await self.database.withConnection { connection in
             try connection.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { try? connection.simple("COMMIT") }
+            // An audit of the whole database, not a request: its scans grow with the data and may
+            // take longer than a request's statement_timeout (a test database late in `make test`
+            // once needed more than 5 s). Bounded still, for this transaction only.
+            try connection.simple("SET LOCAL statement_timeout = '120s'")
             func count(_ query: PostgresQuery) throws -> Int { try connection.query(query).first!.decode(Int.self, at: 0) }
             let doubleSold = try count("""
                 SELECT count(*) FROM (
