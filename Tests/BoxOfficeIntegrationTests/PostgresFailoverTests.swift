@@ -16,13 +16,10 @@ struct PostgresFailoverTests {
 
     @Test("kill -9 of the primary mid-rush: 503 only until the standby takes over (under 10 s), nothing acknowledged lost; the old primary rejoins as a replica")
     func primaryKilled() async throws {
-        let concert = try await Fixtures.concert(dates: 14)
         let killed = NIOLockedValueBox<String?>(nil)
-        let outcome = try await TestStack.withInstances(2) { bases in
-            try await PurchaseRush(seconds: 18).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
-                let node = try await TestPatroni.kill(.primary)
-                killed.withLockedValue { $0 = node }
-            }
+        let outcome = try await Self.rush(seconds: 18) {
+            let node = try await TestPatroni.kill(.primary)
+            killed.withLockedValue { $0 = node }
         }
         print("primary killed: \(outcome.summary(fault: Self.faultAt))")
         let window = try #require(outcome.window(after: Self.faultAt), "sales resumed after the kill")
@@ -40,11 +37,8 @@ struct PostgresFailoverTests {
 
     @Test("planned switchover under the rush: only 503 with Retry-After, the window measured, nothing acknowledged lost")
     func switchover() async throws {
-        let concert = try await Fixtures.concert(dates: 14)
-        let outcome = try await TestStack.withInstances(2) { bases in
-            try await PurchaseRush(seconds: 14).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
-                _ = try await TestPatroni.switchover()
-            }
+        let outcome = try await Self.rush(seconds: 14) {
+            _ = try await TestPatroni.switchover()
         }
         print("switchover: \(outcome.summary(fault: Self.faultAt))")
         let window = try #require(outcome.window(after: Self.faultAt), "sales resumed after the switchover")
@@ -55,19 +49,12 @@ struct PostgresFailoverTests {
 
     @Test("the synchronous standby killed: the other replica becomes synchronous and sales go on; nothing acknowledged lost")
     func synchronousStandbyKilled() async throws {
-        let concert = try await Fixtures.concert(dates: 14)
         let killed = NIOLockedValueBox<String?>(nil)
-        let outcome = try await TestStack.withInstances(2) { bases in
-            try await PurchaseRush(seconds: 12).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
-                let node = try await TestPatroni.kill(.sync)
-                killed.withLockedValue { $0 = node }
-            }
+        let outcome = try await Self.rush(seconds: 12) {
+            let node = try await TestPatroni.kill(.sync)
+            killed.withLockedValue { $0 = node }
         }
-        let gap = outcome.longestGap(from: Self.faultAt, to: 12)
-        print("synchronous standby killed: \(outcome.summary(fault: Self.faultAt)); longest stretch without a sale \(String(format: "%.2f", gap)) s")
-        #expect(gap < 5, "commits waited for a synchronous standby for \(gap) s")
-        let failures = outcome.failures.count
-        #expect(failures == 0, "a standby's death is not the fans' business: \(failures) failures")
+        Self.expectSalesWentOn(outcome, "synchronous standby killed", until: 12)
         try await PurchaseRush.expectNothingLost(outcome)
         let survivors = try await TestPatroni.nodes.asyncFilter { try await TestPatroni.role(of: $0) == .sync }
         #expect(survivors.count == 1 && survivors.first != killed.withLockedValue { $0 }, "the remaining replica became synchronous: \(survivors)")
@@ -77,17 +64,11 @@ struct PostgresFailoverTests {
 
     @Test("both standbys killed: Patroni drops synchronous replication and the primary sells on alone (the documented trade of synchronous_mode without strict)")
     func bothStandbysKilled() async throws {
-        let concert = try await Fixtures.concert(dates: 14)
-        let outcome = try await TestStack.withInstances(2) { bases in
-            try await PurchaseRush(seconds: 12).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
-                try await TestPatroni.kill(.sync)
-                try await TestPatroni.kill(.replica)
-            }
+        let outcome = try await Self.rush(seconds: 12) {
+            try await TestPatroni.kill(.sync)
+            try await TestPatroni.kill(.replica)
         }
-        let gap = outcome.longestGap(from: Self.faultAt, to: 12)
-        print("both standbys killed: \(outcome.summary(fault: Self.faultAt)); longest stretch without a sale \(String(format: "%.2f", gap)) s")
-        #expect(gap < 5, "commits waited for a synchronous standby for \(gap) s")
-        #expect(outcome.failures.isEmpty, "\(outcome.failures.count) failures")
+        Self.expectSalesWentOn(outcome, "both standbys killed", until: 12)
         try await PurchaseRush.expectNothingLost(outcome)
         try await TestPatroni.start()
         try await Self.expectOnePrimary()
@@ -95,13 +76,10 @@ struct PostgresFailoverTests {
 
     @Test("etcd stopped for 8 s: Patroni demotes the primary, fans get 503 with Retry-After, sales resume once etcd is back")
     func consensusStoreStopped() async throws {
-        let concert = try await Fixtures.concert(dates: 14)
-        let outcome = try await TestStack.withInstances(2) { bases in
-            try await PurchaseRush(seconds: 24).run(concert: concert, bases: bases, faultAt: Self.faultAt) {
-                try await TestPatroni.stopEtcd()
-                try await Task.sleep(for: .seconds(8))
-                try await TestPatroni.startEtcd()
-            }
+        let outcome = try await Self.rush(seconds: 24) {
+            try await TestPatroni.stopEtcd()
+            try await Task.sleep(for: .seconds(8))
+            try await TestPatroni.startEtcd()
         }
         print("etcd stopped 8 s: \(outcome.summary(fault: Self.faultAt))")
         let back = Self.faultAt + 8
@@ -110,6 +88,25 @@ struct PostgresFailoverTests {
         try await PurchaseRush.expectNothingLost(outcome)
         try await TestPatroni.start()
         try await Self.expectOnePrimary()
+    }
+
+    /// Twelve fans buy through two instances for `seconds`, with `fault` `faultAt` seconds in.
+    static func rush(seconds: Double, _ fault: @escaping @Sendable () async throws -> Void) async throws -> PurchaseRush.Outcome {
+        let concert = try await Fixtures.concert(dates: 14)
+        return try await TestStack.withInstances(2) { bases in
+            try await PurchaseRush(seconds: seconds).run(concert: concert, bases: bases, faultAt: Self.faultAt, fault)
+        }
+    }
+
+    /// A standby's death is not the fans' business: no failure, and commits never waited long for
+    /// a synchronous standby.
+    static func expectSalesWentOn(
+        _ outcome: PurchaseRush.Outcome, _ label: String, until end: Double, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let gap = outcome.longestGap(from: Self.faultAt, to: end)
+        print("\(label): \(outcome.summary(fault: Self.faultAt)); longest stretch without a sale \(String(format: "%.2f", gap)) s")
+        #expect(gap < 5, "commits waited for a synchronous standby for \(gap) s", sourceLocation: sourceLocation)
+        #expect(outcome.failures.isEmpty, "\(outcome.failures.count) failures", sourceLocation: sourceLocation)
     }
 
     /// Asks each node itself: exactly one is out of recovery (no split brain).
