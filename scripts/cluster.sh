@@ -118,18 +118,6 @@ wait_all_ok() {
   done
 }
 
-# Every replica has finished its sync with its master: until then it cannot take over (a master
-# killed in the first seconds after a start, or just after its replica came back, stays down).
-wait_replicas_synced() {
-  local port info deadline=$((SECONDS + TIMEOUT))
-  for port in "$@"; do
-    while info="$(cli "$port" info replication 2>/dev/null | tr -d '\r')"; [[ "$info" == *role:slave* && "$info" != *master_link_status:up* ]]; do
-      (( SECONDS < deadline )) || die "replica $port has not synced with its master after ${TIMEOUT}s"
-      sleep 0.2
-    done
-  done
-}
-
 start() {
   command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
   local port pid
@@ -145,7 +133,6 @@ start() {
       || { cat "$DIR/create.log" >&2; die "redis-cli --cluster create failed"; }
   fi
   wait_all_ok "${PORTS[@]}"
-  wait_replicas_synced "${PORTS[@]}"
   log "redis cluster ($STACK) ready: $(seeds)"
 }
 
