@@ -62,18 +62,6 @@ struct PostgresFailoverTests {
         try await Self.expectOnePrimary()
     }
 
-    @Test("both standbys killed: Patroni drops synchronous replication and the primary sells on alone (the documented trade of synchronous_mode without strict)")
-    func bothStandbysKilled() async throws {
-        let outcome = try await Self.rush(seconds: 12) {
-            try await TestPatroni.kill(.sync)
-            try await TestPatroni.kill(.replica)
-        }
-        Self.expectSalesWentOn(outcome, "both standbys killed", until: 12)
-        try await PurchaseRush.expectNothingLost(outcome)
-        try await TestPatroni.start()
-        try await Self.expectOnePrimary()
-    }
-
     @Test("etcd stopped for 8 s: Patroni demotes the primary, fans get 503 with Retry-After, sales resume once etcd is back")
     func consensusStoreStopped() async throws {
         let outcome = try await Self.rush(seconds: 24) {
