@@ -72,6 +72,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The SQL functions, one current definition each, applied after the migrations.
+            resources: [
+                .embedInCode("Postgres/Functions/boxoffice_hold.sql"),
+                .embedInCode("Postgres/Functions/boxoffice_pay.sql"),
             ]
         ),
         // HTTP layer.

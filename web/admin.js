@@ -55,6 +55,7 @@ function addConcert(concert) {
       <label>rate/s <input name="admitPerSecond" type="number" min="0.001" step="any" class="narrow"></label>
       <label>capacity <input name="activeCapacity" type="number" min="1" step="1" class="medium"></label>
       <label>opens <input name="opensAt" type="datetime-local" step="1"></label>
+      <label title="most seats one fan may hold or buy across orders; 0: no cap">tickets per fan <input name="maxTicketsPerUser" type="number" min="0" max="100" step="1" class="narrow"></label>
       <button class="apply">Apply</button>
     </div>`;
   card.querySelector("h2").textContent = `${concert.title} · ${concert.artist} (#${concert.id})`;
@@ -93,10 +94,14 @@ function showSettings(concert, settings, fillInputs) {
   const opening = settings.opensAt ? Date.parse(settings.opensAt) : null;
   card.querySelector(".state").textContent = settings.paused ? "Paused" : opening ? "Not open yet" : "Selling";
   card.querySelector(".opening").textContent =
-    `${settings.admitPerSecond}/s, ${settings.activeCapacity} at once` + (opening ? `, opens ${new Date(opening).toLocaleString()}` : "");
+    `${settings.admitPerSecond}/s, ${settings.activeCapacity} at once` + (opening ? `, opens ${new Date(opening).toLocaleString()}` : "") +
+    (settings.maxTicketsPerUser ? `, at most ${settings.maxTicketsPerUser} tickets per fan` : "");
   if (fillInputs || !concert.settingsShown) {
     const local = opening ? new Date(opening - new Date(opening).getTimezoneOffset() * 60000).toISOString().slice(0, 19) : "";
-    const shown = { admitPerSecond: String(settings.admitPerSecond), activeCapacity: String(settings.activeCapacity), opensAt: local };
+    const shown = {
+      admitPerSecond: String(settings.admitPerSecond), activeCapacity: String(settings.activeCapacity), opensAt: local,
+      maxTicketsPerUser: String(settings.maxTicketsPerUser),
+    };
     for (const [name, value] of Object.entries(shown)) {
       const input = card.querySelector(`input[name="${name}"]`);
       input.value = value;

@@ -32,6 +32,14 @@ struct HoldOrchestrationTests {
         #expect(parts.held == ["2030-01-01:7": reservation.reservationId, "2030-01-01:8": reservation.reservationId])
     }
 
+    @Test("the concert's ticket cap goes to the store with the hold (the store counts the user's seats)")
+    func ticketCapReachesTheStore() async throws {
+        let parts = Parts()
+        parts.window.state.withLockedValue { $0.maxTickets = 6 }
+        _ = try await parts.service.hold(ticket: Self.ticket, date: "2030-01-01", seatNumbers: [7])
+        #expect(parts.store.written.withLockedValue { $0.map(\.maxTickets) } == [6])
+    }
+
     @Test("a seat locked by someone else: 409 at once, no window extension, nothing written")
     func lostRace() async throws {
         let parts = Parts()
@@ -56,7 +64,7 @@ struct HoldOrchestrationTests {
     }
 
     @Test("a hold the database refuses gives its answer and releases the locks", arguments: [
-        BoxOfficeError.seatUnavailable, .holdLimit, .dateNotFound,
+        BoxOfficeError.seatUnavailable, .holdLimit, .ticketLimit(4), .dateNotFound,
     ])
     func refusedByDatabase(refusal: BoxOfficeError) async throws {
         let parts = Parts()

@@ -36,6 +36,7 @@ final class FakeWindow: ActiveWindow {
         var failEnd = false
         /// Where the window's cap leaves the window, when it is nearer than the extension asked for.
         var cappedAt: Date?
+        var maxTickets = 0
     }
     let state = NIOLockedValueBox(State())
 
@@ -49,6 +50,10 @@ final class FakeWindow: ActiveWindow {
             if let cap = state.cappedAt { until = min(until, Int(cap.timeIntervalSince1970 * 1000)) }
             return state.active.contains(token) ? WindowExtension(previousMilliseconds: now, untilMilliseconds: until) : nil
         }
+    }
+
+    func maxTicketsPerUser(concertID: Int) async throws -> Int {
+        self.state.withLockedValue(\.maxTickets)
     }
 
     func giveBack(_ extension: WindowExtension, token: String) async throws {

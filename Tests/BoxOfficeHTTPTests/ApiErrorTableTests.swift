@@ -18,6 +18,7 @@ struct ApiErrorTableTests {
         (ApiError(.invalidSeat("x")), "INVALID_SEAT", 400),
         (ApiError(.seatUnavailable), "SEAT_UNAVAILABLE", 409),
         (ApiError(.holdLimit), "HOLD_LIMIT", 409),
+        (ApiError(.ticketLimit(4)), "TICKET_LIMIT", 409),
         (ApiError(.reservationNotFound), "RESERVATION_NOT_FOUND", 404),
         (ApiError(.reservationNotHeld), "RESERVATION_NOT_HELD", 409),
         (ApiError(.holdExpired), "HOLD_EXPIRED", 410),

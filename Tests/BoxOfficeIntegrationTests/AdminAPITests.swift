@@ -181,8 +181,11 @@ struct AdminAPITests {
             #expect(initial.json["activeCapacity"] as? Int == 1_000_000)  // the test stack's ACTIVE_CAPACITY
             #expect(initial.json["queueShards"] as? Int == 1)
 
-            let patched = try await http.request(.PATCH, url, token: Self.adminToken, json: ["paused": true, "admitPerSecond": 7.5, "maxWaiting": 500])
+            #expect(initial.json["maxTicketsPerUser"] as? Int == 0)
+            let patched = try await http.request(
+                .PATCH, url, token: Self.adminToken, json: ["paused": true, "admitPerSecond": 7.5, "maxWaiting": 500, "maxTicketsPerUser": 6])
             #expect(patched.status == 200, "\(patched.text)")
+            #expect(patched.json["maxTicketsPerUser"] as? Int == 6)
             #expect(patched.json["paused"] as? Bool == true && patched.json["admitPerSecond"] as? Double == 7.5 && patched.json["maxWaiting"] as? Int == 500)
             let redis = try TestDatabase.redis()
             defer { redis.shutdown() }
@@ -195,7 +198,7 @@ struct AdminAPITests {
             for body: [String: Any] in [
                 ["activeCapacity": 0], ["admitPerSecond": 0], ["activeSeconds": 86_401], ["waitingIdleSeconds": -1], ["maxWaiting": -1],
                 ["queueShards": 17], ["queueShards": 0], ["paused": "yes"], ["opensAt": "tomorrow"], ["opensAt": 5],
-                ["opensAt": "2030-13-01T00:00:00Z"],
+                ["opensAt": "2030-13-01T00:00:00Z"], ["maxTicketsPerUser": 101], ["maxTicketsPerUser": -1],
             ] {
                 Kit.expectProblem(try await http.request(.PATCH, url, token: Self.adminToken, json: body), 400, "INVALID_REQUEST", "\(body)")
             }

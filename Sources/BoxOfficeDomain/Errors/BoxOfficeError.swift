@@ -16,6 +16,8 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case invalidSeat(String)
     case seatUnavailable
     case holdLimit
+    /// The hold would pass the concert's `maxTicketsPerUser`: seats the user holds or bought, plus these.
+    case ticketLimit(Int)
     case reservationNotFound
     case reservationNotHeld
     case holdExpired

@@ -67,6 +67,9 @@ public struct Migrator: Sendable {
             }
             applied.append(migration.version)
         }
+        try connection.transaction { connection in
+            for function in SQLFunctions.all { try connection.simple(function) }
+        }
         return applied
     }
 }

@@ -6,7 +6,7 @@ import LibpqClient
 /// Lock order, shared by holds, cancels, payments and the sweeper so that no two transactions
 /// ever wait on each other in a cycle, written here once: reservations, then seats by
 /// (date_id, number), then balances. (The hold itself is the SQL function `boxoffice_hold`,
-/// migration 6, which keeps this order.)
+/// Functions/boxoffice_hold.sql, which keeps this order.)
 public struct PostgresReservationStore: ReservationStore {
     let database: PostgresClient
 
@@ -36,13 +36,13 @@ public struct PostgresReservationStore: ReservationStore {
         }
     }
 
-    /// The hold's rules and writes are the SQL function `boxoffice_hold` (migration 6), which
+    /// The hold's rules and writes are the SQL function `boxoffice_hold` (Functions/), which
     /// takes the locks in the shared order; this maps its outcome.
     static func hold(_ request: HoldRequest, on connection: PostgresConnection) throws -> Reservation {
         guard let row = try connection.query("""
             SELECT outcome, held_amount, held_until FROM boxoffice_hold(
                 \(request.reservationID)::uuid, \(request.userID)::uuid, \(request.token), \(request.concertID)::bigint,
-                \(request.date)::date, \(request.seats)::int[], \(request.holdSeconds)::int)
+                \(request.date)::date, \(request.seats)::int[], \(request.holdSeconds)::int, \(request.maxTickets)::int)
             """).first
         else { throw PostgresError.decoding("boxoffice_hold returned no row") }
         switch try row.decode(String.self, at: 0) {
@@ -54,6 +54,7 @@ public struct PostgresReservationStore: ReservationStore {
         case "DATE_NOT_FOUND": throw BoxOfficeError.dateNotFound
         case "TOKEN_EXPIRED": throw BoxOfficeError.tokenExpired
         case "HOLD_LIMIT": throw BoxOfficeError.holdLimit
+        case "TICKET_LIMIT": throw BoxOfficeError.ticketLimit(request.maxTickets)
         case "SEAT_UNAVAILABLE": throw BoxOfficeError.seatUnavailable
         case let other: throw PostgresError.decoding("boxoffice_hold outcome \(other)")
         }

@@ -14,6 +14,7 @@ public struct QueueSettingsView: Sendable, Codable, Equatable {
     public var waitingIdleSeconds: Int
     public var maxWaiting: Int
     public var queueShards: Int
+    public var maxTicketsPerUser: Int
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -26,6 +27,7 @@ public struct QueueSettingsView: Sendable, Codable, Equatable {
         try container.encode(self.waitingIdleSeconds, forKey: .waitingIdleSeconds)
         try container.encode(self.maxWaiting, forKey: .maxWaiting)
         try container.encode(self.queueShards, forKey: .queueShards)
+        try container.encode(self.maxTicketsPerUser, forKey: .maxTicketsPerUser)
     }
 }
 
@@ -46,11 +48,13 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
     public var waitingIdleSeconds: Int?
     public var maxWaiting: Int?
     public var queueShards: Int?
+    public var maxTicketsPerUser: Int?
 
     public init(
         paused: Bool? = nil, activeCapacity: Int? = nil, admitPerSecond: Double? = nil, activeSeconds: Int? = nil,
-        waitingIdleSeconds: Int? = nil, maxWaiting: Int? = nil, queueShards: Int? = nil
+        waitingIdleSeconds: Int? = nil, maxWaiting: Int? = nil, queueShards: Int? = nil, maxTicketsPerUser: Int? = nil
     ) {
+        self.maxTicketsPerUser = maxTicketsPerUser
         self.paused = paused
         self.activeCapacity = activeCapacity
         self.admitPerSecond = admitPerSecond
@@ -61,7 +65,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards
+        case paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards, maxTicketsPerUser
     }
 
     public init(from decoder: any Decoder) throws {
@@ -76,6 +80,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         self.waitingIdleSeconds = try container.decodeIfPresent(Int.self, forKey: .waitingIdleSeconds)
         self.maxWaiting = try container.decodeIfPresent(Int.self, forKey: .maxWaiting)
         self.queueShards = try container.decodeIfPresent(Int.self, forKey: .queueShards)
+        self.maxTicketsPerUser = try container.decodeIfPresent(Int.self, forKey: .maxTicketsPerUser)
     }
 
     /// An RFC 3339 time (with or without fractional seconds) as milliseconds since the epoch.
@@ -110,6 +115,9 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
             fields.append(("waitingIdleSeconds", String(value)))
         }
         if let value = try check("maxWaiting", self.maxWaiting, Limits.maxWaiting) { fields.append(("maxWaiting", String(value))) }
+        if let value = try check("maxTicketsPerUser", self.maxTicketsPerUser, Limits.maxTicketsPerUser) {
+            fields.append(("maxTicketsPerUser", String(value)))
+        }
         if let value = try check("queueShards", self.queueShards, 1...QueueShardPlan.maxShards) { fields.append(("queueShards", String(value))) }
         if case .at(let text) = self.opensAt {
             guard let milliseconds = Self.milliseconds(text) else {
@@ -141,7 +149,7 @@ extension QueueService {
         return QueueSettingsView(
             concertId: concertID, paused: plan.paused, opensAt: plan.opening().map(Timestamp.format), activeCapacity: plan.activeCapacity,
             admitPerSecond: plan.admitPerSecond, activeSeconds: plan.activeSeconds, waitingIdleSeconds: plan.waitingIdleSeconds,
-            maxWaiting: plan.maxWaiting, queueShards: plan.shards)
+            maxWaiting: plan.maxWaiting, queueShards: plan.shards, maxTicketsPerUser: plan.maxTicketsPerUser)
     }
 
     /// Writes the given settings into the hash redis-cli edits, refusing what a line cannot run with:

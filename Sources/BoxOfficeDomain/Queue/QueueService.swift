@@ -12,15 +12,19 @@ public struct QueueService: ActiveWindow {
         public var endedTokenSeconds: Int
         /// The most waiters a concert's line takes (0: no limit); the settings hash may override.
         public var maxWaiting: Int
+        /// The most seats one user may hold or have bought of one concert, across all their orders
+        /// (0: no cap); the settings hash's `maxTicketsPerUser` may override.
+        public var maxTicketsPerUser: Int
         /// How often each instance refreshes its snapshot of the lines its waiters poll, from which
         /// it answers their status polls (QueueSnapshots); 0: every poll runs a script.
         public var snapshotMilliseconds: Int
 
         public init(
             activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int,
-            maxWaiting: Int = 0, snapshotMilliseconds: Int = 500
+            maxWaiting: Int = 0, maxTicketsPerUser: Int = 0, snapshotMilliseconds: Int = 500
         ) {
             self.maxWaiting = maxWaiting
+            self.maxTicketsPerUser = maxTicketsPerUser
             self.snapshotMilliseconds = snapshotMilliseconds
             self.activeCapacity = activeCapacity
             self.admitPerSecond = admitPerSecond
@@ -36,10 +40,11 @@ public struct QueueService: ActiveWindow {
             static let activeSeconds = 1...86_400
             static let waitingIdleSeconds = 1...86_400
             static let maxWaiting = 0...100_000_000
+            static let maxTicketsPerUser = 0...100
         }
 
         /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`,
-        /// `QUEUE_SNAPSHOT_MS`.
+        /// `MAX_TICKETS_PER_USER`, `QUEUE_SNAPSHOT_MS`.
         public init(_ reader: SettingsReader) throws {
             self.init(
                 activeCapacity: try reader.int("active.capacity", default: 6_000, in: Limits.activeCapacity),
@@ -50,6 +55,7 @@ public struct QueueService: ActiveWindow {
                 // token; a later retry takes a new token (its replay then ends nothing).
                 endedTokenSeconds: try reader.int("ended.token.seconds", default: 3_600, in: 1...30 * 86_400),
                 maxWaiting: try reader.int("max.waiting", default: 100_000, in: Limits.maxWaiting),
+                maxTicketsPerUser: try reader.int("max.tickets.per.user", default: 0, in: Limits.maxTicketsPerUser),
                 snapshotMilliseconds: try reader.int("queue.snapshot.ms", default: 500, in: 0...10_000)
             )
         }
@@ -173,6 +179,10 @@ public struct QueueService: ActiveWindow {
         guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
         let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
         return try await self.redis.call(QueueExtendCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, milliseconds: milliseconds))
+    }
+
+    public func maxTicketsPerUser(concertID: Int) async throws -> Int {
+        try await self.plans.plan(concertID: concertID).maxTicketsPerUser
     }
 
     public func giveBack(_ extension: WindowExtension, token: String) async throws {

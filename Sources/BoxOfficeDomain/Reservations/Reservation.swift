@@ -33,6 +33,8 @@ public struct HoldRequest: Sendable, Equatable {
     /// Distinct and ascending.
     public let seats: [Int]
     public let holdSeconds: Int
+    /// The concert's cap on one user's seats held or bought, these included; 0: none.
+    public let maxTickets: Int
     /// A client's Idempotency-Key: a retry with it gets this hold's answer again.
     public let idempotencyKey: String?
 
@@ -46,8 +48,8 @@ public struct HoldRequest: Sendable, Equatable {
 
 /// Reservations and their seats in the database of record.
 public protocol ReservationStore: Sendable {
-    /// Writes the hold in one transaction, or nothing. Throws `dateNotFound`, `holdLimit` or
-    /// `seatUnavailable` when a rule refuses it, `tokenExpired` when a payment was already made
+    /// Writes the hold in one transaction, or nothing. Throws `dateNotFound`, `holdLimit`,
+    /// `ticketLimit` or `seatUnavailable` when a rule refuses it, `tokenExpired` when a payment was already made
     /// with the request's token (the payment is about to end it).
     func hold(_ request: HoldRequest) async throws -> Reservation
     /// The answer a hold with this Idempotency-Key got, nil when the key is unknown. Throws
@@ -93,4 +95,7 @@ public protocol ActiveWindow: Sendable {
     func giveBack(_ extension: WindowExtension, token: String) async throws
     /// Ends the token at once, freeing its slot for the next in line.
     func endToken(_ token: String) async throws
+    /// The most seats of the concert one user may hold or have bought across their orders (the
+    /// queue setting `maxTicketsPerUser`, at most a second old); 0: no cap.
+    func maxTicketsPerUser(concertID: Int) async throws -> Int
 }

@@ -95,7 +95,7 @@ public struct ReservationService: Sendable {
             guard holdSeconds >= 1 else { throw BoxOfficeError.tokenExpired }
             let request = HoldRequest(
                 reservationID: reservationID, userID: userID, token: ticket.token, concertID: ticket.concertID, date: date, seats: seats,
-                holdSeconds: holdSeconds, idempotencyKey: key
+                holdSeconds: holdSeconds, maxTickets: try await self.window.maxTicketsPerUser(concertID: ticket.concertID), idempotencyKey: key
             )
             let reservation = try await self.store.hold(request)
             self.holds.increment()

@@ -55,6 +55,9 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
         case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
         case .seatUnavailable:
             self.init(.conflict, "SEAT_UNAVAILABLE", "Seat unavailable", "At least one of the seats is held or sold; nothing was held.")
+        case .ticketLimit(let cap):
+            self.init(.conflict, "TICKET_LIMIT", "Ticket limit reached",
+                      "At most \(cap) tickets per fan for this concert, counting the seats you hold or have bought.")
         case .holdLimit:
             self.init(.conflict, "HOLD_LIMIT", "Hold limit reached", "You already hold seats for this concert; pay or cancel that reservation first.")
         case .reservationNotFound:

@@ -1,0 +1,78 @@
+-- boxoffice_hold: a hold in one statement (autocommit), the rules and the lock order that
+-- PostgresReservationStore documents, in this order: the user's own reservations, then seats by
+-- number (ascending seats of one date). Returns HELD (with amount and end), or the rule that
+-- refused it: DATE_NOT_FOUND, TOKEN_EXPIRED, HOLD_LIMIT, TICKET_LIMIT, SEAT_UNAVAILABLE. A refusal
+-- writes nothing but the expiry of the user's own lapsed hold, which is true either way.
+-- p_max_tickets: the concert's maxTicketsPerUser (0: no cap); defaulted so that an instance of
+-- the release before it keeps working during a rolling upgrade.
+CREATE OR REPLACE FUNCTION boxoffice_hold(
+    p_reservation UUID, p_user UUID, p_token TEXT, p_concert BIGINT, p_date DATE, p_seats INT[], p_hold_seconds INT,
+    p_max_tickets INT DEFAULT 0
+) RETURNS TABLE (outcome TEXT, held_amount BIGINT, held_until TIMESTAMPTZ)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_date_id BIGINT;
+    v_blocker TEXT;
+    v_found INT;
+    v_free INT;
+    v_prices BIGINT[];
+    v_expires TIMESTAMPTZ;
+BEGIN
+    SELECT id INTO v_date_id FROM concert_dates WHERE concert_id = p_concert AND date = p_date AND date >= current_date;
+    IF v_date_id IS NULL THEN
+        RETURN QUERY SELECT 'DATE_NOT_FOUND', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    END IF;
+
+    -- The user's own lapsed hold no longer counts against HOLD_LIMIT.
+    UPDATE reservations SET status = 'EXPIRED', updated_at = now()
+    WHERE user_id = p_user AND concert_id = p_concert AND status = 'HELD' AND expires_at <= now();
+    -- HOLD_LIMIT, and the payment race (migration 5): one statement, one snapshot, sees
+    -- the paid reservation still HELD or the payment made with this token, never neither.
+    SELECT max(k) INTO v_blocker FROM (
+        (SELECT 'HELD' AS k FROM reservations WHERE user_id = p_user AND concert_id = p_concert AND status = 'HELD' LIMIT 1)
+        UNION ALL
+        (SELECT 'SPENT' FROM payments WHERE queue_token = p_token LIMIT 1)
+    ) AS blockers;
+    IF v_blocker = 'SPENT' THEN
+        RETURN QUERY SELECT 'TOKEN_EXPIRED', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    ELSIF v_blocker = 'HELD' THEN
+        RETURN QUERY SELECT 'HOLD_LIMIT', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    END IF;
+
+    -- TICKET_LIMIT: the user's seats of this concert, held or bought, plus these. Race-free with
+    -- HOLD_LIMIT: a user has at most one HELD reservation per concert (a unique index), so a
+    -- concurrent hold of the same user cannot also pass; a payment that commits meanwhile turned
+    -- the user's hold CONFIRMED, which this later statement counts.
+    IF p_max_tickets > 0 AND cardinality(p_seats) + (
+        SELECT count(*) FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+        WHERE r.user_id = p_user AND r.concert_id = p_concert
+          AND (r.status = 'CONFIRMED' OR (r.status = 'HELD' AND r.expires_at > now()))
+    ) > p_max_tickets THEN
+        RETURN QUERY SELECT 'TICKET_LIMIT', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    END IF;
+
+    -- Seats locked in number order (the sort is below the row locks).
+    SELECT count(*), count(*) FILTER (WHERE free), array_agg(price ORDER BY number)
+    INTO v_found, v_free, v_prices
+    FROM (
+        SELECT number, price, status = 'AVAILABLE' OR (status = 'HELD' AND held_until <= now()) AS free
+        FROM seats WHERE date_id = v_date_id AND number = ANY(p_seats) ORDER BY number FOR UPDATE
+    ) AS locked;
+    IF v_found <> cardinality(p_seats) THEN
+        RETURN QUERY SELECT 'DATE_NOT_FOUND', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    ELSIF v_free <> v_found THEN
+        RETURN QUERY SELECT 'SEAT_UNAVAILABLE', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
+    END IF;
+
+    INSERT INTO reservations (id, user_id, concert_id, date_id, amount, status, expires_at)
+    VALUES (p_reservation, p_user, p_concert, v_date_id, (SELECT sum(x) FROM unnest(v_prices) AS x), 'HELD',
+            now() + make_interval(secs => p_hold_seconds))
+    RETURNING expires_at INTO v_expires;
+    INSERT INTO reservation_seats (reservation_id, date_id, seat_number, price)
+    SELECT p_reservation, v_date_id, seat, price FROM unnest(p_seats, v_prices) AS s(seat, price);
+    UPDATE seats SET status = 'HELD', held_until = v_expires, reservation_id = p_reservation
+    WHERE date_id = v_date_id AND number = ANY(p_seats);
+    RETURN QUERY SELECT 'HELD', (SELECT sum(x) FROM unnest(v_prices) AS x)::BIGINT, v_expires;
+END
+$$;
