@@ -27,6 +27,7 @@ mkdir -p "$out"
 bin="$(migrated_debug_binary)"
 
 admin_token="browser-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export CHALLENGE_SECRET="browser-challenge-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 hold_seconds=20
 pids=()
 # Chromium leaves its singleton-socket and scoped folders behind in TMPDIR (a dozen per run in

@@ -142,6 +142,14 @@ start() {
     log "admin API token: the ADMIN_TOKEN given"
   fi
 
+  # Proof-of-work challenges are signed with a key every instance shares (kept like the admin token).
+  if [[ -z "${CHALLENGE_SECRET:-}" ]]; then
+    local secret_file="$RUN_DIR/challenge-secret"
+    [[ -s "$secret_file" ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret_file")
+    CHALLENGE_SECRET="$(cat "$secret_file")"
+    export CHALLENGE_SECRET
+  fi
+
   # A second `make run` replaces the instances and haproxy, keeps the databases.
   stop_api
 

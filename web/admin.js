@@ -55,6 +55,7 @@ function addConcert(concert) {
       <label>rate/s <input name="admitPerSecond" type="number" min="0.001" step="any" class="narrow"></label>
       <label>capacity <input name="activeCapacity" type="number" min="1" step="1" class="medium"></label>
       <label>opens <input name="opensAt" type="datetime-local" step="1"></label>
+      <label title="leading zero bits of the proof of work before a place in line; 0: off">proof of work <input name="powDifficulty" type="number" min="0" max="28" step="1" class="narrow"></label>
       <label title="most seats one fan may hold or buy across orders; 0: no cap">tickets per fan <input name="maxTicketsPerUser" type="number" min="0" max="100" step="1" class="narrow"></label>
       <button class="apply">Apply</button>
     </div>`;
@@ -95,12 +96,13 @@ function showSettings(concert, settings, fillInputs) {
   card.querySelector(".state").textContent = settings.paused ? "Paused" : opening ? "Not open yet" : "Selling";
   card.querySelector(".opening").textContent =
     `${settings.admitPerSecond}/s, ${settings.activeCapacity} at once` + (opening ? `, opens ${new Date(opening).toLocaleString()}` : "") +
-    (settings.maxTicketsPerUser ? `, at most ${settings.maxTicketsPerUser} tickets per fan` : "");
+    (settings.maxTicketsPerUser ? `, at most ${settings.maxTicketsPerUser} tickets per fan` : "") +
+    (settings.powDifficulty ? `, proof of work ${settings.powDifficulty} bits` : "");
   if (fillInputs || !concert.settingsShown) {
     const local = opening ? new Date(opening - new Date(opening).getTimezoneOffset() * 60000).toISOString().slice(0, 19) : "";
     const shown = {
       admitPerSecond: String(settings.admitPerSecond), activeCapacity: String(settings.activeCapacity), opensAt: local,
-      maxTicketsPerUser: String(settings.maxTicketsPerUser),
+      maxTicketsPerUser: String(settings.maxTicketsPerUser), powDifficulty: String(settings.powDifficulty),
     };
     for (const [name, value] of Object.entries(shown)) {
       const input = card.querySelector(`input[name="${name}"]`);

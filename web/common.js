@@ -15,6 +15,9 @@ class ApiError extends Error {
 const MESSAGES = {
   SEAT_UNAVAILABLE: "Sorry, someone else has just taken one of those seats. Please choose others.",
   HOLD_LIMIT: "You already hold seats for this concert. Pay for them or release them first.",
+  PROOF_REQUIRED: "This sale asks your browser for a short check before you join; please try again.",
+  PROOF_INVALID: "The check before joining did not go through; please try again.",
+  PROOF_WORKER: "Your browser could not run the check before joining (are scripts blocked?).",
   TICKET_LIMIT: "That would be more tickets than one fan may buy for this concert, counting the seats you hold or have bought.",
   INVALID_SEAT: "Please choose between 1 and {max} free seats.",
   HOLD_EXPIRED: "Your hold ran out and the seats went back on sale. Please choose seats again.",

@@ -53,11 +53,54 @@ function selectConcert(id, title) {
   document.getElementById("queue-title").textContent = `Your place in line for ${title}`;
 }
 
+// A concert may ask for a proof of work before a place in line. The page asks without one first (a
+// fan who already has a place gets it back at once), and on PROOF_REQUIRED or PROOF_INVALID (the
+// operator raised the difficulty meanwhile) solves a fresh challenge and asks again.
+async function takeToken() {
+  const request = { userId, concertId: state.concertId };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api("POST", "/v1/queue/tokens", request);
+    } catch (error) {
+      if (attempt === 2 || (error.code !== "PROOF_REQUIRED" && error.code !== "PROOF_INVALID")) throw error;
+      request.proof = await solveChallenge(state.concertId);
+    }
+  }
+}
+
+// Solves the concert's challenge in a Web Worker, showing how far along the expected work it is.
+async function solveChallenge(concertId) {
+  const { challenge, difficulty } = await api("GET", `/v1/queue/challenge?concertId=${concertId}`);
+  const line = byTestId("proof-progress");
+  line.classList.remove("hidden");
+  line.textContent = "Checking that you are a fan, not a script…";
+  const expected = 2 ** difficulty;
+  try {
+    return await new Promise((resolve, reject) => {
+      const worker = new Worker("/assets/pow-worker.js");
+      worker.onerror = (event) => { worker.terminate(); reject(new ApiError(0, "PROOF_WORKER", event.message)); };
+      worker.onmessage = ({ data }) => {
+        if (data.nonce === undefined) {
+          line.textContent = `Checking that you are a fan, not a script: ${Math.min(99, Math.floor((100 * data.tried) / expected))}%`;
+          return;
+        }
+        worker.terminate();
+        line.dataset.solvedMilliseconds = String(data.milliseconds);
+        line.dataset.tried = String(data.tried);
+        resolve({ challenge, nonce: data.nonce });
+      };
+      worker.postMessage({ challenge, difficulty });
+    });
+  } finally {
+    line.classList.add("hidden");
+  }
+}
+
 async function join() {
   clearError();
   byTestId("join-queue").disabled = true;
   try {
-    const status = await api("POST", "/v1/queue/tokens", { userId, concertId: state.concertId });
+    const status = await takeToken();
     state.token = status.token;
     state.firstPosition = null;
     show("concerts", false);

@@ -32,7 +32,7 @@ public struct AppConfiguration: Sendable {
     public var webRoot: String?
 
     /// Variables whose values never reach a log or a description.
-    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY", "ADMIN_TOKEN"]
+    public static let secretVariables: Set<String> = ["DATABASE_URL", "REDIS_URL", "USER_ASSERTION_KEY", "ADMIN_TOKEN", "CHALLENGE_SECRET"]
 
     public init(config: ConfigReader) throws {
         let reader = SettingsReader(config)

@@ -102,6 +102,9 @@ public func buildApplication(
     } else {
         logger.warning("no web pages found (set WEB_ROOT to the repository's web/ folder): GET / and /admin answer 404")
     }
+    if configuration.queue.challengeSecret == nil {
+        logger.warning("CHALLENGE_SECRET is not set: proof-of-work challenges verify only on the instance that issued them (set the same secret on every instance)")
+    }
     // ServiceGroup stops services in reverse order: the store clients, first here, stop last.
     var services: [any Service] = [stores.database, stores.redis]
     // Every instance that answers polls keeps its own snapshots, whether or not it runs the jobs.

@@ -19,6 +19,8 @@ struct ApiErrorTableTests {
         (ApiError(.seatUnavailable), "SEAT_UNAVAILABLE", 409),
         (ApiError(.holdLimit), "HOLD_LIMIT", 409),
         (ApiError(.ticketLimit(4)), "TICKET_LIMIT", 409),
+        (ApiError(.proofRequired), "PROOF_REQUIRED", 403),
+        (ApiError(.proofInvalid("x")), "PROOF_INVALID", 403),
         (ApiError(.reservationNotFound), "RESERVATION_NOT_FOUND", 404),
         (ApiError(.reservationNotHeld), "RESERVATION_NOT_HELD", 409),
         (ApiError(.holdExpired), "HOLD_EXPIRED", 410),

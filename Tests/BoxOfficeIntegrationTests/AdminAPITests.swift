@@ -186,6 +186,7 @@ struct AdminAPITests {
                 .PATCH, url, token: Self.adminToken, json: ["paused": true, "admitPerSecond": 7.5, "maxWaiting": 500, "maxTicketsPerUser": 6])
             #expect(patched.status == 200, "\(patched.text)")
             #expect(patched.json["maxTicketsPerUser"] as? Int == 6)
+            #expect(patched.json["powDifficulty"] as? Int == 0)
             #expect(patched.json["paused"] as? Bool == true && patched.json["admitPerSecond"] as? Double == 7.5 && patched.json["maxWaiting"] as? Int == 500)
             let redis = try TestDatabase.redis()
             defer { redis.shutdown() }
@@ -199,6 +200,7 @@ struct AdminAPITests {
                 ["activeCapacity": 0], ["admitPerSecond": 0], ["activeSeconds": 86_401], ["waitingIdleSeconds": -1], ["maxWaiting": -1],
                 ["queueShards": 17], ["queueShards": 0], ["paused": "yes"], ["opensAt": "tomorrow"], ["opensAt": 5],
                 ["opensAt": "2030-13-01T00:00:00Z"], ["maxTicketsPerUser": 101], ["maxTicketsPerUser": -1],
+                ["powDifficulty": 29], ["powDifficulty": -1],
             ] {
                 Kit.expectProblem(try await http.request(.PATCH, url, token: Self.adminToken, json: body), 400, "INVALID_REQUEST", "\(body)")
             }

@@ -27,6 +27,8 @@ public enum TestStack {
         "REDIS_POOL_SIZE": "4",
         "POOL_TIMEOUT_MS": "10000",
         "LOG_LEVEL": "warning",
+        // One key for every instance of a test, as a deployment shares it: challenges issued by one verify on another.
+        "CHALLENGE_SECRET": "test-challenge-secret-" + TestEnvironment.uniqueSuffix(length: 24),
     ]
 
     public static func configuration(_ overrides: [String: String] = [:], instance: String = "test") throws -> AppConfiguration {

@@ -327,6 +327,22 @@ class FanPageTests(PageTest):
         wait_for(driver, "the countdown ticking", lambda d: testid(d, "queue-eta").text != first, timeout=5)
         picture(driver, "waiting-opening.png")
 
+    def test_a_proof_of_work_before_joining(self):
+        concert_id, _ = new_concert("Browser proof of work", {"powDifficulty": 16})
+        status, body = call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})
+        self.assertEqual((status, body["code"]), (403, "PROOF_REQUIRED"))
+        driver = self.open()
+        self.join(driver, concert_id)
+        progress = testid(driver, "proof-progress")
+        solved = progress.get_attribute("data-solved-milliseconds")
+        self.assertIsNotNone(solved, "the page joined without solving the challenge")
+        self.assertGreater(int(progress.get_attribute("data-tried")), 0)
+        self.assertFalse(progress.is_displayed(), "the progress line stays after the proof")
+        # The fan's live token comes back without a new proof.
+        user = driver.execute_script('return localStorage.getItem("boxoffice.userId")')
+        status, body = call("POST", "/v1/queue/tokens", {"userId": user, "concertId": concert_id})
+        self.assertEqual(status, 200, body)
+
     def test_a_hold_lapses_on_screen(self):
         concert_id, date = new_concert("Browser lapse")
         driver = self.open()

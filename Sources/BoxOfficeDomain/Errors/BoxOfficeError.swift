@@ -12,6 +12,10 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case queueFull
     /// No seat of the concert is AVAILABLE or HELD on any bookable date: the line is closed.
     case soldOut
+    /// The concert asks for a proof of work and the token request carried none.
+    case proofRequired
+    /// The proof does not hold: a challenge not ours, for another concert, expired, used, or unsolved.
+    case proofInvalid(String)
     case dateNotFound
     case invalidSeat(String)
     case seatUnavailable

@@ -15,6 +15,7 @@ public struct QueueSettingsView: Sendable, Codable, Equatable {
     public var maxWaiting: Int
     public var queueShards: Int
     public var maxTicketsPerUser: Int
+    public var powDifficulty: Int
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -28,6 +29,7 @@ public struct QueueSettingsView: Sendable, Codable, Equatable {
         try container.encode(self.maxWaiting, forKey: .maxWaiting)
         try container.encode(self.queueShards, forKey: .queueShards)
         try container.encode(self.maxTicketsPerUser, forKey: .maxTicketsPerUser)
+        try container.encode(self.powDifficulty, forKey: .powDifficulty)
     }
 }
 
@@ -49,11 +51,14 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
     public var maxWaiting: Int?
     public var queueShards: Int?
     public var maxTicketsPerUser: Int?
+    public var powDifficulty: Int?
 
     public init(
         paused: Bool? = nil, activeCapacity: Int? = nil, admitPerSecond: Double? = nil, activeSeconds: Int? = nil,
-        waitingIdleSeconds: Int? = nil, maxWaiting: Int? = nil, queueShards: Int? = nil, maxTicketsPerUser: Int? = nil
+        waitingIdleSeconds: Int? = nil, maxWaiting: Int? = nil, queueShards: Int? = nil, maxTicketsPerUser: Int? = nil,
+        powDifficulty: Int? = nil
     ) {
+        self.powDifficulty = powDifficulty
         self.maxTicketsPerUser = maxTicketsPerUser
         self.paused = paused
         self.activeCapacity = activeCapacity
@@ -65,7 +70,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards, maxTicketsPerUser
+        case paused, opensAt, activeCapacity, admitPerSecond, activeSeconds, waitingIdleSeconds, maxWaiting, queueShards, maxTicketsPerUser, powDifficulty
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,6 +86,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         self.maxWaiting = try container.decodeIfPresent(Int.self, forKey: .maxWaiting)
         self.queueShards = try container.decodeIfPresent(Int.self, forKey: .queueShards)
         self.maxTicketsPerUser = try container.decodeIfPresent(Int.self, forKey: .maxTicketsPerUser)
+        self.powDifficulty = try container.decodeIfPresent(Int.self, forKey: .powDifficulty)
     }
 
     /// An RFC 3339 time (with or without fractional seconds) as milliseconds since the epoch.
@@ -118,6 +124,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
         if let value = try check("maxTicketsPerUser", self.maxTicketsPerUser, Limits.maxTicketsPerUser) {
             fields.append(("maxTicketsPerUser", String(value)))
         }
+        if let value = try check("powDifficulty", self.powDifficulty, Limits.powDifficulty) { fields.append(("powDifficulty", String(value))) }
         if let value = try check("queueShards", self.queueShards, 1...QueueShardPlan.maxShards) { fields.append(("queueShards", String(value))) }
         if case .at(let text) = self.opensAt {
             guard let milliseconds = Self.milliseconds(text) else {
@@ -149,7 +156,8 @@ extension QueueService {
         return QueueSettingsView(
             concertId: concertID, paused: plan.paused, opensAt: plan.opening().map(Timestamp.format), activeCapacity: plan.activeCapacity,
             admitPerSecond: plan.admitPerSecond, activeSeconds: plan.activeSeconds, waitingIdleSeconds: plan.waitingIdleSeconds,
-            maxWaiting: plan.maxWaiting, queueShards: plan.shards, maxTicketsPerUser: plan.maxTicketsPerUser)
+            maxWaiting: plan.maxWaiting, queueShards: plan.shards, maxTicketsPerUser: plan.maxTicketsPerUser,
+            powDifficulty: plan.powDifficulty)
     }
 
     /// Writes the given settings into the hash redis-cli edits, refusing what a line cannot run with:

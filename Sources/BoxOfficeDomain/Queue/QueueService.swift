@@ -15,14 +15,23 @@ public struct QueueService: ActiveWindow {
         /// The most seats one user may hold or have bought of one concert, across all their orders
         /// (0: no cap); the settings hash's `maxTicketsPerUser` may override.
         public var maxTicketsPerUser: Int
+        /// Leading zero bits a token request's proof of work must have (0: none asked); the settings
+        /// hash's `powDifficulty` may override.
+        public var powDifficulty: Int
+        /// The key challenges are signed with, the same on every instance; nil: a random key of this
+        /// process (challenges then verify only where they were issued).
+        public var challengeSecret: [UInt8]?
         /// How often each instance refreshes its snapshot of the lines its waiters poll, from which
         /// it answers their status polls (QueueSnapshots); 0: every poll runs a script.
         public var snapshotMilliseconds: Int
 
         public init(
             activeCapacity: Int, admitPerSecond: Double, activeSeconds: Int, waitingIdleSeconds: Int, endedTokenSeconds: Int,
-            maxWaiting: Int = 0, maxTicketsPerUser: Int = 0, snapshotMilliseconds: Int = 500
+            maxWaiting: Int = 0, maxTicketsPerUser: Int = 0, powDifficulty: Int = 0, challengeSecret: [UInt8]? = nil,
+            snapshotMilliseconds: Int = 500
         ) {
+            self.powDifficulty = powDifficulty
+            self.challengeSecret = challengeSecret
             self.maxWaiting = maxWaiting
             self.maxTicketsPerUser = maxTicketsPerUser
             self.snapshotMilliseconds = snapshotMilliseconds
@@ -41,11 +50,16 @@ public struct QueueService: ActiveWindow {
             static let waitingIdleSeconds = 1...86_400
             static let maxWaiting = 0...100_000_000
             static let maxTicketsPerUser = 0...100
+            static let powDifficulty = 0...ProofOfWork.maxDifficulty
         }
 
         /// `ACTIVE_CAPACITY`, `ADMIT_PER_SECOND`, `ACTIVE_SECONDS`, `WAITING_IDLE_SECONDS`, `ENDED_TOKEN_SECONDS`, `MAX_WAITING`,
-        /// `MAX_TICKETS_PER_USER`, `QUEUE_SNAPSHOT_MS`.
+        /// `MAX_TICKETS_PER_USER`, `POW_DIFFICULTY`, `CHALLENGE_SECRET`, `QUEUE_SNAPSHOT_MS`.
         public init(_ reader: SettingsReader) throws {
+            let secret = reader.string("challenge.secret", default: "", secret: true)
+            guard secret.isEmpty || secret.utf8.count >= 32 else {
+                throw ConfigurationError(description: "CHALLENGE_SECRET must be at least 32 characters (make run generates one)")
+            }
             self.init(
                 activeCapacity: try reader.int("active.capacity", default: 6_000, in: Limits.activeCapacity),
                 admitPerSecond: try reader.double("admit.per.second", default: 100, in: Limits.admitPerSecond),
@@ -56,6 +70,8 @@ public struct QueueService: ActiveWindow {
                 endedTokenSeconds: try reader.int("ended.token.seconds", default: 3_600, in: 1...30 * 86_400),
                 maxWaiting: try reader.int("max.waiting", default: 100_000, in: Limits.maxWaiting),
                 maxTicketsPerUser: try reader.int("max.tickets.per.user", default: 0, in: Limits.maxTicketsPerUser),
+                powDifficulty: try reader.int("pow.difficulty", default: 0, in: Limits.powDifficulty),
+                challengeSecret: secret.isEmpty ? nil : Array(secret.utf8),
                 snapshotMilliseconds: try reader.int("queue.snapshot.ms", default: 500, in: 0...10_000)
             )
         }
@@ -71,6 +87,8 @@ public struct QueueService: ActiveWindow {
     let snapshots: QueueSnapshots?
     /// How often `refreshSnapshots` should run (nil: never).
     public var snapshotInterval: Duration? { self.snapshots?.interval }
+    /// Issues and checks the proof-of-work challenges of the concerts that ask for one.
+    let proofOfWork: ProofOfWork
 
     public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
         self.redis = redis
@@ -79,23 +97,33 @@ public struct QueueService: ActiveWindow {
         self.plans = QueueShardPlans(redis: redis, defaults: settings)
         self.lines = LiveLines(redis: redis)
         self.snapshots = settings.snapshotMilliseconds > 0 ? QueueSnapshots(interval: .milliseconds(settings.snapshotMilliseconds)) : nil
+        var random = SystemRandomNumberGenerator()
+        self.proofOfWork = ProofOfWork(secret: settings.challengeSecret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
     }
 
-    /// Issues a token, or returns the user's live one for this concert (`isNew` false).
-    public func issueToken(userID: UUID, concertID: Int) async throws -> (status: QueueStatus, isNew: Bool) {
+    /// Issues a token, or returns the user's live one for this concert (`isNew` false). While the
+    /// concert asks for a proof of work, a new token needs one (`door`); the live one does not.
+    public func issueToken(userID: UUID, concertID: Int, proof: ProofOfWork.Proof? = nil) async throws -> (status: QueueStatus, isNew: Bool) {
         guard try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
         guard await !self.concerts.isSoldOut(concertID) else { throw BoxOfficeError.soldOut }
         let plan = try await self.plans.plan(concertID: concertID)
         let user = userID.uuidString.lowercased()
         let shard = plan.shard(ofUser: user)
+        let refusal = try await self.door(proof, concertID: concertID, difficulty: plan.powDifficulty)
         // The place of an arrival before the opening: uniformly random, from the system's cryptographic generator.
         var generator = SystemRandomNumberGenerator()
         // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
         let call = QueueIssueCall(
             keys: QueueKeys(concertID: concertID, shard: shard), user: user, candidate: QueueToken.generate(concertID: concertID, shard: shard),
             maxWaiting: plan.shards > 1 ? plan.share(of: plan.maxWaiting, shard: shard) : self.settings.maxWaiting, isShare: plan.shards > 1,
-            arrivalDraw: Double.random(in: 0..<1, using: &generator), opening: plan.shardOpening, capacity: plan.shardCapacity(shard))
-        guard case .token(let token, let isNew, let description) = try await self.redis.call(call) else { throw BoxOfficeError.queueFull }
+            arrivalDraw: Double.random(in: 0..<1, using: &generator), opening: plan.shardOpening, capacity: plan.shardCapacity(shard),
+            existingOnly: refusal != nil)
+        let token: String, isNew: Bool, description: TokenDescription
+        switch try await self.redis.call(call) {
+        case .full: throw BoxOfficeError.queueFull
+        case .noLiveToken: throw refusal ?? BoxOfficeError.proofRequired
+        case .token(let issued, let new, let described): (token, isNew, description) = (issued, new, described)
+        }
         // After the token is in line, never before (see LiveLines); a retry with the live token
         // registers again, which heals a registration lost to a crash right after the script.
         try await self.lines.register(concertID: concertID)
@@ -106,6 +134,35 @@ public struct QueueService: ActiveWindow {
         }
         return (status, isNew)
     }
+
+    /// A new challenge for the concert's current difficulty (`GET /v1/queue/challenge`).
+    public func challenge(concertID: Int) async throws -> ProofOfWork.Challenge {
+        guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
+        let plan = try await self.plans.plan(concertID: concertID)
+        return self.proofOfWork.challenge(concertID: concertID, difficulty: plan.powDifficulty, nowMilliseconds: Self.nowMilliseconds())
+    }
+
+    /// Why this request may not have a new place (nil: it may): at difficulty 0 nothing is asked;
+    /// otherwise the proof must hold (ProofOfWork.verify) and its challenge must not have been used,
+    /// which one `SET NX` (until the challenge expires) decides across instances. A refused request
+    /// still gets the user's live token, if any (the issue script's `existingOnly`).
+    private func door(_ proof: ProofOfWork.Proof?, concertID: Int, difficulty: Int) async throws -> BoxOfficeError? {
+        guard difficulty > 0 else { return nil }
+        guard let proof else { return .proofRequired }
+        let now = Self.nowMilliseconds()
+        switch self.proofOfWork.verify(proof, concertID: concertID, difficulty: difficulty, nowMilliseconds: now) {
+        case .failure(let refusal):
+            return refusal
+        case .success(let accepted):
+            let first = try await self.redis.send([
+                "SET", RedisArgument(QueueKeys(concertID: concertID).usedChallenge(accepted.id)), "1", "NX", "PX",
+                RedisArgument(max(1, accepted.expiresMilliseconds - now) + 1_000),
+            ]).checked()
+            return first.isNull ? .proofInvalid("This challenge was used already; ask for a new one.") : nil
+        }
+    }
+
+    static func nowMilliseconds() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
 
     /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
     /// A waiter asking for its state counts as alive (`touch`). A status poll (`poll`) of a waiter

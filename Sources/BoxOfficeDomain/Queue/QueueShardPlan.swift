@@ -22,6 +22,8 @@ public struct QueueShardPlan: Sendable, Equatable {
     public var maxWaiting: Int
     /// The most seats of this concert one user may hold or have bought (0: no cap).
     public var maxTicketsPerUser: Int
+    /// Leading zero bits of the proof of work a new token needs (0: none).
+    public var powDifficulty: Int
     /// When the sale opens (ms since the epoch, the hash's `opensAt`), nil when no opening is set.
     public var opensAtMilliseconds: Int?
     /// The shard count before the last change of `queueShards` and when that change was made (ms),
@@ -46,6 +48,7 @@ public struct QueueShardPlan: Sendable, Equatable {
         self.shardsBefore = int(8).map { min(Self.maxShards, max(1, $0)) }
         self.shardsChangedAt = int(9)
         self.maxTicketsPerUser = int(10) ?? defaults.maxTicketsPerUser
+        self.powDifficulty = int(11) ?? defaults.powDifficulty
     }
 
     /// The shards the promoter ticks: the current ones, and those of the count before a change
@@ -85,7 +88,7 @@ public struct QueueShardPlan: Sendable, Equatable {
 
     static let fieldNames: [RedisArgument] = [
         "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
-        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser",
+        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser", "powDifficulty",
     ]
 
     /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.

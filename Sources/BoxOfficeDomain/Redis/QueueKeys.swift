@@ -16,6 +16,7 @@ import HiredisClient
 ///     bo:{c:1}:streams     HASH    token -> the id of the one event stream that may serve it
 ///     bo:{c:1}:ended       ZSET    token -> when its record is purged (ms): ended tokens are kept a while
 ///     bo:{c:1}:seatlock:<date>:<n>  STRING  seat hold fast-path lock (value: reservation id)
+///     bo:{c:1}:pow:<id>    STRING  a proof-of-work challenge that was used (until it expires)
 ///
 /// A token's state is where it stands: WAITING in `waiting`, ACTIVE in `active` (until its score),
 /// ENDED when only its record is left, UNKNOWN without one.
@@ -56,6 +57,7 @@ public struct QueueKeys: Sendable, Equatable {
     public var tokens: String { self[.tokens] }
     public var admissions: String { self[.admissions] }
     public func seatLock(date: String, seat: Int) -> String { self.prefix + "seatlock:\(date):\(seat)" }
+    public func usedChallenge(_ id: String) -> String { self.prefix + "pow:\(id)" }
 
     /// Every key of the line, as a queue script declares them.
     public var line: [RedisArgument] { Line.allCases.map { RedisArgument(self[$0]) } }

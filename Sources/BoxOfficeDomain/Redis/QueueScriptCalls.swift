@@ -45,6 +45,8 @@ struct TokenDescription: Sendable, Equatable {
 struct QueueIssueCall: RedisScriptCall {
     enum Reply: Sendable {
         case full
+        /// `existingOnly` was asked and the user has no live token.
+        case noLiveToken
         case token(String, isNew: Bool, TokenDescription)
     }
 
@@ -57,18 +59,20 @@ struct QueueIssueCall: RedisScriptCall {
     ///     (otherwise the concert's settings hash overrides it).
     ///   - arrivalDraw: a uniform number in [0, 1): the place of an arrival before the opening.
     ///   - opening: for a shard of a split line the opening time ('' for one line).
+    ///   - existingOnly: return the user's live token, and no new one (`noLiveToken` instead).
     init(keys: QueueKeys, user: String, candidate: String, maxWaiting: Int, isShare: Bool, arrivalDraw: Double, opening: RedisArgument,
-         capacity: Int) {
+         capacity: Int, existingOnly: Bool) {
         self.keys = keys.line
         self.arguments = [
             RedisArgument(user), RedisArgument(candidate), RedisArgument(maxWaiting), isShare ? "1" : "0",
-            RedisArgument(String(arrivalDraw)), opening, RedisArgument(capacity),
+            RedisArgument(String(arrivalDraw)), opening, RedisArgument(capacity), existingOnly ? "1" : "0",
         ]
     }
 
     func decode(_ reply: RedisReply) throws -> Reply {
         guard let fields = reply.array else { throw RedisError.unexpectedReply("queue-issue: \(reply)") }
         if fields.count == 2, fields[1].int == -1 { return .full }
+        if fields.count == 2, fields[1].int == -2 { return .noLiveToken }
         guard fields.count >= 7, let token = fields[0].string, let isNew = fields[1].int else {
             throw RedisError.unexpectedReply("queue-issue: \(reply)")
         }

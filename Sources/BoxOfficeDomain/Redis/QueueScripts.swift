@@ -129,11 +129,13 @@ public enum QueueScripts {
     /// settings hash overrides it, unless ARGV[4] is '1': a shard of a split line, whose share of
     /// the cap the caller computed), a random number in [0, 1) from the caller's cryptographic
     /// generator, for a shard of a split line the opening time (ms, '0' when open), and the line's
-    /// (or shard's) active capacity for the wait estimate.
+    /// (or shard's) active capacity for the wait estimate, and '1' to return only a live token the
+    /// user has (a request without a valid proof of work, see ProofOfWork).
     /// Before the opening, an arrival's place is that random number below every arrival after it
     /// (the line's scores: -1 + r before, the arrival sequence ≥ 1 after): at the opening everyone
     /// who came early stands in a uniformly random order, decided once at arrival, ahead of the rest.
-    /// Returns {token, isNew, describe...}, or {'', -1} when the line is full (the user had no live token).
+    /// Returns {token, isNew, describe...}, or {'', -1} when the line is full, {'', -2} when only a
+    /// live token was asked for (the user had no live token in either case).
     static let issue = RedisScript(name: "queue-issue", source: library + """
         local user, candidate = ARGV[1], ARGV[2]
         local capacity = tonumber(ARGV[7]) or 0
@@ -148,6 +150,7 @@ public enum QueueScripts {
             return d
           end
         end
+        if ARGV[8] == '1' then return {'', -2} end
         local max_waiting = tonumber(ARGV[3]) or 0
         if ARGV[4] ~= '1' then
           max_waiting = tonumber(redis.call('HGET', K.settings, 'maxWaiting')) or max_waiting

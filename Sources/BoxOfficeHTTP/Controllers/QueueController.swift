@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// POST /v1/queue/tokens, GET /v1/queue/status, GET /v1/queue/events, DELETE /v1/queue/tokens/current.
+/// POST /v1/queue/tokens, GET /v1/queue/challenge, GET /v1/queue/status, GET /v1/queue/events, DELETE /v1/queue/tokens/current.
 struct QueueController {
     let queue: QueueService
     /// A fan who leaves gives back their holds too.
@@ -20,10 +20,13 @@ struct QueueController {
         /// Required in demo mode; with user assertions optional, and the assertion's user if given.
         let userId: String?
         let concertId: Int
+        /// The answer to a challenge, while the concert asks for a proof of work.
+        let proof: ProofOfWork.Proof?
     }
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.post("tokens", use: self.issue)
+        group.get("challenge", use: self.challenge)
         group.ticketGroup(queue: self.queue, .livePoll)
             .get("status", use: self.status)
         group.ticketGroup(queue: self.queue, .live)
@@ -43,8 +46,16 @@ struct QueueController {
             userID = given
         }
         guard body.concertId > 0 else { throw BoxOfficeError.concertNotFound }
-        let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId)
+        let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId, proof: body.proof)
         return Self.raw(json: status.json, status: isNew ? .created : .ok)
+    }
+
+    /// A proof-of-work challenge for the concert (`?concertId=`), at its current difficulty.
+    @Sendable func challenge(request: Request, context: AppRequestContext) async throws -> Response {
+        guard let concertID = request.uri.queryParameters.get("concertId", as: Int.self) else {
+            throw BoxOfficeError.invalidRequest("concertId must be given as an integer query parameter.")
+        }
+        return try context.json(try await self.queue.challenge(concertID: concertID))
     }
 
     @Sendable func status(request: Request, context: TicketRequestContext) async throws -> Response {

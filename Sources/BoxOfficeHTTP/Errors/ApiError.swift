@@ -51,6 +51,10 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
         case .queueFull:
             self.init(.serviceUnavailable, "QUEUE_FULL", "Queue full", "The line for this concert is full; try again later.", retryAfter: 30)
         case .soldOut: self.init(.gone, "SOLD_OUT", "Sold out", "Every seat of this concert is sold; the line is closed.")
+        case .proofRequired:
+            self.init(.forbidden, "PROOF_REQUIRED", "Proof of work required",
+                      "This concert asks for a proof of work: get a challenge from GET /v1/queue/challenge, solve it and send it as proof.")
+        case .proofInvalid(let detail): self.init(.forbidden, "PROOF_INVALID", "Proof of work invalid", detail)
         case .dateNotFound: self.init(.notFound, "DATE_NOT_FOUND", "Date not found", "The concert has no bookable schedule on this date.")
         case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
         case .seatUnavailable:
