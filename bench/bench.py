@@ -10,7 +10,7 @@ its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat
 money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
-scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
+scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_POW_TOKENS (40000: proofs solved for queue_enter_pow), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
 REDIS_MODE=cluster (after the single-Redis series, queue_enter, queue_poll and hold_distinct again with 2
 instances on the local Redis Cluster, each against its single-Redis figure of the same run),
 PG_MODE=ha (then pgbench simple-update, hold_distinct and payment again with 2 instances on
@@ -18,7 +18,9 @@ PostgreSQL under Patroni with synchronous replication, scripts/patroni.sh run, e
 single-PostgreSQL figure of the same run), plus scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
+import hashlib
 import http.client
+import itertools
 import json
 import os
 import re
@@ -42,6 +44,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 HOLDS = int(os.environ.get("BENCH_HOLDS", "30000"))
 PAYMENTS = int(os.environ.get("BENCH_PAYMENTS", "20000"))
+POW_TOKENS = int(os.environ.get("BENCH_POW_TOKENS", "40000"))
 INSTANCE_SERIES = [int(n) for n in os.environ.get("BENCH_INSTANCES", "2").split(",")]
 # BENCH_SCENARIOS=queue_poll,payment runs only those (for iterating on one bottleneck).
 ONLY = set(filter(None, os.environ.get("BENCH_SCENARIOS", "").split(",")))
@@ -287,6 +290,28 @@ def redis_cli(*arguments):
 def scenario_queue_enter():
     concert = bench_concert(1)
     return wrk("queue_enter.lua", path="/v1/queue/tokens", env={"BENCH_CONCERT": str(concert)})
+
+
+def scenario_queue_enter_pow(count):
+    """queue_enter with a proof of work at difficulty 1 (a nonce in two tries, so the client's
+    work is nil): what is left is the server's check of each proof (one HMAC, one SHA-256, one SET
+    NX in Redis), against queue_enter of the same run. `count` challenges are fetched and solved
+    first, each sent once."""
+    concert = bench_concert(1)
+    redis_cli("HSET", f"bo:{{c:{concert}}}:settings", "powDifficulty", "1")
+    time.sleep(1.1)  # an instance reads a concert's settings at most a second late
+
+    def solved(_):
+        status, body = call("GET", f"/v1/queue/challenge?concertId={concert}")
+        if status != 200 or body["difficulty"] != 1:
+            raise SystemExit(f"challenge failed: {status} {body}")
+        nonce = next(n for n in itertools.count() if hashlib.sha256(f"{body['challenge']}:{n}".encode()).digest()[0] < 0x80)
+        return f"{concert} {uuid.uuid4()} {body['challenge']} {nonce}"
+
+    prepared = parallel(solved, range(count), workers=32)
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("\n".join(prepared))
+    return wrk("once_each.lua", path="/v1/queue/tokens", env={"BENCH_ITEMS": handle.name, "BENCH_KIND": "proof"})
 
 
 def waiting_tokens(count, line=None):
@@ -665,8 +690,12 @@ def main():
         log(f"  wrk /health/live: {health['rps']:.0f}/s p99 {health['p99_ms']:.2f} ms cores {health.get('cpu', {})}")
         wanted = lambda name: not ONLY or name in ONLY
         rows = []
-        if wanted("queue_enter"):
-            rows.append(row("queue_enter", scenario_queue_enter(), "wrk /health/live", health))
+        enter = None
+        if wanted("queue_enter") or wanted("queue_enter_pow"):
+            enter = scenario_queue_enter()
+            rows.append(row("queue_enter", enter, "wrk /health/live", health))
+        if wanted("queue_enter_pow"):
+            rows.append(row("queue_enter_pow", scenario_queue_enter_pow(POW_TOKENS), "queue_enter", enter))
         if wanted("queue_poll"):
             rows.append(row("queue_poll", scenario_queue_poll(), "wrk /health/live", health))
         if wanted("queue_poll_long"):

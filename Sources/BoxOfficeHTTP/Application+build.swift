@@ -16,6 +16,7 @@ public struct AppDependencies: Sendable {
     public let balances: BalanceService
     public let payments: PaymentService
     public let administration: ConcertAdministration
+    public let presales: PresaleService
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
         let database = stores.database
@@ -23,7 +24,8 @@ public struct AppDependencies: Sendable {
         self.configuration = configuration
         self.stores = stores
         self.concerts = ConcertDirectory(store: catalogStore)
-        self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: configuration.queue)
+        self.presales = PresaleService(store: PostgresPresaleStore(database: database), concerts: self.concerts)
+        self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: configuration.queue, presales: self.presales)
         self.catalog = CatalogService(store: catalogStore)
         self.reservations = ReservationService(
             store: PostgresReservationStore(database: database), seatLocks: RedisSeatLocks(redis: stores.redis), window: self.queue,
@@ -70,11 +72,12 @@ public func buildRouter(
         streams: EventStreamSlots(limit: dependencies.configuration.maxEventStreams)
     ).addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
+    PresaleController(presales: dependencies.presales, userAssertions: userAssertions).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
     BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))
     PaymentController(payments: dependencies.payments, queue: queue).addRoutes(to: router.group("v1/payments"))
     AdminController(
-        administration: dependencies.administration, queue: queue,
+        administration: dependencies.administration, queue: queue, presales: dependencies.presales,
         adminToken: dependencies.configuration.adminToken
     )
         .addRoutes(to: router.group("v1/admin"))

@@ -1,6 +1,7 @@
 -- Sends each prepared request once, the items split across threads.
 -- BENCH_KIND=hold: lines "token concert date seat" → POST /v1/reservations
 -- BENCH_KIND=pay:  lines "token reservationId"      → POST /v1/payments (with an Idempotency-Key)
+-- BENCH_KIND=proof: lines "concert userId challenge nonce" → POST /v1/queue/tokens with that proof
 dofile(os.getenv("BENCH_DIR") .. "/wrk/common.lua")
 local kind = os.getenv("BENCH_KIND")
 local mine, index = {}, 0
@@ -21,6 +22,10 @@ function request()
     index = 1
   end
   local item = mine[index]
+  if kind == "proof" then
+    return wrk.format("POST", "/v1/queue/tokens", { ["Content-Type"] = "application/json" },
+      '{"concertId":' .. item[1] .. ',"userId":"' .. item[2] .. '","proof":{"challenge":"' .. item[3] .. '","nonce":"' .. item[4] .. '"}}')
+  end
   local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. item[1] }
   if kind == "hold" then
     return wrk.format("POST", "/v1/reservations", headers,

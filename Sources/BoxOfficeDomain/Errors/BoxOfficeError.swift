@@ -16,6 +16,17 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case proofRequired
     /// The proof does not hold: a challenge not ours, for another concert, expired, used, or unsolved.
     case proofInvalid(String)
+    /// Presales: none for this concert; one exists already; registration has closed; the draw
+    /// before registration closed, or a second time; a fan who never registered.
+    case presaleNotFound
+    case presaleExists
+    case registrationClosed
+    case registrationOpen
+    case alreadyDrawn
+    case registrationNotFound
+    /// The presale's sale window is open: a token needs the user's own winning code.
+    case presaleCodeRequired
+    case presaleCodeInvalid
     case dateNotFound
     case invalidSeat(String)
     case seatUnavailable

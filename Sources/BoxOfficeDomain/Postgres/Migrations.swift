@@ -146,5 +146,30 @@ public enum Migrations {
             -- new definition would be an overload (IF EXISTS: a new database never had it).
             DROP FUNCTION IF EXISTS boxoffice_hold(UUID, UUID, TEXT, BIGINT, DATE, INT[], INT);
             """),
+        Migration(version: 11, name: "presales with a committed seed, registrations and codes", sql: """
+            -- One presale per concert. The seed stays secret until the draw (drawn_at set); its
+            -- SHA-256 is public from the start. Registrations lock the presale row FOR SHARE and the
+            -- draw FOR UPDATE, so no registration commits into a draw that has begun.
+            CREATE TABLE presales (
+                concert_id              BIGINT PRIMARY KEY REFERENCES concerts (id),
+                registration_closes_at  TIMESTAMPTZ NOT NULL,
+                sale_opens_at           TIMESTAMPTZ NOT NULL,
+                sale_closes_at          TIMESTAMPTZ NOT NULL,
+                winners                 INT NOT NULL CHECK (winners > 0),
+                seed                    TEXT NOT NULL,
+                seed_commitment         TEXT NOT NULL,
+                drawn_at                TIMESTAMPTZ,
+                created_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
+                CHECK (registration_closes_at <= sale_opens_at AND sale_opens_at < sale_closes_at)
+            );
+            CREATE TABLE presale_registrations (
+                concert_id     BIGINT NOT NULL REFERENCES presales (concert_id),
+                user_id        UUID NOT NULL,
+                registered_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+                won            BOOLEAN,
+                code           TEXT,
+                PRIMARY KEY (concert_id, user_id)
+            );
+            """),
     ]
 }

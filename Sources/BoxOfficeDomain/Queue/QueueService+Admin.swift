@@ -91,15 +91,7 @@ public struct QueueSettingsPatch: Sendable, Decodable, Equatable {
 
     /// An RFC 3339 time (with or without fractional seconds) as milliseconds since the epoch.
     static func milliseconds(_ text: String) -> Int? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var date = formatter.date(from: text)
-        if date == nil {
-            formatter.formatOptions = [.withInternetDateTime]
-            date = formatter.date(from: text)
-        }
-        guard let date, date.timeIntervalSince1970 > 0, date.timeIntervalSince1970 < 253_402_300_800 else { return nil }  // before 10000-01-01
-        return Int((date.timeIntervalSince1970 * 1000).rounded())
+        Timestamp.parse(text).map { Int(($0.timeIntervalSince1970 * 1000).rounded()) }
     }
 
     /// The hash fields to write, checked against the same ranges as the environment's defaults.

@@ -89,8 +89,11 @@ public struct QueueService: ActiveWindow {
     public var snapshotInterval: Duration? { self.snapshots?.interval }
     /// Issues and checks the proof-of-work challenges of the concerts that ask for one.
     let proofOfWork: ProofOfWork
+    /// Whose token requests need a presale code now (nil: no presales, as in some tests).
+    let presales: PresaleService?
 
-    public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings) {
+    public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings, presales: PresaleService? = nil) {
+        self.presales = presales
         self.redis = redis
         self.concerts = concerts
         self.settings = settings
@@ -101,15 +104,19 @@ public struct QueueService: ActiveWindow {
         self.proofOfWork = ProofOfWork(secret: settings.challengeSecret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
     }
 
-    /// Issues a token, or returns the user's live one for this concert (`isNew` false). While the
-    /// concert asks for a proof of work, a new token needs one (`door`); the live one does not.
-    public func issueToken(userID: UUID, concertID: Int, proof: ProofOfWork.Proof? = nil) async throws -> (status: QueueStatus, isNew: Bool) {
+    /// Issues a token, or returns the user's live one for this concert (`isNew` false). While a
+    /// presale's sale window is open a new token needs the user's winning code, and while the
+    /// concert asks for a proof of work a valid proof (`door`); the live token needs neither.
+    public func issueToken(
+        userID: UUID, concertID: Int, proof: ProofOfWork.Proof? = nil, presaleCode: String? = nil
+    ) async throws -> (status: QueueStatus, isNew: Bool) {
         guard try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
         guard await !self.concerts.isSoldOut(concertID) else { throw BoxOfficeError.soldOut }
         let plan = try await self.plans.plan(concertID: concertID)
         let user = userID.uuidString.lowercased()
         let shard = plan.shard(ofUser: user)
-        let refusal = try await self.door(proof, concertID: concertID, difficulty: plan.powDifficulty)
+        var refusal = try await self.presales?.door(concertID: concertID, user: userID, code: presaleCode)
+        if refusal == nil { refusal = try await self.door(proof, concertID: concertID, difficulty: plan.powDifficulty) }
         // The place of an arrival before the opening: uniformly random, from the system's cryptographic generator.
         var generator = SystemRandomNumberGenerator()
         // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.

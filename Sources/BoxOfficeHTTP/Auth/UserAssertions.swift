@@ -1,5 +1,6 @@
 import BoxOfficeDomain
 import Foundation
+import Hummingbird
 import JWTKit
 
 /// Who may speak for a user (Docs/api.md, "Who is asking"): with `USER_ASSERTION_KEY` (an HS256 secret shared
@@ -136,6 +137,20 @@ public struct UserAssertionVerifier: Sendable {
             let assertion = try? await self.keys.verify(jwt, as: UserAssertion.self),
             let user = UUID(uuidString: assertion.sub.value)
         else { throw ApiError.userUnauthorized }
+        return user
+    }
+}
+
+extension UserAssertionVerifier? {
+    /// The fan a request speaks for: with user assertions, the assertion's user (a `claimed` id must
+    /// be the same, else 401 USER_UNAUTHORIZED); in demo mode the claimed id, which must be a UUID.
+    func fan(_ request: Request, claimed: String?) async throws -> UUID {
+        guard let verifier = self else {
+            guard let given = claimed.flatMap(UUID.init(uuidString:)) else { throw BoxOfficeError.invalidRequest("userId must be a UUID.") }
+            return given
+        }
+        let user = try await verifier.user(authorization: request.headers[.authorization])
+        if let claimed, UUID(uuidString: claimed) != user { throw ApiError.userUnauthorized }
         return user
     }
 }

@@ -5,10 +5,13 @@ import Hummingbird
 struct AdminController {
     let administration: ConcertAdministration
     let queue: QueueService
+    let presales: PresaleService
     /// Reloaded after a concert is created, so this instance knows it at once (others within a second).
     let adminToken: String?
 
     struct NewConcert: Decodable { let title: String; let artist: String }
+    struct NewPresale: Decodable { let registrationClosesAt: String; let saleOpensAt: String; let saleClosesAt: String; let winners: Int }
+    struct Registered: Encodable { let userIds: [String] }
     struct NewDate: Decodable { let date: String; let prices: [Int]?; let tiers: [SeatPrices.Tier]? }
     struct DateCreated: Encodable { let concertId: Int; let date: String; let seats: Int }
     struct Stats: Encodable {
@@ -47,6 +50,28 @@ struct AdminController {
         concerts.get(":concertId/queue", use: self.queueSettings)
         concerts.patch(":concertId/queue", use: self.updateQueueSettings)
         concerts.get(":concertId/stats", use: self.stats)
+        concerts.post(":concertId/presale", use: self.createPresale)
+        concerts.post(":concertId/presale/draw", use: self.drawPresale)
+        concerts.get(":concertId/presale/registrations", use: self.presaleRegistrations)
+    }
+
+    @Sendable func createPresale(request: Request, context: AppRequestContext) async throws -> Response {
+        let concertID = try context.parameters.concertID()
+        let body = try await request.decodeJSON(NewPresale.self, context: context)
+        let presale = try await self.presales.create(
+            concertID: concertID, registrationClosesAt: body.registrationClosesAt, saleOpensAt: body.saleOpensAt,
+            saleClosesAt: body.saleClosesAt, winners: body.winners)
+        return try context.json(PresaleView(presale), status: .created)
+    }
+
+    /// The draw, once, after registration has closed: the seed is revealed with the result.
+    @Sendable func drawPresale(request: Request, context: AppRequestContext) async throws -> Response {
+        try context.json(PresaleView(try await self.presales.draw(concertID: try context.parameters.concertID())))
+    }
+
+    /// Every registered user id: with the revealed seed, what anyone needs to recompute the draw.
+    @Sendable func presaleRegistrations(request: Request, context: AppRequestContext) async throws -> Response {
+        try context.json(Registered(userIds: try await self.presales.registrations(concertID: try context.parameters.concertID())))
     }
 
     @Sendable func createConcert(request: Request, context: AppRequestContext) async throws -> Response {

@@ -22,6 +22,8 @@ struct QueueController {
         let concertId: Int
         /// The answer to a challenge, while the concert asks for a proof of work.
         let proof: ProofOfWork.Proof?
+        /// The user's code from a presale's draw, while its sale window is open.
+        let presaleCode: String?
     }
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
@@ -37,16 +39,10 @@ struct QueueController {
 
     @Sendable func issue(request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(TokenRequest.self, context: context)
-        let userID: UUID
-        if let userAssertions = self.userAssertions {
-            userID = try await userAssertions.user(authorization: request.headers[.authorization])
-            if let given = body.userId, UUID(uuidString: given) != userID { throw ApiError.userUnauthorized }
-        } else {
-            guard let given = body.userId.flatMap(UUID.init(uuidString:)) else { throw BoxOfficeError.invalidRequest("userId must be a UUID.") }
-            userID = given
-        }
+        let userID = try await self.userAssertions.fan(request, claimed: body.userId)
         guard body.concertId > 0 else { throw BoxOfficeError.concertNotFound }
-        let (status, isNew) = try await self.queue.issueToken(userID: userID, concertID: body.concertId, proof: body.proof)
+        let (status, isNew) = try await self.queue.issueToken(
+            userID: userID, concertID: body.concertId, proof: body.proof, presaleCode: body.presaleCode)
         return Self.raw(json: status.json, status: isNew ? .created : .ok)
     }
 

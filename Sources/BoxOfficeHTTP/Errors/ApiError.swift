@@ -55,6 +55,21 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
             self.init(.forbidden, "PROOF_REQUIRED", "Proof of work required",
                       "This concert asks for a proof of work: get a challenge from GET /v1/queue/challenge, solve it and send it as proof.")
         case .proofInvalid(let detail): self.init(.forbidden, "PROOF_INVALID", "Proof of work invalid", detail)
+        case .presaleNotFound: self.init(.notFound, "PRESALE_NOT_FOUND", "No presale", "This concert has no presale.")
+        case .presaleExists: self.init(.conflict, "PRESALE_EXISTS", "Presale exists", "This concert has a presale already; there is one per concert.")
+        case .registrationClosed:
+            self.init(.conflict, "REGISTRATION_CLOSED", "Registration closed", "Registration for this presale has closed.")
+        case .registrationOpen:
+            self.init(.conflict, "REGISTRATION_OPEN", "Registration still open", "The draw can run only after registration closes.")
+        case .alreadyDrawn: self.init(.conflict, "ALREADY_DRAWN", "Already drawn", "This presale's draw has been run; it runs once.")
+        case .registrationNotFound:
+            self.init(.notFound, "REGISTRATION_NOT_FOUND", "Not registered", "This fan has not registered for the presale.")
+        case .presaleCodeRequired:
+            self.init(.forbidden, "PRESALE_CODE_REQUIRED", "Presale code required",
+                      "The presale is on: only fans with a code from the draw can join the line now (send it as presaleCode).")
+        case .presaleCodeInvalid:
+            self.init(.forbidden, "PRESALE_CODE_INVALID", "Presale code invalid",
+                      "That code is not this fan's winning code for this presale, or the presale is not on.")
         case .dateNotFound: self.init(.notFound, "DATE_NOT_FOUND", "Date not found", "The concert has no bookable schedule on this date.")
         case .invalidSeat(let detail): self.init(.badRequest, "INVALID_SEAT", "Invalid seat selection", detail)
         case .seatUnavailable:

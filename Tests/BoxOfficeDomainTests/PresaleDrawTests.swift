@@ -1,0 +1,45 @@
+@testable import BoxOfficeDomain
+import Crypto
+import Foundation
+import Testing
+
+@Suite("Presale draw: commitment, tickets, winners, codes")
+struct PresaleDrawTests {
+    let seed = String(repeating: "0f", count: 32)
+
+    @Test("the commitment is SHA-256 of the seed's 32 bytes, and a new seed is 64 hex characters")
+    func commitment() {
+        let expected = SHA256.hash(data: [UInt8](repeating: 0x0f, count: 32)).map { String(format: "%02x", $0) }.joined()
+        #expect(PresaleDraw.commitment(seed: self.seed) == expected)
+        let fresh = PresaleDraw.newSeed()
+        #expect(fresh.count == 64 && fresh.allSatisfy(\.isHexDigit) && fresh != PresaleDraw.newSeed())
+    }
+
+    @Test("winners are the smallest HMAC-SHA256(seed, lowercase user id), whatever the list's order or case")
+    func winners() {
+        let users = (0..<200).map { _ in UUID().uuidString.lowercased() }
+        let key = SymmetricKey(data: [UInt8](repeating: 0x0f, count: 32))
+        let byHand = users.sorted {
+            Array(HMAC<SHA256>.authenticationCode(for: Array($0.utf8), using: key))
+                .lexicographicallyPrecedes(Array(HMAC<SHA256>.authenticationCode(for: Array($1.utf8), using: key)))
+        }
+        let drawn = PresaleDraw.winners(seed: self.seed, users: users, count: 20)
+        #expect(drawn == Array(byHand.prefix(20)))
+        #expect(PresaleDraw.winners(seed: self.seed, users: users.reversed().map { $0.uppercased() }, count: 20) == drawn)
+        #expect(PresaleDraw.winners(seed: self.seed, users: users, count: 500).count == 200)
+        #expect(PresaleDraw.winners(seed: PresaleDraw.newSeed(), users: users, count: 20) != drawn)
+    }
+
+    @Test("codes: 12 characters without look-alikes; the sale window is [saleOpensAt, saleClosesAt)")
+    func codesAndWindow() {
+        let code = PresaleDraw.newCode()
+        #expect(code.count == 12 && !code.contains { "01IO".contains($0) })
+        let now = Date()
+        let presale = Presale(
+            concertID: 1, registrationClosesAt: now, saleOpensAt: now.addingTimeInterval(10), saleClosesAt: now.addingTimeInterval(20),
+            winners: 1, registered: 0, seedCommitment: "", seed: nil, drawnAt: nil)
+        #expect(!presale.codesRequired(at: now.addingTimeInterval(9.9)))
+        #expect(presale.codesRequired(at: now.addingTimeInterval(10)))
+        #expect(!presale.codesRequired(at: now.addingTimeInterval(20)))
+    }
+}
