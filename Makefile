@@ -23,6 +23,8 @@
 #                     payments and pgbench on PostgreSQL under Patroni)
 #   make rehearsal    the whole on-sale: REHEARSAL_FANS (100,000) fans on the page's rules
 #                     around a scheduled opening, on the run stack; table + bench/rehearsal.json
+#   make pow          the run stack, then proof-of-work costs: solve times in chromium and a
+#                     one-core bot farm's tokens/s at difficulties 14..22; table + bench/pow.json
 #
 # Variables (make VAR=... or environment): SWIFT_CONFIG (release), SKIP_BUILD=1,
 # INSTANCES (2), LB_PORT (8080), SWIFT_TEST_FLAGS, PG_PORT / REDIS_PORT. Any
@@ -42,7 +44,7 @@ SWIFT_TEST_FLAGS ?= --no-parallel
 export SWIFT_CONFIG SKIP_BUILD INSTANCES LB_PORT SWIFT_TEST_FLAGS
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run stop status logs test stop-test clean-data bench chaos k6 rehearsal
+.PHONY: help deps build run stop status logs test stop-test clean-data bench chaos k6 rehearsal pow
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' $(ROOT)/Makefile
@@ -93,6 +95,10 @@ chaos: deps
 
 rehearsal: deps
 	@cd $(ROOT) && python3 bench/rehearsal.py
+
+pow: run
+	@cd $(ROOT) && python3 -c "import selenium" 2>/dev/null || python3 -m pip install --quiet selenium
+	@cd $(ROOT) && python3 bench/pow.py
 
 SCRIPT ?= rush
 k6:
