@@ -76,8 +76,9 @@ function addConcert(concert) {
   });
   document.getElementById("concerts").append(card);
   concerts.set(concert.id, { ...concert, card, history: [], settingsShown: false });
-  const option = element("option", { value: String(concert.id) }, `${concert.title} (#${concert.id})`);
-  document.getElementById("date-concert").append(option);
+  for (const select of ["date-concert", "presale-concert"]) {
+    document.getElementById(select).append(element("option", { value: String(concert.id) }, `${concert.title} (#${concert.id})`));
+  }
 }
 
 async function patch(id, change) {
@@ -234,7 +235,43 @@ async function addDate() {
   }
 }
 
+// --- Presales ------------------------------------------------------------------------------------
+
+const localTime = (id) => {
+  const value = document.getElementById(id).value;
+  return value ? new Date(value).toISOString() : "";
+};
+
+function showPresale(presale) {
+  const registrations = presale.seed ? "" : " (registration " + (Date.parse(presale.registrationClosesAt) > Date.now() ? "open" : "closed") + ")";
+  document.getElementById("presale-state").textContent =
+    `#${presale.concertId}: ${presale.registered} registered${registrations}, ${presale.winners} to win, ` +
+    `commitment ${presale.seedCommitment.slice(0, 16)}…` + (presale.seed ? `, drawn; seed ${presale.seed}` : ", not drawn yet");
+}
+
+async function presaleAction(action) {
+  clearError();
+  const id = document.getElementById("presale-concert").value;
+  try {
+    if (action === "create") {
+      showPresale(await admin("POST", `/concerts/${id}/presale`, {
+        registrationClosesAt: localTime("presale-closes"), saleOpensAt: localTime("presale-opens"),
+        saleClosesAt: localTime("presale-ends"), winners: Number(document.getElementById("presale-winners").value),
+      }));
+    } else if (action === "draw") {
+      showPresale(await admin("POST", `/concerts/${id}/presale/draw`));
+    } else {
+      showPresale(await api("GET", `/v1/concerts/${id}/presale`));
+    }
+  } catch (error) {
+    showError(error);
+  }
+}
+
 byTestId("admin-login").addEventListener("click", login);
+document.getElementById("presale-create").addEventListener("click", () => presaleAction("create"));
+document.getElementById("presale-draw").addEventListener("click", () => presaleAction("draw"));
+document.getElementById("presale-show").addEventListener("click", () => presaleAction("show"));
 byTestId("admin-token").addEventListener("keydown", (event) => { if (event.key === "Enter") login(); });
 document.getElementById("create-concert").addEventListener("click", createConcert);
 document.getElementById("add-date").addEventListener("click", addDate);

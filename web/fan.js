@@ -51,6 +51,57 @@ function selectConcert(id, title) {
   byTestId("join-queue").disabled = false;
   document.getElementById("join-hint").textContent = title;
   document.getElementById("queue-title").textContent = `Your place in line for ${title}`;
+  loadPresale(id);
+}
+
+// --- Presale ------------------------------------------------------------------------------------
+
+// A concert's presale, if it has one: register while registration is open; after the draw, the
+// fan's result and, for a winner, their code, which the join request then carries.
+async function loadPresale(id) {
+  const box = document.getElementById("presale");
+  let presale;
+  try {
+    presale = await api("GET", `/v1/concerts/${id}/presale`);
+  } catch (error) {
+    box.classList.add("hidden");
+    if (error.code !== "PRESALE_NOT_FOUND") showError(error);
+    return;
+  }
+  if (state.concertId !== id) return;
+  box.classList.remove("hidden");
+  const status = byTestId("presale-status"), register = byTestId("presale-register");
+  const open = Date.parse(presale.registrationClosesAt) > serverNow();
+  const period = `The presale runs from ${new Date(presale.saleOpensAt).toLocaleString()} to ${new Date(presale.saleClosesAt).toLocaleString()}`;
+  let entry = null;
+  try {
+    entry = await api("GET", `/v1/concerts/${id}/presale/registrations/${userId}`);
+  } catch (error) {
+    if (error.code !== "REGISTRATION_NOT_FOUND") return showError(error);
+  }
+  register.classList.toggle("hidden", !(open && !entry));
+  box.dataset.entry = entry ? entry.status : "NONE";
+  if (!entry) {
+    status.textContent = open ? `${period}. Register before ${new Date(presale.registrationClosesAt).toLocaleString()} for a chance to join it: winners are drawn at random.`
+      : `${period}, for the fans drawn among those who registered.`;
+  } else if (entry.status === "REGISTERED") {
+    status.textContent = `You are registered. ${period}; the draw runs after registration closes${open ? "" : ": check back soon"}.`;
+  } else if (entry.status === "WON") {
+    status.textContent = `You were drawn! ${period}. Your code is filled in below; it works only for you.`;
+    byTestId("presale-code").value = entry.code;
+  } else {
+    status.textContent = `You were not drawn this time. The general sale follows the presale.`;
+  }
+}
+
+async function registerForPresale() {
+  clearError();
+  try {
+    await api("POST", `/v1/concerts/${state.concertId}/presale/registrations`, { userId });
+  } catch (error) {
+    showError(error);
+  }
+  loadPresale(state.concertId);
 }
 
 // A concert may ask for a proof of work before a place in line. The page asks without one first (a
@@ -58,6 +109,8 @@ function selectConcert(id, title) {
 // operator raised the difficulty meanwhile) solves a fresh challenge and asks again.
 async function takeToken() {
   const request = { userId, concertId: state.concertId };
+  const code = byTestId("presale-code").value.trim();
+  if (code) request.presaleCode = code;
   for (let attempt = 0; ; attempt++) {
     try {
       return await api("POST", "/v1/queue/tokens", request);
@@ -473,6 +526,7 @@ function reset() {
 }
 
 byTestId("join-queue").addEventListener("click", join);
+byTestId("presale-register").addEventListener("click", registerForPresale);
 byTestId("hold-button").addEventListener("click", hold);
 byTestId("charge-button").addEventListener("click", charge);
 byTestId("pay-button").addEventListener("click", pay);

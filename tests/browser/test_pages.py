@@ -398,6 +398,62 @@ class OperatorPageTests(PageTest):
         wait_for(fan, "the new date", lambda d: visible(d, f"date-{day.isoformat()}"))
         self.assertIsNone(visible(fan, f"date-{(day + datetime.timedelta(days=1)).isoformat()}"))
 
+    def test_a_presale_from_registration_to_a_purchase(self):
+        # The operator creates the presale on /admin; a fan registers on /, is drawn (the only
+        # registration, one winner), sees the code, joins the presale with it and buys; a fan
+        # without a code is turned away in words.
+        concert_id, date = new_concert("Browser presale")
+        operator = self.open("/admin")
+        self.login(operator)
+        wait_for(operator, "the presale form", lambda d: visible(d, "presale-create"))
+        now = datetime.datetime.now()  # datetime-local inputs take the browser's local time
+
+        def local(seconds):
+            return (now + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+        wait_for(operator, "the concert in the presale list", lambda d: d.execute_script(
+            "return [...document.getElementById('presale-concert').options].some((o) => o.value === arguments[0])", str(concert_id)))
+        for name, value in (("presale-closes", local(10)), ("presale-opens", local(12)), ("presale-ends", local(600))):
+            operator.execute_script("arguments[0].value = arguments[1]", testid(operator, name), value)
+        operator.execute_script("arguments[0].value = arguments[1]", testid(operator, "presale-concert"), str(concert_id))
+        winners = testid(operator, "presale-winners")
+        winners.clear()
+        winners.send_keys("1")
+        testid(operator, "presale-create").click()
+        wait_for(operator, "the created presale", lambda d: "0 registered" in testid(d, "presale-state").text)
+
+        fan = self.open()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        wait_for(fan, "the register button", lambda d: visible(d, "presale-register")).click()
+        wait_for(fan, "registered", lambda d: testid(d, "presale").get_attribute("data-entry") == "REGISTERED")
+
+        time.sleep(max(0, 10.5 - (datetime.datetime.now() - now).total_seconds()))
+        testid(operator, "presale-draw").click()
+        wait_for(operator, "the draw", lambda d: "drawn; seed" in testid(d, "presale-state").text)
+
+        fan.refresh()
+        wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        wait_for(fan, "the result", lambda d: testid(d, "presale").get_attribute("data-entry") == "WON")
+        self.assertEqual(len(testid(fan, "presale-code").get_attribute("value")), 12)
+
+        time.sleep(max(0, 12.5 - (datetime.datetime.now() - now).total_seconds()))
+        stranger = self.open()
+        wait_for(stranger, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
+        testid(stranger, "join-queue").click()
+        wait_for(stranger, "the refusal", lambda d: "only fans drawn in the presale" in error_text(d))
+
+        testid(fan, "join-queue").click()
+        wait_for(fan, "ACTIVE", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE")
+        self.open_seat_map(fan, date)
+        testid(fan, "seat-30").click()
+        testid(fan, "hold-button").click()
+        wait_for(fan, "seat 30 held", lambda d: testid(d, "seat-30").get_attribute("data-status") == "HELD")
+        testid(fan, "charge-amount").send_keys("200000")
+        testid(fan, "charge-button").click()
+        wait_for(fan, "the new balance", lambda d: testid(d, "balance").text == "₩200,000")
+        testid(fan, "pay-button").click()
+        wait_for(fan, "the receipt", lambda d: visible(d, "receipt"))
+
     def test_apply_sends_only_what_the_operator_changed(self):
         # The page shows an opening; another operator moves it; this one changes only the rate.
         first = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)).replace(microsecond=0)

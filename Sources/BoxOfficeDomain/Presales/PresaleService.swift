@@ -119,12 +119,18 @@ public struct PresaleService: Sendable {
         return nil
     }
 
+    /// While PostgreSQL is down the last answer stands, so a concert this instance has served keeps
+    /// issuing tokens as before (admission lives in Redis); a concert never looked at throws (503).
     private func window(concertID: Int) async throws -> Presale? {
-        if let cached = self.windows.withLockedValue({ $0[concertID] }), ContinuousClock.now - cached.read < .seconds(1) {
+        let cached = self.windows.withLockedValue { $0[concertID] }
+        if let cached, ContinuousClock.now - cached.read < .seconds(1) { return cached.presale }
+        do {
+            let presale = try await self.store.presale(concertID: concertID)
+            self.windows.withLockedValue { $0[concertID] = (presale, .now) }
+            return presale
+        } catch {
+            guard let cached else { throw error }
             return cached.presale
         }
-        let presale = try await self.store.presale(concertID: concertID)
-        self.windows.withLockedValue { $0[concertID] = (presale, .now) }
-        return presale
     }
 }
