@@ -72,7 +72,7 @@ public func buildRouter(
         streams: EventStreamSlots(limit: dependencies.configuration.maxEventStreams)
     ).addRoutes(to: router.group("v1/queue"))
     CatalogController(catalog: dependencies.catalog, queue: queue).addRoutes(to: router.group("v1/concerts"))
-    PresaleController(presales: dependencies.presales, userAssertions: userAssertions).addRoutes(to: router.group("v1/concerts"))
+    PresaleController(presales: dependencies.presales, queue: queue, userAssertions: userAssertions).addRoutes(to: router.group("v1/concerts"))
     ReservationController(reservations: dependencies.reservations, queue: queue).addRoutes(to: router.group("v1/reservations"))
     BalanceController(balances: dependencies.balances, queue: queue).addRoutes(to: router.group("v1/balance"))
     PaymentController(payments: dependencies.payments, queue: queue).addRoutes(to: router.group("v1/payments"))

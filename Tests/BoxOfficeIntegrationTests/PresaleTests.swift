@@ -1,7 +1,6 @@
 import BoxOfficeDomain
 import Crypto
 import Foundation
-import Subprocess
 import Testing
 import TestSupport
 
@@ -22,25 +21,6 @@ struct PresaleTests {
         try await http.request(.POST, "\(base)/v1/admin/concerts/\(concertID)/presale", token: Self.adminToken, json: [
             "registrationClosesAt": Self.at(closes), "saleOpensAt": Self.at(opens), "saleClosesAt": Self.at(ends), "winners": winners,
         ])
-    }
-
-    /// The repository's verify-draw.py on the published presale and registration list, with the
-    /// winners the fans were told: its recomputed winners.
-    static func verifyDraw(presale: Data, registrations: Data, announced: [String]) async throws -> [String] {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("draw-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try presale.write(to: directory.appendingPathComponent("presale.json"))
-        try registrations.write(to: directory.appendingPathComponent("registrations.json"))
-        try announced.joined(separator: "\n").write(to: directory.appendingPathComponent("winners.txt"), atomically: true, encoding: .utf8)
-        let script = StackScript("verify-draw.py").path
-        let result = try await run(
-            .name("python3"), arguments: [script, directory.path + "/presale.json", directory.path + "/registrations.json", "--check", directory.path + "/winners.txt"],
-            output: .string(limit: 1024 * 1024), error: .string(limit: 64 * 1024))
-        #expect(result.terminationStatus.isSuccess, "verify-draw.py: \(result.standardError)")
-        let printed = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
-        #expect(printed?["commitmentMatches"] as? Bool == true)
-        return printed?["winners"] as? [String] ?? []
     }
 
     @Test("register, draw once after registration closes, the seed matches its commitment and the script recomputes the winners; in the sale window only a winner with their own code gets a token")
@@ -85,8 +65,10 @@ struct PresaleTests {
                 let list = try await http.request(.GET, "\(bases[0])/v1/admin/concerts/\(concert.id)/presale/registrations", token: Self.adminToken)
                 #expect(Set(list.json["userIds"] as? [String] ?? []) == Set(users))
                 let public_ = try await http.request(.GET, "\(bases[0])/v1/concerts/\(concert.id)/presale")
-                let recomputed = try await Self.verifyDraw(presale: public_.body, registrations: list.body, announced: Array(codes.keys))
-                #expect(Set(recomputed) == Set(codes.keys))
+                let checked = try await VerifyDraw.run("presale", published: public_.body, entries: list.body, announced: Array(codes.keys))
+                #expect(checked.succeeded, "verify-draw.py presale: \(checked.error)")
+                #expect(checked.output["commitmentMatches"] as? Bool == true)
+                #expect(Set(checked.output["winners"] as? [String] ?? []) == Set(codes.keys))
 
                 // The sale window: only winners, each with their own code.
                 try await Task.sleep(for: .seconds(1.2))

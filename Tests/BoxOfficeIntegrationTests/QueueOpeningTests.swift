@@ -5,9 +5,13 @@ import Testing
 import TestSupport
 
 /// A scheduled opening (`opensAt`): arrivals before it wait without a place, are put in a uniformly
-/// random order at the opening, ahead of everyone after it, and nobody is admitted before it.
+/// random order at the opening, ahead of everyone after it, and nobody is admitted before it. The
+/// order comes from a seed committed when the opening is scheduled and revealed at the opening, so
+/// anyone can check it (SeededDraw, scripts/verify-draw.py).
 @Suite("Queue: a scheduled opening with a fair pre-queue")
 struct QueueOpeningTests {
+    static let adminToken = "test-admin-" + TestEnvironment.uniqueSuffix(length: 24)
+
     /// Spearman's rank correlation of two orders of the same items.
     static func spearman(_ x: [Int], _ y: [Int]) -> Double {
         func ranks(_ values: [Int]) -> [Int] {
@@ -22,7 +26,7 @@ struct QueueOpeningTests {
     }
 
     @Test(
-        "1,000 arrivals before the opening through two instances come out in an order uncorrelated with arrival, all ahead of later arrivals; nobody is admitted before the opening; asking again keeps one place",
+        "1,000 arrivals before an opening scheduled through the admin API come out in the order of the committed seed, uncorrelated with arrival, all ahead of later arrivals; nobody is admitted before the opening; asking again keeps one place; the revealed seed matches its commitment and the script checks the order",
         arguments: [1, 3])
     func fairOpening(shards: Int) async throws {
         let opensInSeconds = 10.0
@@ -34,9 +38,16 @@ struct QueueOpeningTests {
             // With a split line each shard has its own line; the rules hold in every one of them.
             let lines = (0..<shards).map { QueueKeys(concertID: rig.concertID, shard: $0) }
             let opening = try await rig.redisMilliseconds() + Int(opensInSeconds * 1000)
-            try await rig.set(["opensAt": String(opening)])
-            try await TestStack.withInstances(2, environment: QueueRig.instanceEnvironment) { bases in
+            let environment = QueueRig.instanceEnvironment.merging(["ADMIN_TOKEN": Self.adminToken]) { $1 }
+            try await TestStack.withInstances(2, environment: environment) { bases in
                 try await TestHTTPClient.with { http in
+                    let scheduled = try await http.request(
+                        .PATCH, "\(bases[0])/v1/admin/concerts/\(rig.concertID)/queue", token: Self.adminToken,
+                        json: ["opensAt": Timestamp.format(Date(timeIntervalSince1970: Double(opening) / 1000))])
+                    try #require(scheduled.status == 200, "\(scheduled.text)")
+                    let committed = try await http.request(.GET, "\(bases[1])/v1/concerts/\(rig.concertID)/opening")
+                    let commitment = try #require(committed.json["seedCommitment"] as? String, "\(committed.text)")
+                    #expect(committed.json["seed"] is NSNull, "the seed stays secret until the opening")
                     // 1,000 arrivals, 50 at a time, alternating instances.
                     var early: [(token: String, userID: String)] = []
                     for batch in stride(from: 0, to: 1_000, by: 50) {
@@ -64,6 +75,7 @@ struct QueueOpeningTests {
 
                     // The order each line will admit in, fixed at arrival: read it before the opening.
                     var drawn: [[String]] = []
+                    var scores: [[String: Double]] = []
                     for keys in lines {
                         let line = (try await rig.command(["ZRANGE", keys.waiting, "0", "-1"]).array ?? []).compactMap(\.string)
                         var sequence: [Int] = []
@@ -76,6 +88,11 @@ struct QueueOpeningTests {
                         // 1/sqrt(n - 1) (0.032 for 1,000); four of them: a false alarm about once in 16,000 runs.
                         #expect(abs(rho) < 4 / sqrt(Double(line.count - 1)))
                         drawn.append(line)
+                        // The place each early arrival got is the seed's, not a draw of the instance.
+                        let places = try await rig.command(["ZRANGE", keys.waiting, "0", "-1", "WITHSCORES"]).array ?? []
+                        scores.append(Dictionary(uniqueKeysWithValues: stride(from: 0, to: places.count - 1, by: 2).compactMap { index in
+                            places[index].string.flatMap { token in places[index + 1].string.flatMap(Double.init).map { (token, $0) } }
+                        }))
                     }
                     #expect(drawn.map(\.count).reduce(0, +) == 1_000)
 
@@ -109,6 +126,23 @@ struct QueueOpeningTests {
                         #expect(earlyAdmissions.max()! <= lateAdmissions.min()!, "every early arrival before every later one")
                         #expect(lateAdmissions == lateAdmissions.sorted(), "later arrivals in arrival order")
                     }
+
+                    // After the opening the seed is public: it matches the commitment, it gives every
+                    // early arrival's place, and the repository's script finds the admissions in its order.
+                    let revealed = try await http.request(.GET, "\(bases[0])/v1/concerts/\(rig.concertID)/opening")
+                    let seed = try #require(revealed.json["seed"] as? String, "\(revealed.text)")
+                    #expect(SeededDraw.commitment(seed: seed) == commitment)
+                    let users = Dictionary(uniqueKeysWithValues: early.map { ($0.token, $0.userID) })
+                    for (shard, line) in drawn.enumerated() {
+                        for token in line {
+                            #expect(scores[shard][token] == -1 + SeededDraw.place(seed: seed, user: users[token] ?? ""), "\(token)")
+                        }
+                    }
+                    let arrivals = try await http.request(.GET, "\(bases[1])/v1/admin/concerts/\(rig.concertID)/opening/arrivals", token: Self.adminToken)
+                    #expect((arrivals.json["arrivals"] as? [Any])?.count == 1_000, "\(arrivals.text.prefix(300))")
+                    let checked = try await VerifyDraw.run("opening", published: revealed.body, entries: arrivals.body)
+                    #expect(checked.succeeded, "verify-draw.py opening: \(checked.error)")
+                    #expect(checked.output["outOfOrder"] as? Int == 0 && checked.output["arrivals"] as? Int == 1_000)
                 }
             }
         }

@@ -61,10 +61,10 @@ public struct PresaleService: Sendable {
             throw BoxOfficeError.invalidRequest("The times must run registrationClosesAt <= saleOpensAt < saleClosesAt.")
         }
         guard (1...1_000_000).contains(winners) else { throw BoxOfficeError.invalidRequest("winners must be in 1...1000000.") }
-        let seed = PresaleDraw.newSeed()
+        let seed = SeededDraw.newSeed()
         let presale = Presale(
             concertID: concertID, registrationClosesAt: closes, saleOpensAt: opens, saleClosesAt: ends, winners: winners, registered: 0,
-            seedCommitment: PresaleDraw.commitment(seed: seed), seed: nil, drawnAt: nil)
+            seedCommitment: SeededDraw.commitment(seed: seed), seed: nil, drawnAt: nil)
         guard try await self.store.create(presale, seed: seed) else { throw BoxOfficeError.presaleExists }
         self.windows.withLockedValue { $0[concertID] = nil }
         return presale
@@ -95,10 +95,10 @@ public struct PresaleService: Sendable {
         return users
     }
 
-    /// The draw, once: the smallest tickets win (PresaleDraw), each winner gets a random code.
+    /// The draw, once: the smallest tickets win (SeededDraw), each winner gets a random code.
     public func draw(concertID: Int) async throws -> Presale {
         let outcome = try await self.store.draw(concertID: concertID) { seed, users, winners in
-            PresaleDraw.winners(seed: seed, users: users, count: winners).map { ($0, PresaleDraw.newCode()) }
+            SeededDraw.winners(seed: seed, users: users, count: winners).map { ($0, SeededDraw.newCode()) }
         }
         switch outcome {
         case .drawn(let presale): return presale

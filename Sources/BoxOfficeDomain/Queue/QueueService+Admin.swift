@@ -181,6 +181,14 @@ extension QueueService {
         var schedulesOpening = false
         if case .at(let text) = patch.opensAt, let at = QueueSettingsPatch.milliseconds(text), at > now {
             schedulesOpening = true
+            // Commit to the seed that will place the early arrivals; moving an opening that is still
+            // ahead keeps its seed (arrivals so far keep their places), any other opening gets a new one.
+            if current.openingSeed != nil, current.opening() != nil {
+                fields.append(("openingSeedFor", String(at)))
+            } else {
+                let seed = SeededDraw.newSeed()
+                fields += [("openingSeed", seed), ("openingCommitment", SeededDraw.commitment(seed: seed)), ("openingSeedFor", String(at))]
+            }
             for shard in 1..<max(1, current.tickedShards) {
                 let arrivedOpen = try await self.redis.send(["ZCOUNT", RedisArgument(QueueKeys(concertID: concertID, shard: shard).waiting), "1", "+inf"])
                     .checked().int ?? 0

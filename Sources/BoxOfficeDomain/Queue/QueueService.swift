@@ -117,13 +117,16 @@ public struct QueueService: ActiveWindow {
         let shard = plan.shard(ofUser: user)
         var refusal = try await self.presales?.door(concertID: concertID, user: userID, code: presaleCode)
         if refusal == nil { refusal = try await self.door(proof, concertID: concertID, difficulty: plan.powDifficulty) }
-        // The place of an arrival before the opening: uniformly random, from the system's cryptographic generator.
+        // The place of an arrival before the opening: from the seed committed for it (SeededDraw, which
+        // anyone checks once it is revealed), or without one uniformly random from the system's
+        // cryptographic generator.
         var generator = SystemRandomNumberGenerator()
         // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
         let call = QueueIssueCall(
             keys: QueueKeys(concertID: concertID, shard: shard), user: user, candidate: QueueToken.generate(concertID: concertID, shard: shard),
             maxWaiting: plan.shards > 1 ? plan.share(of: plan.maxWaiting, shard: shard) : self.settings.maxWaiting, isShare: plan.shards > 1,
-            arrivalDraw: Double.random(in: 0..<1, using: &generator), opening: plan.shardOpening, capacity: plan.shardCapacity(shard),
+            arrivalDraw: plan.openingSeed.map { SeededDraw.place(seed: $0, user: user) } ?? Double.random(in: 0..<1, using: &generator),
+            opening: plan.shardOpening, capacity: plan.shardCapacity(shard),
             existingOnly: refusal != nil)
         let token: String, isNew: Bool, description: TokenDescription
         switch try await self.redis.call(call) {

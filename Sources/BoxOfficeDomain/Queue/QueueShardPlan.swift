@@ -24,6 +24,11 @@ public struct QueueShardPlan: Sendable, Equatable {
     public var maxTicketsPerUser: Int
     /// Leading zero bits of the proof of work a new token needs (0: none).
     public var powDifficulty: Int
+    /// The seed committed for the scheduled opening (`openingSeed`, written by the admin API with its
+    /// SHA-256 `openingCommitment`), and the opening it was committed for (`openingSeedFor`, ms).
+    public var openingSeedField: String?
+    public var openingCommitment: String?
+    public var openingSeedFor: Int?
     /// When the sale opens (ms since the epoch, the hash's `opensAt`), nil when no opening is set.
     public var opensAtMilliseconds: Int?
     /// The shard count before the last change of `queueShards` and when that change was made (ms),
@@ -49,6 +54,9 @@ public struct QueueShardPlan: Sendable, Equatable {
         self.shardsChangedAt = int(9)
         self.maxTicketsPerUser = int(10) ?? defaults.maxTicketsPerUser
         self.powDifficulty = int(11) ?? defaults.powDifficulty
+        self.openingSeedField = 12 < fields.count ? fields[12].string : nil
+        self.openingCommitment = 13 < fields.count ? fields[13].string : nil
+        self.openingSeedFor = int(14)
     }
 
     /// The shards the promoter ticks: the current ones, and those of the count before a change
@@ -75,6 +83,14 @@ public struct QueueShardPlan: Sendable, Equatable {
     /// (whose script reads the settings hash itself).
     var shardOpening: RedisArgument { self.shards > 1 ? self.openingArgument : "" }
 
+    /// The seed that places early arrivals, when one was committed for the opening now set: an
+    /// opening set some other way (redis-cli) draws at random instead of reusing a seed that may be
+    /// revealed already.
+    var openingSeed: String? {
+        guard let seed = self.openingSeedField, let opening = self.opensAtMilliseconds, self.openingSeedFor == opening else { return nil }
+        return seed
+    }
+
     /// The scheduled opening while it is still ahead of `now`; nil once the sale is open.
     func opening(now: Date = Date()) -> Date? {
         self.opensAtMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }.flatMap { $0 > now ? $0 : nil }
@@ -88,7 +104,7 @@ public struct QueueShardPlan: Sendable, Equatable {
 
     static let fieldNames: [RedisArgument] = [
         "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
-        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser", "powDifficulty",
+        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser", "powDifficulty", "openingSeed", "openingCommitment", "openingSeedFor",
     ]
 
     /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.

@@ -12,6 +12,7 @@ struct AdminController {
     struct NewConcert: Decodable { let title: String; let artist: String }
     struct NewPresale: Decodable { let registrationClosesAt: String; let saleOpensAt: String; let saleClosesAt: String; let winners: Int }
     struct Registered: Encodable { let userIds: [String] }
+    struct Arrivals: Encodable { let arrivals: [EarlyArrival] }
     struct NewDate: Decodable { let date: String; let prices: [Int]?; let tiers: [SeatPrices.Tier]? }
     struct DateCreated: Encodable { let concertId: Int; let date: String; let seats: Int }
     struct Stats: Encodable {
@@ -53,6 +54,13 @@ struct AdminController {
         concerts.post(":concertId/presale", use: self.createPresale)
         concerts.post(":concertId/presale/draw", use: self.drawPresale)
         concerts.get(":concertId/presale/registrations", use: self.presaleRegistrations)
+        concerts.get(":concertId/opening/arrivals", use: self.earlyArrivals)
+    }
+
+    /// Who arrived before the committed opening and when each was admitted: with the revealed seed,
+    /// what anyone needs to check the opening's order.
+    @Sendable func earlyArrivals(request: Request, context: AppRequestContext) async throws -> Response {
+        try context.json(Arrivals(arrivals: try await self.queue.earlyArrivals(concertID: try context.parameters.concertID())))
     }
 
     @Sendable func createPresale(request: Request, context: AppRequestContext) async throws -> Response {

@@ -44,10 +44,12 @@ struct PresaleView: Encodable {
     }
 }
 
-/// A fan's side of a presale: `GET /v1/concerts/{id}/presale` (public), registering, and the result.
-/// The operator's side is in AdminController.
+/// The public side of the verifiable draws: a presale (`GET /v1/concerts/{id}/presale`, registering,
+/// the result) and a scheduled opening's commitment (`GET /v1/concerts/{id}/opening`). The
+/// operator's side is in AdminController.
 struct PresaleController {
     let presales: PresaleService
+    let queue: QueueService
     /// nil in demo mode: the body's (or path's) userId is trusted.
     let userAssertions: UserAssertionVerifier?
 
@@ -67,12 +69,17 @@ struct PresaleController {
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
         group.get(":concertId/presale", use: self.presale)
+        group.get(":concertId/opening", use: self.opening)
         group.post(":concertId/presale/registrations", use: self.register)
         group.get(":concertId/presale/registrations/:userId", use: self.entry)
     }
 
     @Sendable func presale(request: Request, context: AppRequestContext) async throws -> Response {
         try context.json(PresaleView(try await self.presales.presale(concertID: try context.parameters.concertID())))
+    }
+
+    @Sendable func opening(request: Request, context: AppRequestContext) async throws -> Response {
+        try context.json(try await self.queue.openingCommitment(concertID: try context.parameters.concertID()))
     }
 
     @Sendable func register(request: Request, context: AppRequestContext) async throws -> Response {
