@@ -3,7 +3,7 @@
 
 Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
 Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
-for statement. Scenarios: queue_enter, queue_poll, queue_poll_long, hold_distinct, hold_uncontended, payment
+for statement. Scenarios: queue_enter, queue_enter_pow, queue_poll, queue_poll_long, hold_distinct, hold_uncontended, payment
 (wrk through haproxy), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
 streams on one instance: Redis commands/s and other users' poll p99 with and without them). Prints a table with each scenario's ratio to
 its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
