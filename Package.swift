@@ -77,6 +77,7 @@ let package = Package(
             ],
             // The SQL functions, one current definition each, applied after the migrations.
             resources: [
+                .embedInCode("Postgres/Functions/boxoffice_events.sql"),
                 .embedInCode("Postgres/Functions/boxoffice_hold.sql"),
                 .embedInCode("Postgres/Functions/boxoffice_pay.sql"),
             ]

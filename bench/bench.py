@@ -18,6 +18,7 @@ PostgreSQL under Patroni with synchronous replication, scripts/patroni.sh run, e
 single-PostgreSQL figure of the same run), plus scripts/run.sh's own variables. Python standard library only.
 """
 import concurrent.futures
+import datetime
 import hashlib
 import http.client
 import itertools
@@ -285,6 +286,26 @@ def redis_cli(*arguments):
     """redis-cli against the stack's Redis: the single server, or the cluster following MOVED (-c)."""
     target = ["-c", "-p", CLUSTER_PORT] if current_mode == "cluster" else ["-p", REDIS_PORT]
     return run(["redis-cli", *target, *arguments], capture=True)
+
+
+def event_lag(since_ms, types):
+    """Commit-to-stream lag of the outbox events of `types` appended since `since_ms`: the stream
+    entry's id is Redis's clock when the relay appended it, `createdAt` PostgreSQL's at the insert
+    (one machine, one clock). Returns {events, p50_ms, p99_ms, max_ms}."""
+    lines = redis_cli("--raw", "XRANGE", "bo:events", str(int(since_ms)), "+").stdout.splitlines()
+    lags = []
+    index = 0
+    while index + 8 < len(lines) + 1:
+        entry_id, fields = lines[index], lines[index + 1:index + 9]
+        index += 9
+        values = dict(zip(fields[0::2], fields[1::2]))
+        if values.get("type") not in types or "createdAt" not in values:
+            continue
+        created = datetime.datetime.fromisoformat(values["createdAt"].replace("Z", "+00:00")).timestamp() * 1000
+        lags.append(int(entry_id.split("-")[0]) - created)
+    lags.sort()
+    pick = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 1) if lags else None
+    return {"events": len(lags), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": round(lags[-1], 1) if lags else None}
 
 
 def scenario_queue_enter():
@@ -701,15 +722,23 @@ def main():
         if wanted("queue_poll_long"):
             rows.append(row("queue_poll_long", scenario_queue_poll(LONG_LINE), "wrk /health/live", health))
         if wanted("hold_distinct"):
+            started = time.time() * 1000
             rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"],
                             baselines["pgbench simple-update"]))
+            time.sleep(2)  # the relay's last rounds
+            rows[-1]["event_lag"] = event_lag(started, {"reservation.held"})
+            log(f"  events: commit to stream {rows[-1]['event_lag']}")
         uncontended = None
         if wanted("hold_uncontended") or wanted("hot_seat_1000"):
             uncontended = scenario_hold(4000, connections=1, threads=1, seconds=3)
             rows.append(row("hold_uncontended", uncontended, None, None))
         if wanted("payment"):
+            started = time.time() * 1000
             rows.append(row("payment", scenario_payment(PAYMENTS), "pgbench payment", baselines["pgbench payment"],
                             baselines["pgbench simple-update"]))
+            time.sleep(2)
+            rows[-1]["event_lag"] = event_lag(started, {"order.paid"})
+            log(f"  events: commit to stream {rows[-1]['event_lag']}")
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()
             hot_row = row("hot_seat_1000", hot, None, None)

@@ -17,6 +17,8 @@ public struct AppDependencies: Sendable {
     public let payments: PaymentService
     public let administration: ConcertAdministration
     public let presales: PresaleService
+    /// Publishes the transactional outbox to the event stream (a background job).
+    public let relay: EventRelay
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
         let database = stores.database
@@ -37,6 +39,10 @@ public struct AppDependencies: Sendable {
         )
         self.payments = PaymentService(store: PostgresPaymentStore(database: database), window: self.queue, logger: logger)
         self.administration = ConcertAdministration(store: PostgresConcertAdminStore(database: database))
+        self.relay = EventRelay(
+            outbox: PostgresOutbox(database: database),
+            publisher: RedisStreamPublisher(redis: stores.redis, stream: configuration.events.stream, maxLength: configuration.events.streamMaxLength),
+            settings: configuration.events, instanceID: configuration.instanceID)
     }
 }
 
@@ -125,6 +131,7 @@ public func buildApplication(
                 IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.jobs.idempotencyKeySeconds),
                 interval: sweepInterval, logger: logger
             ),
+            PeriodicJob.eventRelay(dependencies.relay, interval: configuration.events.pollInterval, logger: logger),
         ]
     }
     return Application(

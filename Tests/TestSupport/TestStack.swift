@@ -27,6 +27,9 @@ public enum TestStack {
         "REDIS_POOL_SIZE": "4",
         "POOL_TIMEOUT_MS": "10000",
         "LOG_LEVEL": "warning",
+        // Tests start and stop instances all the time: a stopped instance's relay lease must not
+        // hold up the next test's events for long.
+        "OUTBOX_LEASE_MS": "1000",
         // One key for every instance of a test, as a deployment shares it: challenges issued by one verify on another.
         "CHALLENGE_SECRET": "test-challenge-secret-" + TestEnvironment.uniqueSuffix(length: 24),
     ]

@@ -109,6 +109,14 @@ extension PeriodicJob {
         }
     }
 
+    /// Publishes the outbox (EventRelay): whichever instance holds the lease drains it every
+    /// `interval`, so an event is out within about that long after its commit.
+    public static func eventRelay(_ relay: EventRelay, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "event-relay", interval: interval, logger: logger) {
+            try await relay.drain()
+        }
+    }
+
     /// Deletes idempotency keys past their retention.
     public static func idempotencyKeySweeping(_ sweeper: IdempotencyKeySweeper, interval: Duration, logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "idempotency-key-sweeper", interval: interval, logger: logger) {

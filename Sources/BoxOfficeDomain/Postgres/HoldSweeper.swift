@@ -16,12 +16,15 @@ public struct HoldSweeper: Sendable {
     public func sweepOnce() async throws -> (expiredReservations: [String], freedSeats: Int) {
         let batch = self.batchSize
         return try await self.database.withConnection { connection in
+            // The expiry and its events in one statement (one transaction): no expiry without its event.
             let expired = try connection.query("""
-                UPDATE reservations r SET status = 'EXPIRED', updated_at = now()
-                FROM (SELECT id FROM reservations WHERE status = 'HELD' AND expires_at <= now()
-                      ORDER BY expires_at LIMIT \(batch) FOR UPDATE SKIP LOCKED) AS lapsed
-                WHERE r.id = lapsed.id
-                RETURNING r.id::text
+                WITH expired AS (
+                    UPDATE reservations r SET status = 'EXPIRED', updated_at = now()
+                    FROM (SELECT id FROM reservations WHERE status = 'HELD' AND expires_at <= now()
+                          ORDER BY expires_at LIMIT \(batch) FOR UPDATE SKIP LOCKED) AS lapsed
+                    WHERE r.id = lapsed.id
+                    RETURNING r.id)
+                SELECT id::text, boxoffice_reservation_event('reservation.expired', id) FROM expired
                 """).map { try $0.decode(String.self, at: 0) }
             let freed = try connection.query("""
                 UPDATE seats s SET status = 'AVAILABLE', held_until = NULL, reservation_id = NULL

@@ -171,5 +171,27 @@ public enum Migrations {
                 PRIMARY KEY (concert_id, user_id)
             );
             """),
+        Migration(version: 12, name: "the transactional outbox", sql: """
+            -- Every change of a reservation, payment or balance records its event here in the same
+            -- transaction (Functions/boxoffice_events.sql); the relay (EventRelay) publishes
+            -- unpublished rows in id order and marks them. One relay at a time holds the lease row.
+            CREATE TABLE outbox_events (
+                id            BIGSERIAL PRIMARY KEY,
+                type          TEXT NOT NULL,
+                aggregate_id  TEXT NOT NULL,
+                payload       JSONB NOT NULL,
+                created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+                published_at  TIMESTAMPTZ
+            );
+            CREATE INDEX outbox_events_unpublished ON outbox_events (id) WHERE published_at IS NULL;
+            CREATE INDEX outbox_events_published ON outbox_events (published_at) WHERE published_at IS NOT NULL;
+            CREATE INDEX outbox_events_aggregate ON outbox_events (type, aggregate_id);
+            CREATE TABLE outbox_relay (
+                id           INT PRIMARY KEY CHECK (id = 1),
+                holder       TEXT,
+                lease_until  TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+            );
+            INSERT INTO outbox_relay (id) VALUES (1);
+            """),
     ]
 }

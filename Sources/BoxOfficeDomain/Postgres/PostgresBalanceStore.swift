@@ -23,6 +23,11 @@ public struct PostgresBalanceStore: BalanceStore {
                 guard updated <= maxBalance else { throw BoxOfficeError.balanceLimit }
                 try Self.move(connection, userID: userID, type: "CHARGE", amount: amount, balanceAfter: updated,
                               reference: "charge:" + UUID().uuidString.lowercased())
+                try connection.query("""
+                    INSERT INTO outbox_events (type, aggregate_id, payload)
+                    VALUES ('balance.charged', \(userID), jsonb_build_object('userId', \(userID)::text, 'amount', \(amount)::bigint,
+                                                                           'balance', \(updated)::bigint))
+                    """)
                 return ChargeResult(userId: userID, balance: updated, charged: amount)
             }
         }

@@ -90,6 +90,7 @@ public struct PostgresReservationStore: ReservationStore {
             }
             try connection.query("UPDATE reservations SET status = 'CANCELLED', updated_at = now() WHERE id = \(id)")
             try Self.freeSeats(connection, reservationID: id)
+            try connection.query("SELECT boxoffice_reservation_event('reservation.cancelled', \(id)::uuid)")
             guard let reservation = try Self.load(connection, id: id, userID: userID) else { throw BoxOfficeError.reservationNotFound }
             return reservation
         }

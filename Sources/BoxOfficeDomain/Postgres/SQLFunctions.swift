@@ -4,5 +4,5 @@
 /// code that calls it; a change of a function's arguments needs a migration that drops the old one
 /// (CREATE OR REPLACE would add an overload).
 enum SQLFunctions {
-    static let all = [PackageResources.boxoffice_hold_sql, PackageResources.boxoffice_pay_sql].map { String(decoding: $0, as: UTF8.self) }
+    static let all = [PackageResources.boxoffice_events_sql, PackageResources.boxoffice_hold_sql, PackageResources.boxoffice_pay_sql].map { String(decoding: $0, as: UTF8.self) }
 }

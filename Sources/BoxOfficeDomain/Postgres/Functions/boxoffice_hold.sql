@@ -2,7 +2,8 @@
 -- PostgresReservationStore documents, in this order: the user's own reservations, then seats by
 -- number (ascending seats of one date). Returns HELD (with amount and end), or the rule that
 -- refused it: DATE_NOT_FOUND, TOKEN_EXPIRED, HOLD_LIMIT, TICKET_LIMIT, SEAT_UNAVAILABLE. A refusal
--- writes nothing but the expiry of the user's own lapsed hold, which is true either way.
+-- writes nothing but the expiry of the user's own lapsed hold (and its event), which is true either
+-- way. A hold records its reservation.held event (boxoffice_events.sql).
 -- p_max_tickets: the concert's maxTicketsPerUser (0: no cap); defaulted so that an instance of
 -- the release before it keeps working during a rolling upgrade.
 CREATE OR REPLACE FUNCTION boxoffice_hold(
@@ -18,15 +19,21 @@ DECLARE
     v_free INT;
     v_prices BIGINT[];
     v_expires TIMESTAMPTZ;
+    v_lapsed UUID;
 BEGIN
     SELECT id INTO v_date_id FROM concert_dates WHERE concert_id = p_concert AND date = p_date AND date >= current_date;
     IF v_date_id IS NULL THEN
         RETURN QUERY SELECT 'DATE_NOT_FOUND', NULL::BIGINT, NULL::TIMESTAMPTZ; RETURN;
     END IF;
 
-    -- The user's own lapsed hold no longer counts against HOLD_LIMIT.
-    UPDATE reservations SET status = 'EXPIRED', updated_at = now()
-    WHERE user_id = p_user AND concert_id = p_concert AND status = 'HELD' AND expires_at <= now();
+    -- The user's own lapsed hold no longer counts against HOLD_LIMIT (and its expiry is an event).
+    FOR v_lapsed IN
+        UPDATE reservations SET status = 'EXPIRED', updated_at = now()
+        WHERE user_id = p_user AND concert_id = p_concert AND status = 'HELD' AND expires_at <= now()
+        RETURNING id
+    LOOP
+        PERFORM boxoffice_reservation_event('reservation.expired', v_lapsed);
+    END LOOP;
     -- HOLD_LIMIT, and the payment race (migration 5): one statement, one snapshot, sees
     -- the paid reservation still HELD or the payment made with this token, never neither.
     SELECT max(k) INTO v_blocker FROM (
@@ -73,6 +80,7 @@ BEGIN
     SELECT p_reservation, v_date_id, seat, price FROM unnest(p_seats, v_prices) AS s(seat, price);
     UPDATE seats SET status = 'HELD', held_until = v_expires, reservation_id = p_reservation
     WHERE date_id = v_date_id AND number = ANY(p_seats);
+    PERFORM boxoffice_reservation_event('reservation.held', p_reservation);
     RETURN QUERY SELECT 'HELD', (SELECT sum(x) FROM unnest(v_prices) AS x)::BIGINT, v_expires;
 END
 $$;

@@ -7,7 +7,7 @@
 -- Outcomes: PAID, REPLAY, IDEMPOTENCY_KEY_REUSED, or the rule that refused it:
 -- RESERVATION_NOT_FOUND, WRONG_CONCERT, HOLD_EXPIRED, RESERVATION_NOT_HELD, INSUFFICIENT_BALANCE.
 -- A refusal writes nothing. The payment row keeps the queue token that paid, which a hold made
--- with that token afterwards finds (boxoffice_hold).
+-- with that token afterwards finds (boxoffice_hold). A payment records its order.paid event.
 CREATE OR REPLACE FUNCTION boxoffice_pay(
     p_payment UUID, p_reservation UUID, p_user UUID, p_token TEXT, p_concert BIGINT, p_key TEXT, p_fingerprint TEXT
 ) RETURNS TABLE (outcome TEXT, receipt TEXT)
@@ -73,6 +73,8 @@ BEGIN
     RETURNING paid_at INTO v_paid_at;
     UPDATE seats SET status = 'SOLD', held_until = NULL WHERE reservation_id = p_reservation AND status = 'HELD';
     UPDATE reservations SET status = 'CONFIRMED', updated_at = now() WHERE id = p_reservation;
+    PERFORM boxoffice_reservation_event('order.paid', p_reservation, jsonb_build_object(
+        'paymentId', p_payment::text, 'paidAt', to_char(v_paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')));
     v_receipt := json_build_object(
         'paymentId', p_payment::text, 'reservationId', p_reservation::text, 'amount', r.amount,
         'balance', v_balance - r.amount, 'status', 'PAID',

@@ -1,0 +1,15 @@
+-- boxoffice_reservation_event: records an event of a reservation in the outbox, in the caller's
+-- transaction, so the event exists exactly when the change commits (the transactional outbox).
+-- The payload is the reservation as it was when the statement began, plus `p_extra` (a payment's
+-- id and time). Types: reservation.held, reservation.cancelled, reservation.expired, order.paid.
+CREATE OR REPLACE FUNCTION boxoffice_reservation_event(p_type TEXT, p_reservation UUID, p_extra JSONB DEFAULT '{}'::jsonb)
+RETURNS VOID LANGUAGE sql AS $$
+    INSERT INTO outbox_events (type, aggregate_id, payload)
+    SELECT p_type, r.id::text, jsonb_build_object(
+               'reservationId', r.id::text, 'userId', r.user_id::text, 'concertId', r.concert_id, 'date', d.date::text,
+               'seatNumbers', (SELECT jsonb_agg(rs.seat_number ORDER BY rs.seat_number) FROM reservation_seats rs WHERE rs.reservation_id = r.id),
+               'amount', r.amount,
+               'expiresAt', to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) || p_extra
+    FROM reservations r JOIN concert_dates d ON d.id = r.date_id
+    WHERE r.id = p_reservation;
+$$;

@@ -1,0 +1,61 @@
+import Foundation
+import LibpqClient
+
+/// The outbox tables (migration 12): `outbox_events`, written by the same transactions as the
+/// changes (Functions/boxoffice_events.sql and the stores), and `outbox_relay`, the one lease row.
+public struct PostgresOutbox: Outbox {
+    let database: PostgresClient
+
+    public init(database: PostgresClient) {
+        self.database = database
+    }
+
+    public func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent] {
+        // The lease and the read are one statement: no rows unless this holder has the lease now.
+        try await self.database.query("""
+            WITH lease AS (
+                UPDATE outbox_relay SET holder = \(holder), lease_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000))
+                WHERE id = 1 AND (holder = \(holder) OR lease_until < now())
+                RETURNING 1)
+            SELECT e.id, e.type, e.created_at, e.payload::text FROM outbox_events e, lease
+            WHERE e.published_at IS NULL
+            ORDER BY e.id
+            LIMIT \(limit)
+            """).map {
+            OutboxEvent(
+                id: try $0.decode(Int.self, at: 0), type: try $0.decode(String.self, at: 1), createdAt: try $0.decode(Date.self, at: 2),
+                data: try $0.decode(String.self, at: 3))
+        }
+    }
+
+    public func markPublished(ids: [Int], holder: String) async throws {
+        try await self.database.query("""
+            UPDATE outbox_events SET published_at = now()
+            WHERE id = ANY(\(ids)::bigint[]) AND published_at IS NULL
+              AND EXISTS (SELECT 1 FROM outbox_relay WHERE id = 1 AND holder = \(holder))
+            """)
+    }
+
+    public func recordSoldOut(concertIDs: [Int]) async throws -> Int {
+        try await self.database.query("""
+            INSERT INTO outbox_events (type, aggregate_id, payload)
+            SELECT 'concert.sold_out', c::text, jsonb_build_object('concertId', c)
+            FROM unnest(\(concertIDs)::bigint[]) AS c
+            WHERE EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = c AND d.date >= current_date)
+              AND NOT EXISTS (
+                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id
+                  WHERE d.concert_id = c AND d.date >= current_date
+                    AND (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until > now())))
+              AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.type = 'concert.sold_out' AND o.aggregate_id = c::text)
+            """).affectedRows
+    }
+
+    public func purge(olderThanSeconds seconds: Int, limit: Int) async throws -> Int {
+        try await self.database.query("""
+            DELETE FROM outbox_events WHERE id IN (
+                SELECT id FROM outbox_events
+                WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => \(seconds))
+                ORDER BY published_at LIMIT \(limit))
+            """).affectedRows
+    }
+}
