@@ -37,9 +37,9 @@ PG_MODE="${PG_MODE:-single}"
 [[ "$PG_MODE" == single || "$REDIS_MODE" == single ]] || die "PG_MODE=ha and REDIS_MODE=cluster select different passes; give one"
 # Every suite whose app instances or helpers use Redis, except those that stop or reconfigure a
 # single server of their own (StoreFaultTests, LoadBalancerTests and the like use a scratch stack).
-CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests|CatalogTests|UserAssertionTests|ProofOfWorkDoorTests"
+CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests|CatalogTests|UserAssertionTests|ProofOfWorkDoorTests|EventOutboxTests"
 # The suites whose outcome PostgreSQL decides: holds, charges, payments, the sweeper, sold out.
-HA_SUITES="PostgresFailoverTests|MoneyTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|PaymentTokenRaceTests|LostResponseTests|SoldOutTests|ActiveWindowRuleTests|TicketCapTests|PresaleTests"
+HA_SUITES="PostgresFailoverTests|MoneyTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|PaymentTokenRaceTests|LostResponseTests|SoldOutTests|ActiveWindowRuleTests|TicketCapTests|PresaleTests|EventOutboxTests"
 
 cleanup() {
   local rc=$?
