@@ -115,6 +115,7 @@ struct Rehearsal: Sendable {
     private func stream(_ fan: Fan, token: String) async -> ContinuousClock.Instant? {
         var opened = false
         let code: Int
+        var failure: String?
         do {
             code = try await self.api.stream(token: token, onOpen: {
                 opened = true
@@ -125,11 +126,12 @@ struct Rehearsal: Sendable {
             }
         } catch {
             code = 0
+            failure = "\(opened ? "cut" : "not opened"): \(Self.reason(error))"
         }
         if opened { self.recorder.streamClosed() }
         if Task.isCancelled { return nil }  // the rehearsal's end cut the stream, not the server
         guard code == 200 else {
-            if code == 503 { self.recorder.streamRefused() } else { self.recorder.error("stream: \(code)") }
+            if code == 503 { self.recorder.streamRefused() } else { self.recorder.error("stream: \(failure ?? String(code))") }
             fan.noStreamUntil = .now + .seconds(30)
             return .now + .seconds(fan.status?.pollAfterSeconds ?? 1)
         }
