@@ -46,8 +46,8 @@ struct SeededDrawTests {
         let presale = Presale(
             concertID: 1, registrationClosesAt: now, saleOpensAt: now.addingTimeInterval(10), saleClosesAt: now.addingTimeInterval(20),
             winners: 1, registered: 0, seedCommitment: "", seed: nil, drawnAt: nil)
-        #expect(!presale.codesRequired(at: now.addingTimeInterval(9.9)))
-        #expect(presale.codesRequired(at: now.addingTimeInterval(10)))
-        #expect(!presale.codesRequired(at: now.addingTimeInterval(20)))
+        #expect(!presale.saleWindow.contains(now.addingTimeInterval(9.9)))
+        #expect(presale.saleWindow.contains(now.addingTimeInterval(10)))
+        #expect(!presale.saleWindow.contains(now.addingTimeInterval(20)))
     }
 }

@@ -41,6 +41,12 @@ public struct PostgresPresaleStore: PresaleStore {
         try await self.database.query("\(unescaped: Self.columns) WHERE p.concert_id = \(concertID)").first.map(Self.presale)
     }
 
+    public func saleWindow(concertID: Int) async throws -> Range<Date>? {
+        try await self.database.query("SELECT sale_opens_at, sale_closes_at FROM presales WHERE concert_id = \(concertID)").first.map {
+            try $0.decode(Date.self, column: "sale_opens_at")..<$0.decode(Date.self, column: "sale_closes_at")
+        }
+    }
+
     public func register(concertID: Int, user: UUID) async throws -> PresaleRegistration? {
         try await self.database.transaction(maxAttempts: 3) { connection in
             guard let open = try connection.query("""

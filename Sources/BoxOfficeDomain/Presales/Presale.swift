@@ -34,8 +34,8 @@ public struct Presale: Sendable, Equatable {
         self.drawnAt = drawnAt
     }
 
-    /// Whether only code holders get queue tokens at `now`.
-    public func codesRequired(at now: Date) -> Bool { now >= self.saleOpensAt && now < self.saleClosesAt }
+    /// When only code holders get queue tokens.
+    public var saleWindow: Range<Date> { self.saleOpensAt..<self.saleClosesAt }
 }
 
 /// A fan's registration as they see it.

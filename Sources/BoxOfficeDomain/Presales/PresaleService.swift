@@ -7,6 +7,9 @@ public protocol PresaleStore: Sendable {
     func create(_ presale: Presale, seed: String) async throws -> Bool
     /// The presale of a concert (seed only once drawn); nil when there is none.
     func presale(concertID: Int) async throws -> Presale?
+    /// Only the presale's sale window (one primary-key read, for every token request's door); nil
+    /// when the concert has no presale.
+    func saleWindow(concertID: Int) async throws -> Range<Date>?
     /// Registers the user unless registration has closed (by the database's clock); nil when the
     /// concert has no presale, else whether the user is newly registered.
     func register(concertID: Int, user: UUID) async throws -> PresaleRegistration?
@@ -41,7 +44,7 @@ public struct PresaleService: Sendable {
     let concerts: ConcertDirectory
     /// Each concert's presale (or none), read at most once a second per instance: every token
     /// request asks whether a code is needed.
-    private let windows = NIOLockedValueBox<[Int: (presale: Presale?, read: ContinuousClock.Instant)]>([:])
+    private let windows = NIOLockedValueBox<[Int: (window: Range<Date>?, read: ContinuousClock.Instant)]>([:])
 
     public init(store: any PresaleStore, concerts: ConcertDirectory) {
         self.store = store
@@ -111,7 +114,7 @@ public struct PresaleService: Sendable {
     /// Whether this token request may have a new place: outside a presale's sale window always;
     /// inside it only with the user's own winning code. Returns the refusal, nil when it may.
     public func door(concertID: Int, user: UUID, code: String?, now: Date = Date()) async throws -> BoxOfficeError? {
-        guard let presale = try await self.window(concertID: concertID), presale.codesRequired(at: now) else { return nil }
+        guard let window = try await self.window(concertID: concertID), window.contains(now) else { return nil }
         guard let code, !code.isEmpty else { return .presaleCodeRequired }
         guard code.utf8.count <= 64, try await self.store.codeHolds(concertID: concertID, user: user, code: code) else {
             return .presaleCodeInvalid
@@ -121,16 +124,16 @@ public struct PresaleService: Sendable {
 
     /// While PostgreSQL is down the last answer stands, so a concert this instance has served keeps
     /// issuing tokens as before (admission lives in Redis); a concert never looked at throws (503).
-    private func window(concertID: Int) async throws -> Presale? {
+    private func window(concertID: Int) async throws -> Range<Date>? {
         let cached = self.windows.withLockedValue { $0[concertID] }
-        if let cached, ContinuousClock.now - cached.read < .seconds(1) { return cached.presale }
+        if let cached, ContinuousClock.now - cached.read < .seconds(1) { return cached.window }
         do {
-            let presale = try await self.store.presale(concertID: concertID)
-            self.windows.withLockedValue { $0[concertID] = (presale, .now) }
-            return presale
+            let window = try await self.store.saleWindow(concertID: concertID)
+            self.windows.withLockedValue { $0[concertID] = (window, .now) }
+            return window
         } catch {
             guard let cached else { throw error }
-            return cached.presale
+            return cached.window
         }
     }
 }
