@@ -400,7 +400,8 @@ class OperatorPageTests(PageTest):
 
     def test_a_presale_from_registration_to_a_purchase(self):
         # The operator creates the presale on /admin; a fan registers on /, is drawn (the only
-        # registration, one winner), sees the code, joins the presale with it and buys; a fan
+        # registration, one winner; registration stays open 25 s, room for a slow CI machine to
+        # sign in and load both pages), sees the code, joins the presale with it and buys; a fan
         # without a code is turned away in words.
         concert_id, date = new_concert("Browser presale")
         operator = self.open("/admin")
@@ -413,7 +414,7 @@ class OperatorPageTests(PageTest):
 
         wait_for(operator, "the concert in the presale list", lambda d: d.execute_script(
             "return [...document.getElementById('presale-concert').options].some((o) => o.value === arguments[0])", str(concert_id)))
-        for name, value in (("presale-closes", local(10)), ("presale-opens", local(12)), ("presale-ends", local(600))):
+        for name, value in (("presale-closes", local(25)), ("presale-opens", local(27)), ("presale-ends", local(600))):
             operator.execute_script("arguments[0].value = arguments[1]", testid(operator, name), value)
         operator.execute_script("arguments[0].value = arguments[1]", testid(operator, "presale-concert"), str(concert_id))
         winners = testid(operator, "presale-winners")
@@ -427,7 +428,7 @@ class OperatorPageTests(PageTest):
         wait_for(fan, "the register button", lambda d: visible(d, "presale-register")).click()
         wait_for(fan, "registered", lambda d: testid(d, "presale").get_attribute("data-entry") == "REGISTERED")
 
-        time.sleep(max(0, 10.5 - (datetime.datetime.now() - now).total_seconds()))
+        time.sleep(max(0, 25.5 - (datetime.datetime.now() - now).total_seconds()))
         testid(operator, "presale-draw").click()
         wait_for(operator, "the draw", lambda d: "drawn; seed" in testid(d, "presale-state").text)
 
@@ -436,7 +437,7 @@ class OperatorPageTests(PageTest):
         wait_for(fan, "the result", lambda d: testid(d, "presale").get_attribute("data-entry") == "WON")
         self.assertEqual(len(testid(fan, "presale-code").get_attribute("value")), 12)
 
-        time.sleep(max(0, 12.5 - (datetime.datetime.now() - now).total_seconds()))
+        time.sleep(max(0, 27.5 - (datetime.datetime.now() - now).total_seconds()))
         stranger = self.open()
         wait_for(stranger, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
         testid(stranger, "join-queue").click()
