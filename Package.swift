@@ -87,6 +87,7 @@ let package = Package(
             name: "BoxOfficeHTTP",
             dependencies: [
                 "BoxOfficeDomain",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

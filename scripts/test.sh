@@ -73,6 +73,8 @@ if [[ "$PG_MODE" == single ]]; then export BOXOFFICE_TEST_REDIS_CLUSTER_NODES="$
 export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
 
 cd "$BOXOFFICE_ROOT"
+# The webhook receiver of the tests (scripts/webhook-receiver.py) checks signatures with PyPI's standardwebhooks.
+python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --quiet standardwebhooks
 status=0
 if [[ "$REDIS_MODE" == single && "$PG_MODE" == single ]]; then
   # shellcheck disable=SC2086

@@ -26,6 +26,8 @@ public struct AppConfiguration: Sendable {
     public var jobs: JobSettings
     /// `EVENTS_STREAM`, `OUTBOX_*`: the transactional outbox and its relay.
     public var events: EventSettings
+    /// `WEBHOOK_*`: deliveries to the registered endpoints.
+    public var webhooks: WebhookSettings
     /// `USER_ASSERTION_KEY` / `USER_ASSERTION_JWKS`: who may speak for a user (unset: demo mode).
     public var userAssertions: UserAssertionSettings
     /// `ADMIN_TOKEN`: the bearer token of `/v1/admin/` (unset: the admin API is off).
@@ -52,6 +54,7 @@ public struct AppConfiguration: Sendable {
         self.balances = try BalanceService.Settings(reader)
         self.jobs = try JobSettings(reader)
         self.events = try EventSettings(reader)
+        self.webhooks = try WebhookSettings(reader)
         self.userAssertions = try UserAssertionSettings(reader)
         let adminToken = reader.string("admin.token", default: "", secret: true)
         guard adminToken.isEmpty || adminToken.utf8.count >= 16 else {

@@ -19,6 +19,7 @@ public struct AppDependencies: Sendable {
     public let presales: PresaleService
     /// Publishes the transactional outbox to the event stream (a background job).
     public let relay: EventRelay
+    public let webhooks: WebhookService
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
         let database = stores.database
@@ -43,6 +44,7 @@ public struct AppDependencies: Sendable {
             outbox: PostgresOutbox(database: database),
             publisher: RedisStreamPublisher(redis: stores.redis, stream: configuration.events.stream, maxLength: configuration.events.streamMaxLength),
             settings: configuration.events, instanceID: configuration.instanceID)
+        self.webhooks = WebhookService(store: PostgresWebhookStore(database: database))
     }
 }
 
@@ -87,6 +89,7 @@ public func buildRouter(
         adminToken: dependencies.configuration.adminToken
     )
         .addRoutes(to: router.group("v1/admin"))
+    WebhookController(webhooks: dependencies.webhooks, adminToken: dependencies.configuration.adminToken).addRoutes(to: router.group("v1/admin"))
     PagesController(pages: pages).addRoutes(to: router.group())
     return router
 }
@@ -132,6 +135,13 @@ public func buildApplication(
                 interval: sweepInterval, logger: logger
             ),
             PeriodicJob.eventRelay(dependencies.relay, interval: configuration.events.pollInterval, logger: logger),
+        ]
+        // The HTTP client stops after the dispatcher that uses it (reverse order).
+        let http = WebhookHTTPClient()
+        services += [
+            http,
+            WebhookDispatcher(
+                store: PostgresWebhookStore(database: stores.database), transport: http, settings: configuration.webhooks, logger: logger),
         ]
     }
     return Application(

@@ -205,27 +205,42 @@ struct EventOutboxTests {
         }
     }
 
-    @Test("a purchase rush over two instances: one distinct order.paid id per payment in the stream, matching the payments table")
+    @Test("a purchase rush over two instances: one distinct order.paid id per payment in the stream and at a webhook receiver, matching the payments table")
     func rushExactlyOnce() async throws {
         let concert = try await Fixtures.concert(dates: 4)
-        try await TestStack.withInstances(2) { bases in
-            let outcome = try await PurchaseRush(seconds: 8).run(concert: concert, bases: bases, faultAt: 0) {}
-            #expect(outcome.failures.isEmpty)
-            try await Kit.withDatabase { database in
-                let payments = try await database.query("""
-                    SELECT p.id::text FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE r.concert_id = \(concert.id)
-                    """).map { try $0.decode(String.self, at: 0) }
-                #expect(payments.count >= 20, "the rush paid for \(payments.count) seats")
-                try await Kit.withRedis { redis in
-                    let paid = try await Self.eventually(redis, matching: { $0.type == "order.paid" && $0.data["concertId"] as? Int == concert.id }) {
-                        Set($0.compactMap { $0.data["paymentId"] as? String }) == Set(payments)
+        try await TestStack.withInstances(2, environment: WebhookTests.environment) { bases in
+            try await TestHTTPClient.with { http in
+                try await WebhookReceiver.with { receiver in
+                    try await WebhookTests.withEndpoint(http, bases[0], receiver, "orders", events: ["order.paid"]) { _ in
+                        let outcome = try await PurchaseRush(seconds: 8).run(concert: concert, bases: bases, faultAt: 0) {}
+                        #expect(outcome.failures.isEmpty)
+                        try await Self.expectOneOrderEventPerPayment(concert: concert, receiver: receiver)
                     }
-                    let paymentIDs = paid.compactMap { $0.data["paymentId"] as? String }
-                    #expect(Set(paymentIDs) == Set(payments))
-                    // Duplicates may only repeat an event (the same id), never give a payment two ids.
-                    #expect(Set(paid.map(\.id)).count == payments.count)
                 }
             }
+        }
+    }
+
+    static func expectOneOrderEventPerPayment(concert: Fixtures.Concert, receiver: WebhookReceiver) async throws {
+        let payments = try await Kit.withDatabase { database in
+            try await database.query("""
+                SELECT p.id::text FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE r.concert_id = \(concert.id)
+                """).map { try $0.decode(String.self, at: 0) }
+        }
+        #expect(payments.count >= 20, "the rush paid for \(payments.count) seats")
+        try await Kit.withRedis { redis in
+            let paid = try await Self.eventually(redis, matching: { $0.type == "order.paid" && $0.data["concertId"] as? Int == concert.id }) {
+                Set($0.compactMap { $0.data["paymentId"] as? String }) == Set(payments)
+            }
+            #expect(Set(paid.compactMap { $0.data["paymentId"] as? String }) == Set(payments))
+            // Duplicates may only repeat an event (the same id), never give a payment two ids.
+            #expect(Set(paid.map(\.id)).count == payments.count)
+            let delivered = try await WebhookReceiver.eventually {
+                try await receiver.deliveries("orders").filter { $0.fields["concertId"] as? Int == concert.id }
+            } until: { Set($0.compactMap { $0.fields["paymentId"] as? String }) == Set(payments) }
+            #expect(delivered.allSatisfy { $0.verified })
+            #expect(Set(delivered.compactMap { $0.fields["paymentId"] as? String }) == Set(payments))
+            #expect(Set(delivered.map(\.webhookID)) == Set(paid.map(\.id)), "the receiver and the stream name each order by the same event id")
         }
     }
 }

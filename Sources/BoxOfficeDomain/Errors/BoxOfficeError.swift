@@ -42,6 +42,9 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     case idempotencyKeyReused
     /// The concert already plays on that date.
     case dateExists
+    /// Admin routes: no webhook endpoint with this id; no event with this id (or purged since).
+    case webhookNotFound
+    case eventNotFound
     /// Admin routes: no or a wrong `ADMIN_TOKEN`.
     case adminUnauthorized
     /// Admin routes while `ADMIN_TOKEN` is unset.

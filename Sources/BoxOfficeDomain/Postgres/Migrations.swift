@@ -193,5 +193,59 @@ public enum Migrations {
             );
             INSERT INTO outbox_relay (id) VALUES (1);
             """),
+        Migration(version: 13, name: "webhooks and alert episodes", sql: """
+            -- Webhook endpoints and their deliveries (WebhookDispatcher). The relay fans a published
+            -- event out to a delivery per subscribed, enabled endpoint in the statement that marks it
+            -- published; the dispatcher claims due deliveries and logs every attempt.
+            CREATE TABLE webhook_endpoints (
+                id               TEXT PRIMARY KEY,
+                url              TEXT NOT NULL,
+                events           TEXT[] NOT NULL,
+                secret           TEXT NOT NULL,
+                enabled          BOOLEAN NOT NULL DEFAULT true,
+                disabled_reason  TEXT,
+                created_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE TABLE webhook_deliveries (
+                id               BIGSERIAL PRIMARY KEY,
+                endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+                event_id         BIGINT NOT NULL,
+                status           TEXT NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+                attempts         INT NOT NULL DEFAULT 0,
+                first_due_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+                next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+                UNIQUE (endpoint_id, event_id)
+            );
+            CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'PENDING';
+            CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+            CREATE TABLE webhook_attempts (
+                id               BIGSERIAL PRIMARY KEY,
+                delivery_id      BIGINT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+                endpoint_id      TEXT NOT NULL,
+                attempt          INT NOT NULL,
+                attempted_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+                http_status      INT,
+                error            TEXT,
+                duration_ms      INT NOT NULL,
+                next_attempt_at  TIMESTAMPTZ
+            );
+            CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id DESC);
+            -- Operator alerts: one row per open episode (AlertMonitor). The instance that inserts it
+            -- sends the alert, the one that deletes it sends the all-clear; `holder` keeps it fresh.
+            CREATE TABLE alert_episodes (
+                key        TEXT PRIMARY KEY,
+                holder     TEXT NOT NULL,
+                opened_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+                seen_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            -- Responses and 5xx per instance and minute, so every instance judges the fleet's error rate alike.
+            CREATE TABLE alert_http_counts (
+                instance  TEXT NOT NULL,
+                minute    TIMESTAMPTZ NOT NULL,
+                total     BIGINT NOT NULL,
+                errors    BIGINT NOT NULL,
+                PRIMARY KEY (minute, instance)
+            );
+            """),
     ]
 }

@@ -29,10 +29,17 @@ public struct PostgresOutbox: Outbox {
     }
 
     public func markPublished(ids: [Int], holder: String) async throws {
+        // Marking fans each event out to its webhook deliveries in the same statement: once per
+        // event and endpoint, however often a batch is published.
         try await self.database.query("""
-            UPDATE outbox_events SET published_at = now()
-            WHERE id = ANY(\(ids)::bigint[]) AND published_at IS NULL
-              AND EXISTS (SELECT 1 FROM outbox_relay WHERE id = 1 AND holder = \(holder))
+            WITH marked AS (
+                UPDATE outbox_events SET published_at = now()
+                WHERE id = ANY(\(ids)::bigint[]) AND published_at IS NULL
+                  AND EXISTS (SELECT 1 FROM outbox_relay WHERE id = 1 AND holder = \(holder))
+                RETURNING id, type)
+            INSERT INTO webhook_deliveries (endpoint_id, event_id)
+            SELECT w.id, m.id FROM marked m JOIN webhook_endpoints w ON w.enabled AND (m.type = ANY(w.events) OR '*' = ANY(w.events))
+            ON CONFLICT (endpoint_id, event_id) DO NOTHING
             """)
     }
 
@@ -50,12 +57,21 @@ public struct PostgresOutbox: Outbox {
             """).affectedRows
     }
 
+    /// Events a webhook delivery still waits for stay; settled deliveries (and their attempts) go
+    /// after the same retention.
     public func purge(olderThanSeconds seconds: Int, limit: Int) async throws -> Int {
         try await self.database.query("""
+            DELETE FROM webhook_deliveries WHERE id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE status <> 'PENDING' AND next_attempt_at < now() - make_interval(secs => \(seconds))
+                LIMIT \(limit))
+            """)
+        return try await self.database.query("""
             DELETE FROM outbox_events WHERE id IN (
-                SELECT id FROM outbox_events
-                WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => \(seconds))
-                ORDER BY published_at LIMIT \(limit))
+                SELECT e.id FROM outbox_events e
+                WHERE e.published_at IS NOT NULL AND e.published_at < now() - make_interval(secs => \(seconds))
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'PENDING')
+                ORDER BY e.published_at LIMIT \(limit))
             """).affectedRows
     }
 }

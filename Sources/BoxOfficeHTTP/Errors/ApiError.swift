@@ -91,6 +91,9 @@ public struct ApiError: HTTPResponseError, Equatable, Sendable {
         case .idempotencyKeyReused:
             self.init(.unprocessableContent, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "This Idempotency-Key was used with a different request.")
         case .dateExists: self.init(.conflict, "DATE_EXISTS", "Date exists", "The concert already has this date.")
+        case .webhookNotFound: self.init(.notFound, "WEBHOOK_NOT_FOUND", "Webhook not found", "No webhook endpoint with this id.")
+        case .eventNotFound:
+            self.init(.notFound, "EVENT_NOT_FOUND", "Event not found", "No event with this id (events are kept for OUTBOX_RETENTION_SECONDS after publication).")
         case .adminUnauthorized:
             self.init(.unauthorized, "ADMIN_UNAUTHORIZED", "Admin token missing or wrong", "Admin routes need Authorization: Bearer <ADMIN_TOKEN>.")
         case .adminDisabled:
