@@ -28,6 +28,8 @@ public struct AppConfiguration: Sendable {
     public var events: EventSettings
     /// `WEBHOOK_*`: deliveries to the registered endpoints.
     public var webhooks: WebhookSettings
+    /// `ALERT_*`: operator alerts.
+    public var alerts: AlertSettings
     /// `USER_ASSERTION_KEY` / `USER_ASSERTION_JWKS`: who may speak for a user (unset: demo mode).
     public var userAssertions: UserAssertionSettings
     /// `ADMIN_TOKEN`: the bearer token of `/v1/admin/` (unset: the admin API is off).
@@ -55,6 +57,7 @@ public struct AppConfiguration: Sendable {
         self.jobs = try JobSettings(reader)
         self.events = try EventSettings(reader)
         self.webhooks = try WebhookSettings(reader)
+        self.alerts = try AlertSettings(reader)
         self.userAssertions = try UserAssertionSettings(reader)
         let adminToken = reader.string("admin.token", default: "", secret: true)
         guard adminToken.isEmpty || adminToken.utf8.count >= 16 else {

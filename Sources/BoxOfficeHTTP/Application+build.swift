@@ -20,6 +20,8 @@ public struct AppDependencies: Sendable {
     /// Publishes the transactional outbox to the event stream (a background job).
     public let relay: EventRelay
     public let webhooks: WebhookService
+    /// Every response of this instance by status (the error-rate alert).
+    public let responses = ResponseTally()
 
     public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
         let database = stores.database
@@ -66,6 +68,7 @@ public func buildRouter(
     router.add(middleware: EventStreamQueryTokenMiddleware())
     router.add(middleware: InstanceHeadersMiddleware(instanceID: dependencies.configuration.instanceID))
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ResponseTallyMiddleware(tally: dependencies.responses))
     router.add(middleware: ErrorMappingMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
 
@@ -143,6 +146,12 @@ public func buildApplication(
             WebhookDispatcher(
                 store: PostgresWebhookStore(database: stores.database), transport: http, settings: configuration.webhooks, logger: logger),
         ]
+        if let url = configuration.alerts.url {
+            let monitor = AlertMonitor(
+                settings: configuration.alerts, url: url, instanceID: configuration.instanceID, stores: stores, queue: dependencies.queue,
+                transport: http, responses: dependencies.responses, logger: logger)
+            services.append(PeriodicJob.alertMonitoring(monitor, interval: configuration.alerts.checkInterval, logger: logger))
+        }
     }
     return Application(
         router: buildRouter(dependencies, registry: registry, userAssertions: userAssertions, pages: pages),

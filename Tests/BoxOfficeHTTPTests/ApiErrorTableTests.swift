@@ -22,6 +22,8 @@ struct ApiErrorTableTests {
         (ApiError(.proofRequired), "PROOF_REQUIRED", 403),
         (ApiError(.proofInvalid("x")), "PROOF_INVALID", 403),
         (ApiError(.presaleNotFound), "PRESALE_NOT_FOUND", 404),
+        (ApiError(.webhookNotFound), "WEBHOOK_NOT_FOUND", 404),
+        (ApiError(.eventNotFound), "EVENT_NOT_FOUND", 404),
         (ApiError(.presaleExists), "PRESALE_EXISTS", 409),
         (ApiError(.registrationClosed), "REGISTRATION_CLOSED", 409),
         (ApiError(.registrationOpen), "REGISTRATION_OPEN", 409),

@@ -117,6 +117,13 @@ extension PeriodicJob {
         }
     }
 
+    /// Checks for the episodes operators hear about (AlertMonitor).
+    public static func alertMonitoring(_ monitor: AlertMonitor, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "alert-monitor", interval: interval, logger: logger) {
+            await monitor.check()
+        }
+    }
+
     /// Deletes idempotency keys past their retention.
     public static func idempotencyKeySweeping(_ sweeper: IdempotencyKeySweeper, interval: Duration, logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "idempotency-key-sweeper", interval: interval, logger: logger) {

@@ -231,4 +231,24 @@ extension QueueService {
             }
         }
     }
+
+    /// What the stalled-line alert needs: waiters over all shards, whether the line admits (open, not
+    /// paused), and when anyone was last admitted (the promote script's `lastAdmit`).
+    public func lineHealth(concertID: Int) async throws -> LineHealth {
+        let plan = try await self.plans.plan(concertID: concertID)
+        var health = LineHealth(waiting: 0, admitting: !plan.paused && plan.opening() == nil, lastAdmission: nil)
+        for shard in 0..<plan.tickedShards {
+            let keys = QueueKeys(concertID: concertID, shard: shard)
+            health.waiting += try await self.redis.send(["ZCARD", RedisArgument(keys.waiting)]).checked().int ?? 0
+            let last = try await self.redis.send(["HGET", RedisArgument(keys.meta), "lastAdmit"]).checked().string.flatMap(Double.init)
+            if let last { health.lastAdmission = max(health.lastAdmission ?? .distantPast, Date(timeIntervalSince1970: last / 1000)) }
+        }
+        return health
+    }
+}
+
+public struct LineHealth: Sendable {
+    public var waiting: Int
+    public var admitting: Bool
+    public var lastAdmission: Date?
 }

@@ -7,7 +7,7 @@ import HiredisClient
 ///     bo:{c:1}:waiting     ZSET    token -> place in line (the arrival sequence; -1 + random before the opening)
 ///     bo:{c:1}:seen        ZSET    token -> last poll/stream (ms, Redis TIME) of a waiter
 ///     bo:{c:1}:active      ZSET    token -> end of its active window (ms)
-///     bo:{c:1}:meta        HASH    lastTick, credit, rate (promoter state, measured admissions/s), hold, gone
+///     bo:{c:1}:meta        HASH    lastTick, credit, rate (promoter state, measured admissions/s), lastAdmit (ms), hold, gone
 ///     bo:{c:1}:settings    HASH    paused, opensAt, activeCapacity, admitPerSecond, ... (admin-editable)
 ///     bo:{c:1}:gone        ZSET    token -> its number in meta.gone: waiters who left or were dropped (poll snapshots)
 ///     bo:{c:1}:tokens      HASH    token -> "user arrival-sequence issued-ms": every token not yet purged

@@ -256,6 +256,8 @@ public enum QueueScripts {
             end
             admitted = #tokens
             credit = credit - admitted
+            -- When anyone was last admitted: the operator alert for a stalled line reads it.
+            redis.call('HSET', K.meta, 'lastAdmit', now)
           end
         end
         -- Measured admission rate: moving average (about 10 s) over every tick, so it falls to 0
