@@ -15,6 +15,7 @@ cd "$BOXOFFICE_ROOT"
 
 DEPS_EXTRA="chromium chromium-driver" "$BOXOFFICE_ROOT/scripts/deps.sh"
 python3 -c "import selenium" 2>/dev/null || python3 -m pip install --quiet selenium
+python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --quiet standardwebhooks
 
 stack_ports test
 export DATABASE_URL="postgres://boxoffice:boxoffice@127.0.0.1:$STACK_PG_PORT/boxoffice"

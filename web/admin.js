@@ -1,6 +1,6 @@
 // The operator's page: live figures per concert (the stats route, every 2 s, charted over the last
-// five minutes), pause/resume, rate, capacity and the opening time (the queue settings route), and
-// new concerts and dates. The admin token lives in sessionStorage only: it leaves with the tab.
+// five minutes), pause/resume, rate, capacity and the opening time (the queue settings route),
+// new concerts and dates, presales, and webhook endpoints with their last deliveries. The admin token lives in sessionStorage only: it leaves with the tab.
 "use strict";
 
 const HISTORY_SECONDS = 300;
@@ -125,6 +125,7 @@ async function refreshAll() {
     await Promise.all(Array.from({ length: 6 }, async () => {
       while (queue.length) await refresh(queue.shift());
     }));
+    await refreshWebhooks().catch(showError);
   } finally {
     refreshing = false;
   }
@@ -268,7 +269,53 @@ async function presaleAction(action) {
   }
 }
 
+// --- Webhooks -------------------------------------------------------------------------------------
+
+// One row per endpoint: its state and its last five attempts (failures marked), refreshed with the figures.
+async function refreshWebhooks() {
+  const { webhooks } = await admin("GET", "/webhooks");
+  const rows = await Promise.all(webhooks.map(async (webhook) => {
+    const { deliveries } = await admin("GET", `/webhooks/${webhook.id}/deliveries?limit=5`);
+    const row = element("tr", { "data-testid": `webhook-${webhook.id}` });
+    const state = webhook.enabled ? "enabled" : `disabled: ${webhook.disabledReason ?? ""}`;
+    const attempts = deliveries.map((attempt) => {
+      const ok = attempt.httpStatus !== null && attempt.httpStatus >= 200 && attempt.httpStatus < 300;
+      const outcome = attempt.httpStatus !== null ? `HTTP ${attempt.httpStatus}` : (attempt.error ?? "no answer");
+      const retry = attempt.nextAttemptAt ? `, retry ${new Date(attempt.nextAttemptAt).toLocaleTimeString()}` : "";
+      return element("div", { class: ok ? "" : "failed" }, `${attempt.type} ${attempt.eventId} #${attempt.attempt}: ${outcome}${retry}`);
+    });
+    const remove = element("button", { class: "secondary" }, "Remove");
+    remove.addEventListener("click", async () => {
+      try { await admin("DELETE", `/webhooks/${webhook.id}`); refreshWebhooks(); } catch (error) { showError(error); }
+    });
+    const cells = [webhook.url, webhook.events.join(", "), state].map((text) => element("td", {}, text));
+    const log = element("td", { "data-testid": `webhook-log-${webhook.id}` });
+    log.append(...(attempts.length ? attempts : [element("span", { class: "muted" }, "none yet")]));
+    const actions = element("td");
+    actions.append(remove);
+    row.append(...cells, log, actions);
+    return row;
+  }));
+  document.getElementById("webhook-rows").replaceChildren(...rows);
+}
+
+async function registerWebhook() {
+  clearError();
+  const events = document.getElementById("webhook-events").value.split(",").map((type) => type.trim()).filter(Boolean);
+  try {
+    const created = await admin("POST", "/webhooks", { url: document.getElementById("webhook-url").value.trim(), events });
+    const secret = document.getElementById("webhook-secret");
+    secret.textContent = `Registered ${created.id}. Its signing secret, shown this once: ${created.secret}`;
+    secret.classList.remove("hidden");
+    document.getElementById("webhook-url").value = "";
+    refreshWebhooks();
+  } catch (error) {
+    showError(error);
+  }
+}
+
 byTestId("admin-login").addEventListener("click", login);
+document.getElementById("webhook-register").addEventListener("click", registerWebhook);
 document.getElementById("presale-create").addEventListener("click", () => presaleAction("create"));
 document.getElementById("presale-draw").addEventListener("click", () => presaleAction("draw"));
 document.getElementById("presale-show").addEventListener("click", () => presaleAction("show"));

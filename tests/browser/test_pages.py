@@ -15,6 +15,7 @@ Every test creates its own concert through the admin API, so tests never share a
 import datetime
 import json
 import os
+import subprocess
 import threading
 import time
 import unittest
@@ -89,6 +90,15 @@ def visible(driver, name):
         return elements[0] if elements and elements[0].is_displayed() else None
     except StaleElementReferenceException:
         return None  # re-rendered meanwhile (the concert list reloads): look again
+
+
+def text_of(driver, name):
+    """The text of the element with this test id, or "" when it is missing or being redrawn."""
+    try:
+        elements = driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+        return elements[0].text if elements else ""
+    except StaleElementReferenceException:
+        return ""
 
 
 def error_text(driver):
@@ -454,6 +464,45 @@ class OperatorPageTests(PageTest):
         wait_for(fan, "the new balance", lambda d: testid(d, "balance").text == "₩200,000")
         testid(fan, "pay-button").click()
         wait_for(fan, "the receipt", lambda d: visible(d, "receipt"))
+
+    def test_a_webhook_registered_on_the_page_shows_its_deliveries(self):
+        # A real receiver (scripts/webhook-receiver.py) that checks signatures and first answers 500.
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        receiver = subprocess.Popen(["python3", os.path.join(root, "scripts/webhook-receiver.py")], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(receiver.kill)
+        receiver_base = "http://127.0.0.1:" + receiver.stdout.readline().split()[-1]
+        name = "page-" + uuid.uuid4().hex[:8]
+        operator = self.open("/admin")
+        self.login(operator)
+        wait_for(operator, "the console", lambda d: testid(d, "webhook-url").is_displayed())
+        testid(operator, "webhook-url").send_keys(f"{receiver_base}/hooks/{name}")
+        events = testid(operator, "webhook-events")
+        events.clear()
+        events.send_keys("balance.charged")
+        testid(operator, "webhook-register").click()
+        shown = wait_for(operator, "the secret, shown once", lambda d: testid(d, "webhook-secret").text if "whsec_" in testid(d, "webhook-secret").text else None)
+        endpoint_id, secret = shown.split()[1].rstrip("."), shown.split()[-1]
+        self.addCleanup(lambda: call("DELETE", f"/v1/admin/webhooks/{endpoint_id}", None, ADMIN_TOKEN))
+        configure = urllib.request.Request(f"{receiver_base}/config/{name}", method="PUT", data=json.dumps({"secret": secret, "statuses": [500]}).encode())
+        urllib.request.urlopen(configure, timeout=5).close()
+        # A charge: one balance.charged event, refused once by the receiver, then delivered.
+        concert_id, _ = new_concert("Browser webhooks")
+        status, token = call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})
+        self.assertIn(status, (200, 201), token)
+        wait_for(operator, "admission", lambda d: call("GET", "/v1/queue/status", None, token["token"])[1].get("status") == "ACTIVE")
+        status, body = call("POST", "/v1/balance/charge", {"amount": 10000}, token["token"])
+        self.assertEqual(status, 200, body)
+        log = wait_for(operator, "a failed attempt, then the delivery", lambda d: (lambda text: text if "HTTP 200" in text and "HTTP 500" in text else None)(
+            text_of(d, f"webhook-log-{endpoint_id}")))
+        self.assertIn("balance.charged", log)
+        self.assertTrue(operator.find_elements(By.CSS_SELECTOR, f'[data-testid="webhook-log-{endpoint_id}"] .failed'), "the failure is marked")
+        with urllib.request.urlopen(f"{receiver_base}/received/{name}", timeout=5) as response:
+            received = json.loads(response.read())
+        self.assertEqual([r["status"] for r in received], [500, 200])
+        self.assertTrue(all(r["verified"] for r in received), received)
+        # The table is redrawn every 2 s: click through script, on whatever row is there now.
+        operator.execute_script("document.querySelector(arguments[0]).click()", f'[data-testid="webhook-{endpoint_id}"] button')
+        wait_for(operator, "the endpoint removed", lambda d: not d.find_elements(By.CSS_SELECTOR, f'[data-testid="webhook-{endpoint_id}"]'))
 
     def test_apply_sends_only_what_the_operator_changed(self):
         # The page shows an opening; another operator moves it; this one changes only the rate.

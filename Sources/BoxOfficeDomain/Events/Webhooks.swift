@@ -189,6 +189,9 @@ public struct WebhookService: Sendable {
             throw BoxOfficeError.invalidRequest(
                 "events must be [\"*\"] or distinct event types among \(EventType.all.joined(separator: ", ")).")
         }
+        guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) else {
+            throw BoxOfficeError.invalidRequest("url must be written in printable ASCII, without spaces (percent-encode the rest).")
+        }
         let secret = WebhookSignature.newSecret()
         let id = "we_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         return (try await self.store.create(id: id, url: url, events: events, secret: secret), secret)
@@ -197,13 +200,18 @@ public struct WebhookService: Sendable {
     public func list() async throws -> [WebhookEndpoint] { try await self.store.list() }
 
     public func delete(id: String) async throws {
-        guard try await self.store.delete(id: id) else { throw BoxOfficeError.webhookNotFound }
+        guard Self.isEndpointID(id), try await self.store.delete(id: id) else { throw BoxOfficeError.webhookNotFound }
     }
 
     public func attempts(endpointID: String, limit: Int) async throws -> [WebhookAttempt] {
         guard (1...500).contains(limit) else { throw BoxOfficeError.invalidRequest("limit must be between 1 and 500.") }
-        guard let attempts = try await self.store.attempts(endpointID: endpointID, limit: limit) else { throw BoxOfficeError.webhookNotFound }
+        guard Self.isEndpointID(endpointID), let attempts = try await self.store.attempts(endpointID: endpointID, limit: limit) else { throw BoxOfficeError.webhookNotFound }
         return attempts
+    }
+
+    /// `we_` and hex digits, as `register` makes them; anything else names no endpoint.
+    static func isEndpointID(_ id: String) -> Bool {
+        id.hasPrefix("we_") && (4...43).contains(id.count) && id.dropFirst(3).allSatisfy(\.isHexDigit)
     }
 
     /// `evt_<n>`: queued again for every subscribed endpoint; returns how many deliveries.
