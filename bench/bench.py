@@ -4,7 +4,8 @@
 Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
 Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
 for statement. Scenarios: queue_enter, queue_enter_pow, queue_poll, queue_poll_long, hold_distinct, hold_uncontended, payment
-(wrk through haproxy), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
+(wrk through haproxy), outbox_cost (hold_distinct and payment first with the outbox off, `boxoffice.outbox
+= off` on the database, to compare with the same scenarios with it on), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
 streams on one instance: Redis commands/s and other users' poll p99 with and without them). Prints a table with each scenario's ratio to
 its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
 money conserved).
@@ -721,6 +722,19 @@ def main():
             rows.append(row("queue_poll", scenario_queue_poll(), "wrk /health/live", health))
         if wanted("queue_poll_long"):
             rows.append(row("queue_poll_long", scenario_queue_poll(LONG_LINE), "wrk /health/live", health))
+        # What the outbox costs, in this run: holds and payments first with the outbox off (a session
+        # setting the event inserts honour; the instances restart to pick it up), then, below, on.
+        outbox_off = {}
+        if wanted("outbox_cost") and instances == INSTANCE_SERIES[0]:
+            psql(DATABASE_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'")
+            try:
+                start_stack(instances)
+                outbox_off["hold"] = scenario_hold(HOLDS)
+                outbox_off["payment"] = scenario_payment(PAYMENTS)
+                log(f"  outbox off: holds {outbox_off['hold']['rps']:.0f}/s, payments {outbox_off['payment']['rps']:.0f}/s")
+            finally:
+                psql(DATABASE_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
+                start_stack(instances)
         if wanted("hold_distinct"):
             started = time.time() * 1000
             rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"],
@@ -739,6 +753,12 @@ def main():
             time.sleep(2)
             rows[-1]["event_lag"] = event_lag(started, {"order.paid"})
             log(f"  events: commit to stream {rows[-1]['event_lag']}")
+        for name, off in outbox_off.items():
+            on = next((r for r in rows if r["name"] == ("hold_distinct" if name == "hold" else "payment")), None)
+            if on:
+                # Ratio: with the outbox to without it (1.0: free; 0.9: it costs 10%).
+                rows.append(row(f"{name}_outbox_cost", {"rps": on["rps"], "p50_ms": on["p50_ms"], "p99_ms": on["p99_ms"], "errors": on["errors"]},
+                                f"same, outbox off", off))
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()
             hot_row = row("hot_seat_1000", hot, None, None)

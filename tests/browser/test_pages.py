@@ -469,7 +469,11 @@ class OperatorPageTests(PageTest):
         # A real receiver (scripts/webhook-receiver.py) that checks signatures and first answers 500.
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         receiver = subprocess.Popen(["python3", os.path.join(root, "scripts/webhook-receiver.py")], stdout=subprocess.PIPE, text=True)
-        self.addCleanup(receiver.kill)
+        def stop_receiver():
+            receiver.kill()
+            receiver.wait()
+            receiver.stdout.close()
+        self.addCleanup(stop_receiver)
         receiver_base = "http://127.0.0.1:" + receiver.stdout.readline().split()[-1]
         name = "page-" + uuid.uuid4().hex[:8]
         operator = self.open("/admin")

@@ -25,8 +25,9 @@ public struct PostgresBalanceStore: BalanceStore {
                               reference: "charge:" + UUID().uuidString.lowercased())
                 try connection.query("""
                     INSERT INTO outbox_events (type, aggregate_id, payload)
-                    VALUES ('balance.charged', \(userID), jsonb_build_object('userId', \(userID)::text, 'amount', \(amount)::bigint,
-                                                                           'balance', \(updated)::bigint))
+                    SELECT 'balance.charged', \(userID), jsonb_build_object('userId', \(userID)::text, 'amount', \(amount)::bigint,
+                                                                           'balance', \(updated)::bigint)
+                    WHERE boxoffice_outbox_on()
                     """)
                 return ChargeResult(userId: userID, balance: updated, charged: amount)
             }
