@@ -79,3 +79,11 @@ schemathesis run "$BOXOFFICE_ROOT/Docs/openapi.yaml" --url "$base" \
   --max-examples "${FUZZ_EXAMPLES:-25}" --seed "${FUZZ_SEED:-20261129}" \
   --workers 1 --request-timeout 10 \
   --report junit --report-junit-path "$out/junit-admin.xml"
+admin_status=$?
+# The fuzzer registers webhook endpoints at made-up URLs: remove them, so that later runs on this
+# database (the browser tests) do not share the dispatcher with their dead deliveries.
+for id in $(curl -sf "$base/v1/admin/webhooks" -H "Authorization: Bearer $admin_token" \
+    | python3 -c "import json, sys; print(' '.join(w['id'] for w in json.load(sys.stdin)['webhooks']))"); do
+  curl -sf -XDELETE "$base/v1/admin/webhooks/$id" -H "Authorization: Bearer $admin_token" >/dev/null || true
+done
+exit "$admin_status"

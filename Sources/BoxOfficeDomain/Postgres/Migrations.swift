@@ -216,7 +216,7 @@ public enum Migrations {
                 next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
                 UNIQUE (endpoint_id, event_id)
             );
-            CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'PENDING';
+            CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'PENDING';
             CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
             CREATE TABLE webhook_attempts (
                 id               BIGSERIAL PRIMARY KEY,

@@ -76,24 +76,24 @@ public struct PostgresWebhookStore: WebhookStore {
     }
 
     public func claim(limit: Int, perEndpoint: Int, busy: [String: Int], leaseSeconds: Int) async throws -> [WebhookDelivery] {
-        // FOR UPDATE cannot sit beside a window function: lock the candidates first, rank them per
-        // endpoint after. `busy` (this instance's deliveries in flight) counts against each endpoint's share.
+        // Each enabled endpoint picks its own oldest due deliveries, up to its share (`perEndpoint`
+        // less this instance's in flight): a backlog of one endpoint's retries never keeps another
+        // endpoint's fresh deliveries out of the claim.
         try await self.database.query("""
-            WITH candidates AS (
-                SELECT d.id, d.endpoint_id, d.next_attempt_at
-                FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
-                WHERE d.status = 'PENDING' AND d.next_attempt_at <= now()
-                ORDER BY d.next_attempt_at
-                LIMIT \(limit * 4)
-                FOR UPDATE OF d SKIP LOCKED),
-            ranked AS (
-                SELECT id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id)
-                           + coalesce((\(try JSON.encode(busy))::jsonb ->> endpoint_id)::int, 0) AS slot
-                FROM candidates),
+            WITH picked AS (
+                SELECT due.id FROM webhook_endpoints w
+                CROSS JOIN LATERAL (
+                    SELECT d.id FROM webhook_deliveries d
+                    WHERE d.endpoint_id = w.id AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+                    ORDER BY d.next_attempt_at, d.id
+                    LIMIT greatest(0, \(perEndpoint) - coalesce((\(try JSON.encode(busy))::jsonb ->> w.id)::int, 0))
+                    FOR UPDATE SKIP LOCKED) due
+                WHERE w.enabled
+                ORDER BY random()  -- past `limit`, no endpoint is always the one left out
+                LIMIT \(limit)),
             claimed AS (
                 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => \(leaseSeconds))
-                FROM (SELECT id FROM ranked WHERE slot <= \(perEndpoint) ORDER BY id LIMIT \(limit)) r
-                WHERE d.id = r.id
+                FROM picked WHERE d.id = picked.id
                 RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.first_due_at)
             SELECT c.id, c.endpoint_id, w.url, w.secret, c.attempts, c.first_due_at, o.id AS event, o.type, o.created_at, o.payload::text AS data
             FROM claimed c JOIN webhook_endpoints w ON w.id = c.endpoint_id JOIN outbox_events o ON o.id = c.event_id
