@@ -40,6 +40,8 @@ BASE = f"http://127.0.0.1:{LB_PORT}"
 PG_PORT = os.environ.get("PG_PORT", "15432")
 REDIS_PORT = os.environ.get("REDIS_PORT", "16379")
 DATABASE_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/boxoffice"
+# The local stack's superuser (trust auth on 127.0.0.1): a custom setting on the database needs it.
+SUPERUSER_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/boxoffice"
 PGBENCH_DB = "boxoffice_pgbench"
 PGBENCH_URL = f"postgres://boxoffice:boxoffice@127.0.0.1:{PG_PORT}/{PGBENCH_DB}"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -726,14 +728,14 @@ def main():
         # setting the event inserts honour; the instances restart to pick it up), then, below, on.
         outbox_off = {}
         if wanted("outbox_cost") and instances == INSTANCE_SERIES[0]:
-            psql(DATABASE_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'")
+            psql(SUPERUSER_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'")
             try:
                 start_stack(instances)
                 outbox_off["hold"] = scenario_hold(HOLDS)
                 outbox_off["payment"] = scenario_payment(PAYMENTS)
                 log(f"  outbox off: holds {outbox_off['hold']['rps']:.0f}/s, payments {outbox_off['payment']['rps']:.0f}/s")
             finally:
-                psql(DATABASE_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
+                psql(SUPERUSER_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
                 start_stack(instances)
         if wanted("hold_distinct"):
             started = time.time() * 1000
