@@ -211,10 +211,12 @@ class FanPageTests(PageTest):
         wait_for(fan, "ACTIVE", lambda d: testid(d, "queue-status").get_attribute("data-status") == "ACTIVE")
 
     def test_a_refused_stream_falls_back_to_polling(self):
-        # The balancer's streams are all taken (scripts/browser.sh caps them at LB_MAX_STREAMS=4):
+        # The balancer's streams are all taken (scripts/browser.sh caps them at LB_MAX_STREAMS=4) by
+        # waiters of another, paused line, who are never admitted and so never give a stream back:
         # the fan near the front is refused a stream and polls instead, and still gets in.
         concert_id, _ = new_concert("Browser refused stream", {"paused": True})
-        holders = [call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": concert_id})[1]["token"] for _ in range(4)]
+        elsewhere, _ = new_concert("Browser stream holders", {"paused": True})
+        holders = [call("POST", "/v1/queue/tokens", {"userId": str(uuid.uuid4()), "concertId": elsewhere})[1]["token"] for _ in range(4)]
         streams = []
         for token in holders:
             stream = urllib.request.urlopen(urllib.request.Request(f"{BASE}/v1/queue/events?token={token}"), timeout=30)
@@ -225,8 +227,9 @@ class FanPageTests(PageTest):
             wait_for(fan, "the concert list", lambda d: visible(d, f"concert-{concert_id}")).click()
             testid(fan, "join-queue").click()
             wait_for(fan, "the paused line", lambda d: testid(d, "queue-eta").text == "paused")
-            call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"admitPerSecond": 0.2, "paused": False}, ADMIN_TOKEN)
-            # Due within 30 s, the page asks for a stream, is refused, and polls.
+            # First in line at 0.05/s: due in 20 s (within 30 s), admitted no sooner, so the page asks for a
+            # stream well before its turn, is refused, and polls.
+            call("PATCH", f"/v1/admin/concerts/{concert_id}/queue", {"admitPerSecond": 0.05, "paused": False}, ADMIN_TOKEN)
             wait_for(fan, "a refused stream", lambda d: d.execute_script("return state.noStreamUntil") > 0, timeout=15)
             self.assertEqual(testid(fan, "queue-status").get_attribute("data-following"), "poll")
             self.assertEqual(error_text(fan), "")

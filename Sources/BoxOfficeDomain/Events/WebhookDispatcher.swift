@@ -36,16 +36,20 @@ public final class WebhookDispatcher: Service, Sendable {
     }
 
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                do {
-                    for delivery in try await self.claim() {
-                        group.addTask { await self.deliver(delivery) }
+        // At shutdown the deliveries in flight are cancelled, not awaited: a dead endpoint must not
+        // hold up every stop for its whole timeout. Their leases run out and they go again (at least once).
+        try? await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                while !Task.isCancelled {
+                    do {
+                        for delivery in try await self.claim() {
+                            group.addTask { await self.deliver(delivery) }
+                        }
+                    } catch {
+                        self.logger.warning("webhook dispatch failed", metadata: ["error": "\(error)"])
                     }
-                } catch {
-                    self.logger.warning("webhook dispatch failed", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: self.settings.pollInterval)
                 }
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.pollInterval) }
             }
         }
     }
