@@ -4,8 +4,8 @@
 Baselines: wrk on /health/live (the HTTP stack doing nothing), redis-benchmark running the very
 Lua script a queue poll runs, and pgbench running the hold and payment transactions statement
 for statement. Scenarios: queue_enter, queue_enter_pow, queue_poll, queue_poll_long, hold_distinct, hold_uncontended, payment
-(wrk through haproxy), outbox_cost (hold_distinct and payment first with the outbox off, `boxoffice.outbox
-= off` on the database, to compare with the same scenarios with it on), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
+(wrk through haproxy), outbox_cost (holds and payments with the outbox off, `boxoffice.outbox = off` on the
+database, and on, in four blocks ordered off, on, on, off on freshly started stacks), hot_seat_1000 and rush (k6), and event_streams (BENCH_STREAMS open
 streams on one instance: Redis commands/s and other users' poll p99 with and without them). Prints a table with each scenario's ratio to
 its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat sold twice,
 money conserved).
@@ -447,6 +447,31 @@ def scenario_payment(count):
     return wrk("once_each.lua", path="/v1/payments", env={"BENCH_ITEMS": handle.name, "BENCH_KIND": "pay"})
 
 
+def scenario_outbox_cost(instances):
+    """Holds and payments (as hold_distinct and payment) with the outbox off and on, in four blocks
+    ordered off, on, on, off, each on a freshly started stack: a drift of the machine over the run
+    falls on both alike. Off is `boxoffice.outbox = off` on the database (no event rows, so the
+    relay idles); the instances' new connections take it up. Returns {"on": [...], "off": [...]}."""
+    blocks = {"on": [], "off": []}
+    try:
+        for setting in ("off", "on", "on", "off"):
+            psql(SUPERUSER_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'" if setting == "off"
+                 else "ALTER DATABASE boxoffice RESET boxoffice.outbox")
+            start_stack(instances)
+            block = {"hold": scenario_hold(HOLDS), "payment": scenario_payment(PAYMENTS)}
+            blocks[setting].append(block)
+            log(f"  outbox {setting}: holds {block['hold']['rps']:.0f}/s, payments {block['payment']['rps']:.0f}/s")
+    finally:
+        psql(SUPERUSER_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
+        start_stack(instances)
+    return blocks
+
+
+def mean_result(results):
+    """The mean rate, latencies and errors of several runs of one scenario."""
+    return {key: sum(r[key] for r in results) / len(results) for key in ("rps", "p50_ms", "p99_ms", "errors")}
+
+
 def scenario_hot_seat():
     concert = bench_concert(1)
     metrics, code = k6("hot-seat.js", {"BASE_URL": BASE, "CONCERT_ID": concert, "USERS": 1000, "P99_MS": 60000})
@@ -726,17 +751,9 @@ def main():
             rows.append(row("queue_poll_long", scenario_queue_poll(LONG_LINE), "wrk /health/live", health))
         # What the outbox costs, in this run: holds and payments first with the outbox off (a session
         # setting the event inserts honour; the instances restart to pick it up), then, below, on.
-        outbox_off = {}
+        outbox_blocks = None
         if wanted("outbox_cost") and instances == INSTANCE_SERIES[0]:
-            psql(SUPERUSER_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'")
-            try:
-                start_stack(instances)
-                outbox_off["hold"] = scenario_hold(HOLDS)
-                outbox_off["payment"] = scenario_payment(PAYMENTS)
-                log(f"  outbox off: holds {outbox_off['hold']['rps']:.0f}/s, payments {outbox_off['payment']['rps']:.0f}/s")
-            finally:
-                psql(SUPERUSER_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
-                start_stack(instances)
+            outbox_blocks = scenario_outbox_cost(instances)
         if wanted("hold_distinct"):
             started = time.time() * 1000
             rows.append(row("hold_distinct", scenario_hold(HOLDS), "pgbench hold", baselines["pgbench hold"],
@@ -755,12 +772,13 @@ def main():
             time.sleep(2)
             rows[-1]["event_lag"] = event_lag(started, {"order.paid"})
             log(f"  events: commit to stream {rows[-1]['event_lag']}")
-        for name, off in outbox_off.items():
-            on = next((r for r in rows if r["name"] == ("hold_distinct" if name == "hold" else "payment")), None)
-            if on:
+        if outbox_blocks:
+            for name in ("hold", "payment"):
+                on, off = (mean_result([block[name] for block in outbox_blocks[setting]]) for setting in ("on", "off"))
                 # Ratio: with the outbox to without it (1.0: free; 0.9: it costs 10%).
-                rows.append(row(f"{name}_outbox_cost", {"rps": on["rps"], "p50_ms": on["p50_ms"], "p99_ms": on["p99_ms"], "errors": on["errors"]},
-                                f"same, outbox off", off))
+                cost = row(f"{name}_outbox_cost", on, "same, outbox off", off)
+                cost["blocks"] = {setting: [round(block[name]["rps"]) for block in blocks] for setting, blocks in outbox_blocks.items()}
+                rows.append(cost)
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()
             hot_row = row("hot_seat_1000", hot, None, None)

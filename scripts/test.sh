@@ -18,6 +18,7 @@
 #   BOXOFFICE_TEST_DATABASE_URL         postgres://boxoffice:boxoffice@127.0.0.1:15433/boxoffice
 #   BOXOFFICE_TEST_REDIS_URL            redis://127.0.0.1:16380/0
 #   BOXOFFICE_TEST_REDIS_CLUSTER_NODES  127.0.0.1:17101,...,127.0.0.1:17106
+#   BOXOFFICE_TEST_BINARY               the built boxoffice (set here; the crash tests run it as a process)
 #   BOXOFFICE_SERVICES_SCRIPT           absolute path of scripts/services.sh
 #     (e.g. "$BOXOFFICE_SERVICES_SCRIPT" test restart redis)
 #   in step 3: BOXOFFICE_TEST_PG_MODE=ha, and BOXOFFICE_TEST_DATABASE_URL naming pg1..pg3
@@ -75,6 +76,11 @@ export BOXOFFICE_SERVICES_SCRIPT="$SERVICES"
 cd "$BOXOFFICE_ROOT"
 # The webhook receiver of the tests (scripts/webhook-receiver.py) checks signatures with PyPI's standardwebhooks.
 python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --quiet standardwebhooks
+# The crash tests run the binary as a process of their own (Tests/TestSupport/InstanceProcess.swift);
+# `swift test` builds only what the test bundle links.
+swift build --product boxoffice
+BOXOFFICE_TEST_BINARY="$(swift build --show-bin-path)/boxoffice"
+export BOXOFFICE_TEST_BINARY
 status=0
 if [[ "$REDIS_MODE" == single && "$PG_MODE" == single ]]; then
   # shellcheck disable=SC2086

@@ -137,7 +137,7 @@ public func buildApplication(
                 IdempotencyKeySweeper(database: stores.database, retentionSeconds: configuration.jobs.idempotencyKeySeconds),
                 interval: sweepInterval, logger: logger
             ),
-            PeriodicJob.eventRelay(dependencies.relay, interval: configuration.events.pollInterval, logger: logger),
+            EventRelayJob(relay: dependencies.relay, database: stores.database.configuration, settings: configuration.events, logger: logger),
         ]
         // The HTTP client stops after the dispatcher that uses it (reverse order).
         let http = WebhookHTTPClient()

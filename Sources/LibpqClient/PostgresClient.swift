@@ -6,12 +6,15 @@ import Synchronization
 /// The async face of the PostgreSQL client: every call runs on one of the pool's own threads.
 public struct PostgresClient: PooledClient {
     public let pool: BlockingConnectionPool<PostgresConnection>
+    /// What every connection of the pool is opened with (also for a connection of one's own, as a listener's).
+    public let configuration: PostgresConfiguration
 
     public init(
         configuration: PostgresConfiguration, poolSize: Int, acquireTimeout: TimeAmount,
         logger: Logger = Logger(label: "boxoffice.postgres")
     ) {
         let watch = ServerWatch(logger: logger)
+        self.configuration = configuration
         self.pool = BlockingConnectionPool(
             configuration: PoolConfiguration(name: "postgres", size: poolSize, acquireTimeout: acquireTimeout)
         ) {

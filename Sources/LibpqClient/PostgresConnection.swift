@@ -99,6 +99,31 @@ public final class PostgresConnection: BlockingConnection {
         _ = try self.consume(self.reply(sent: PQsendQuery(self.handle, sql)))
     }
 
+    /// The channels of the notifications that arrived on this connection (after `LISTEN`), waiting
+    /// up to `milliseconds` for the first when none is there yet; empty when none came. For a
+    /// connection of its own (`PostgresNotificationListener`): a pooled one never waits idle.
+    public func notifications(waitingUpTo milliseconds: Int) throws -> [String] {
+        guard self.isUsable else { throw PostgresError.connection("connection already failed") }
+        var channels = self.takeNotifications()
+        guard channels.isEmpty else { return channels }
+        var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, Int32(clamping: milliseconds)) < 0 && errno != EINTR { throw self.connectionFailure() }
+        if descriptor.revents != 0 {
+            guard PQconsumeInput(self.handle) == 1, PQstatus(self.handle) == CONNECTION_OK else { throw self.connectionFailure() }
+            channels = self.takeNotifications()
+        }
+        return channels
+    }
+
+    private func takeNotifications() -> [String] {
+        var channels: [String] = []
+        while let notification = PQnotifies(self.handle) {
+            channels.append(String(cString: notification.pointee.relname))
+            PQfreemem(notification)
+        }
+        return channels
+    }
+
     private func prepare(_ sql: String, parameterCount: Int) throws -> String {
         if let name = self.preparedStatements[sql] { return name }
         let name = "s\(self.preparedStatements.count)"

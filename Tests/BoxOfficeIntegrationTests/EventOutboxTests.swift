@@ -155,6 +155,111 @@ struct EventOutboxTests {
         }
     }
 
+    /// Frees the relay lease, so the next relay to look takes it (instead of waiting out a lease of
+    /// an instance of an earlier test), and no relay is left asleep.
+    static func freeLease(_ database: PostgresClient) async throws {
+        try await database.query("UPDATE outbox_relay SET holder = NULL, lease_until = '-infinity', sleeping = false WHERE id = 1")
+    }
+
+    /// Waits until a relay whose holder name starts with `prefix` holds the lease (and, if asked,
+    /// sleeps); returns the holder.
+    static func relayHolding(_ database: PostgresClient, prefix: String, sleeping: Bool? = nil, timeout: Duration = .seconds(30)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let row = try await database.query("SELECT coalesce(holder, ''), sleeping, lease_until > now() FROM outbox_relay WHERE id = 1").first
+            let holder = try row?.decode(String.self, at: 0) ?? ""
+            if holder.hasPrefix(prefix), try row?.decode(Bool.self, at: 2) == true, try sleeping == nil || row?.decode(Bool.self, at: 1) == sleeping {
+                return holder
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestServerError("no relay \(prefix)* holds the outbox lease\(sleeping == true ? " asleep" : "") within \(timeout)")
+    }
+
+    /// Milliseconds from `start` to the time of the stream entry (its id is the XADD time in ms).
+    static func lag(_ entry: Entry, since start: Date) -> Int {
+        (Int(entry.streamID.split(separator: "-").first ?? "") ?? 0) - Int(start.timeIntervalSince1970 * 1000)
+    }
+
+    @Test("a relay with nothing to do sleeps until PostgreSQL notifies it: each new event is in the stream within a second, though the relay's own look comes once a minute")
+    func notifiedRelay() async throws {
+        let stream = "bo:events:test-\(UUID().uuidString)"
+        try await Kit.withDatabase { database in
+            try await Kit.withRedis { redis in
+                try await Self.freeLease(database)
+                let environment = ["EVENTS_STREAM": stream, "OUTBOX_SWEEP_MS": "60000", "OUTBOX_LEASE_MS": "120000"]
+                try await TestStack.withInstances(1, environment: environment) { _ in
+                    for round in 1...3 {
+                        // Asleep: its last claim found nothing and asked to be notified.
+                        _ = try await Self.relayHolding(database, prefix: "test-1-", sleeping: true)
+                        let start = Date()
+                        let user = try await Self.charges(1, database: database)[0]
+                        let seen = try await Self.eventually(redis, stream: stream, timeout: .seconds(5), matching: { $0.data["userId"] as? String == user }) { !$0.isEmpty }
+                        try #require(seen.count == 1, "round \(round)")
+                        #expect(Self.lag(seen[0], since: start) < 1_000, "round \(round): \(Self.lag(seen[0], since: start)) ms")
+                    }
+                }
+                // The stopped instance's two-minute lease must not hold up the next tests' relays.
+                try await Self.freeLease(database)
+                _ = try await redis.send(["DEL", RedisArgument(stream)])
+            }
+        }
+    }
+
+    @Test("kill -9 of the relaying instance while its mark of a published batch waits: the other instance publishes the batch again once the lease runs out; each event is in the stream twice with its id, none lost, all marked", .timeLimit(.minutes(2)))
+    func killedRelayingInstance() async throws {
+        let stream = "bo:events:test-\(UUID().uuidString)"
+        try await Kit.withDatabase { database in
+            try await Kit.withRedis { redis in
+                try await Self.freeLease(database)
+                let environment = ["EVENTS_STREAM": stream, "OUTBOX_LEASE_MS": "3000", "DB_LOCK_TIMEOUT_MS": "30000", "DB_STATEMENT_TIMEOUT_MS": "30000"]
+                let instances = try ["kill-1", "kill-2"].map { try InstanceProcess(instanceID: $0, environment: environment) }
+                defer { instances.forEach { $0.kill() } }
+                let holder = try await Self.relayHolding(database, prefix: "kill-")
+
+                // The lease lent to nobody while the events are written and their rows locked: the
+                // relays can then read and publish them, but a mark waits.
+                try await database.query("UPDATE outbox_relay SET holder = 'test-pause', lease_until = now() + interval '1 minute' WHERE id = 1")
+                let users = try await Self.charges(20, database: database)
+                let rowLock = try PostgresConnection(configuration: PostgresConfiguration(url: TestEnvironment.databaseURL))
+                defer { rowLock.close() }
+                try rowLock.simple("BEGIN")
+                let locked = try rowLock.query("""
+                    SELECT id FROM outbox_events WHERE published_at IS NULL
+                      AND payload->>'userId' = ANY(string_to_array(\(users.joined(separator: ",")), ','))
+                    FOR UPDATE
+                    """).map { try $0.decode(Int.self, at: 0) }
+                try #require(locked.count == 20)
+                try await database.query("UPDATE outbox_relay SET holder = \(holder), lease_until = now() + interval '3 seconds' WHERE id = 1")
+
+                let mine: (Entry) -> Bool = { users.contains($0.data["userId"] as? String ?? "") }
+                let published = try await Self.eventually(redis, stream: stream, timeout: .seconds(10), matching: mine) { $0.count == 20 }
+                try #require(published.count == 20)
+                let unmarked = try await database.query("SELECT count(*) FROM outbox_events WHERE published_at IS NULL AND id = ANY(\(locked)::bigint[])")
+                #expect(try unmarked.first!.decode(Int.self, at: 0) == 20)
+                let crashed = try #require(instances.first { holder.hasPrefix($0.instanceID + "-") })
+                crashed.kill()
+                // Its blocked mark would still commit once it got the rows: PostgreSQL ends a dead
+                // client's session when it notices (keepalives, client_connection_check_interval).
+                try await database.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \("boxoffice-\(crashed.instanceID)")")
+                try rowLock.simple("ROLLBACK")
+
+                // The survivor takes over after the lease and publishes the unmarked batch again.
+                let seen = try await Self.eventually(redis, stream: stream, timeout: .seconds(20), matching: mine) { $0.count >= 40 }
+                #expect(seen.count == 40)
+                #expect(Set(seen.map(\.id)) == Set(published.map(\.id)))
+                for event in Set(published.map(\.id)) { #expect(seen.filter { $0.id == event }.count == 2, "\(event)") }
+                let survivor = try await Self.relayHolding(database, prefix: "kill-")
+                #expect(!survivor.hasPrefix(crashed.instanceID + "-"))
+                let marked = try await database.query("SELECT count(*) FROM outbox_events WHERE published_at IS NOT NULL AND id = ANY(\(locked)::bigint[])")
+                #expect(try marked.first!.decode(Int.self, at: 0) == 20)
+                instances.forEach { $0.kill() }
+                try await Self.freeLease(database)
+                _ = try await redis.send(["DEL", RedisArgument(stream)])
+            }
+        }
+    }
+
     @Test("Redis down: the events wait in the outbox (the relay fails and marks nothing) and go out once it is back; then two consumer groups each read every event once")
     func redisDownThenConsumerGroups() async throws {
         let stream = "bo:events:test-\(UUID().uuidString)"

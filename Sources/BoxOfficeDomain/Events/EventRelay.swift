@@ -32,7 +32,8 @@ public protocol EventPublisher: Sendable {
 /// The outbox's side in the database of record (PostgresOutbox).
 public protocol Outbox: Sendable {
     /// Takes (or renews) the relay lease for `holder` and returns up to `limit` unpublished events in
-    /// id order; empty when another holder has the lease.
+    /// id order; empty when another holder has the lease. A holder that finds none asks, in the
+    /// same statement, to be notified of the next event (`OutboxNotifications`).
     func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent]
     /// Marks events published, if `holder` still holds the lease (a relay that lost it publishes
     /// them again; consumers see a duplicate, never a gap).
@@ -44,23 +45,27 @@ public protocol Outbox: Sendable {
     func purge(olderThanSeconds seconds: Int, limit: Int) async throws -> Int
 }
 
-/// `EVENTS_STREAM`, `EVENTS_STREAM_MAXLEN`, `OUTBOX_POLL_MS`, `OUTBOX_BATCH`, `OUTBOX_LEASE_MS`,
-/// `OUTBOX_RETENTION_SECONDS`.
+/// `EVENTS_STREAM`, `EVENTS_STREAM_MAXLEN`, `OUTBOX_POLL_MS`, `OUTBOX_SWEEP_MS`, `OUTBOX_BATCH`,
+/// `OUTBOX_LEASE_MS`, `OUTBOX_RETENTION_SECONDS`.
 public struct EventSettings: Sendable {
     public var stream: String
     public var streamMaxLength: Int
+    /// The pause between rounds while events keep coming (no notification is asked for then).
     public var pollInterval: Duration
+    /// The safety net: how often a relay looks without being notified.
+    public var sweepInterval: Duration
     public var batch: Int
     public var leaseMilliseconds: Int
     public var retentionSeconds: Int
 
     public init(
-        stream: String = "bo:events", streamMaxLength: Int = 1_000_000, pollInterval: Duration = .milliseconds(200), batch: Int = 500,
-        leaseMilliseconds: Int = 5_000, retentionSeconds: Int = 86_400
+        stream: String = "bo:events", streamMaxLength: Int = 1_000_000, pollInterval: Duration = .milliseconds(200),
+        sweepInterval: Duration = .milliseconds(1_000), batch: Int = 500, leaseMilliseconds: Int = 5_000, retentionSeconds: Int = 86_400
     ) {
         self.stream = stream
         self.streamMaxLength = streamMaxLength
         self.pollInterval = pollInterval
+        self.sweepInterval = sweepInterval
         self.batch = batch
         self.leaseMilliseconds = leaseMilliseconds
         self.retentionSeconds = retentionSeconds
@@ -72,6 +77,7 @@ public struct EventSettings: Sendable {
             stream: reader.string("events.stream", default: "bo:events"),
             streamMaxLength: try reader.int("events.stream.maxlen", default: 1_000_000, in: 1_000...1_000_000_000),
             pollInterval: .milliseconds(try outbox.int("poll.ms", default: 200, in: 10...60_000)),
+            sweepInterval: .milliseconds(try outbox.int("sweep.ms", default: 1_000, in: 10...60_000)),
             batch: try outbox.int("batch", default: 500, in: 1...10_000),
             leaseMilliseconds: try outbox.int("lease.ms", default: 5_000, in: 500...600_000),
             retentionSeconds: try outbox.int("retention.seconds", default: 86_400, in: 60...365 * 86_400))
@@ -113,10 +119,14 @@ public struct EventRelay: Sendable {
         return events.count
     }
 
-    /// Rounds until the outbox is drained (a full batch means more may wait), then an occasional purge.
-    public func drain() async throws {
-        while try await self.relayOnce() == self.settings.batch {}
+    /// Rounds while they come back full, then an occasional purge; returns the last round's count
+    /// (0: the outbox is empty, or another relay holds the lease).
+    @discardableResult
+    public func drain() async throws -> Int {
+        var count = try await self.relayOnce()
+        while count == self.settings.batch { count = try await self.relayOnce() }
         if Int.random(in: 0..<50) == 0 { _ = try await self.outbox.purge(olderThanSeconds: self.settings.retentionSeconds, limit: 10_000) }
+        return count
     }
 
     static func concertID(_ event: OutboxEvent) -> Int? {

@@ -38,7 +38,7 @@ public final class WebhookDispatcher: Service, Sendable {
     public func run() async {
         // At shutdown the deliveries in flight are cancelled, not awaited: a dead endpoint must not
         // hold up every stop for its whole timeout. Their leases run out and they go again (at least once).
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 while !Task.isCancelled {
                     do {

@@ -247,5 +247,14 @@ public enum Migrations {
                 PRIMARY KEY (minute, instance)
             );
             """),
+        Migration(version: 14, name: "the outbox relay asks to be notified; unsold seats indexed", sql: """
+            -- Set by the relay's claim when it found nothing to publish: while it is true, each new
+            -- event notifies the relay (boxoffice_outbox_wake in Functions/boxoffice_events.sql).
+            ALTER TABLE outbox_relay ADD COLUMN sleeping BOOLEAN NOT NULL DEFAULT false;
+            -- Whether a concert is sold out, asked about once a second per concert and instance
+            -- (ConcertDirectory) and after each relayed payment, is one probe per date here instead of
+            -- a count of every seat (151 ms a call on a 30,000-seat concert).
+            CREATE INDEX seats_unsold ON seats (date_id) WHERE status <> 'SOLD';
+            """),
     ]
 }

@@ -25,10 +25,12 @@ public struct PostgresCatalogStore: CatalogStore {
     /// A lapsed hold still counts as HELD until the sweeper frees it (a second at most): the line
     /// only stops when every seat is really sold.
     public func isSoldOut(_ concertID: Int) async throws -> Bool {
+        // Probes of the partial index seats_unsold (migration 14), not a count of every seat.
         let rows = try await self.database.query("""
-            SELECT count(*) > 0 AND count(*) FILTER (WHERE s.status IN ('AVAILABLE', 'HELD')) = 0
-            FROM concert_dates d JOIN seats s ON s.date_id = d.id
-            WHERE d.concert_id = \(concertID) AND d.date >= current_date
+            SELECT EXISTS (SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id
+                           WHERE d.concert_id = \(concertID) AND d.date >= current_date)
+               AND NOT EXISTS (SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
+                               WHERE d.concert_id = \(concertID) AND d.date >= current_date)
             """)
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }

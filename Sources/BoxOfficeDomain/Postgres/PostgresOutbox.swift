@@ -1,8 +1,9 @@
 import Foundation
 import LibpqClient
 
-/// The outbox tables (migration 12): `outbox_events`, written by the same transactions as the
-/// changes (Functions/boxoffice_events.sql and the stores), and `outbox_relay`, the one lease row.
+/// The outbox tables (migrations 12 and 14): `outbox_events`, written by the same transactions as
+/// the changes (Functions/boxoffice_events.sql and the stores), and `outbox_relay`, the one lease
+/// row, which also says whether the relay sleeps (and new events notify it).
 public struct PostgresOutbox: Outbox {
     let database: PostgresClient
 
@@ -12,9 +13,11 @@ public struct PostgresOutbox: Outbox {
 
     public func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent] {
         // The lease and the read are one statement: no rows unless this holder has the lease now.
+        // A holder that finds nothing to publish asks to be notified of the next event.
         try await self.database.query("""
             WITH lease AS (
-                UPDATE outbox_relay SET holder = \(holder), lease_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000))
+                UPDATE outbox_relay SET holder = \(holder), lease_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000)),
+                    sleeping = NOT EXISTS (SELECT 1 FROM outbox_events WHERE published_at IS NULL)
                 WHERE id = 1 AND (holder = \(holder) OR lease_until < now())
                 RETURNING 1)
             SELECT e.id, e.type, e.created_at, e.payload::text FROM outbox_events e, lease
@@ -50,9 +53,9 @@ public struct PostgresOutbox: Outbox {
             FROM unnest(\(concertIDs)::bigint[]) AS c
             WHERE EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = c AND d.date >= current_date)
               AND NOT EXISTS (
-                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id
+                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
                   WHERE d.concert_id = c AND d.date >= current_date
-                    AND (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until > now())))
+                    AND (s.status = 'AVAILABLE' OR s.held_until > now()))
               AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.type = 'concert.sold_out' AND o.aggregate_id = c::text)
             """).affectedRows
     }

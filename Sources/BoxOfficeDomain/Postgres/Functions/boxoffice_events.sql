@@ -19,3 +19,18 @@ RETURNS VOID LANGUAGE sql AS $$
     FROM reservations r JOIN concert_dates d ON d.id = r.date_id
     WHERE r.id = p_reservation AND boxoffice_outbox_on();
 $$;
+
+-- boxoffice_outbox_wake: notifies the relay (LISTEN boxoffice_outbox, EventRelayJob) of a new event,
+-- only while it sleeps: a notifying commit holds a database-wide lock until it ends, which a
+-- stream of sales must not queue on. While events keep coming the relay polls instead. A relay
+-- that falls asleep just as an event commits can miss it; its safety-net poll finds it.
+CREATE OR REPLACE FUNCTION boxoffice_outbox_wake() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT sleeping FROM outbox_relay WHERE id = 1) THEN
+        PERFORM pg_notify('boxoffice_outbox', '');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER outbox_events_wake AFTER INSERT ON outbox_events
+    FOR EACH ROW EXECUTE FUNCTION boxoffice_outbox_wake();
