@@ -4,9 +4,10 @@ import HiredisClient
 import Testing
 import TestSupport
 
-/// Sold out is said at once (API.md "Sold out"): when no seat of the concert is AVAILABLE or HELD on
-/// any bookable date, waiters learn it at their next poll or on their stream, nobody more is
-/// admitted, new arrivals get 410 SOLD_OUT; when seats come back (here: a new date), the line goes on.
+/// Sold out is said at once (Docs/api.md "Sold out"): when no seat of the concert is AVAILABLE or
+/// HELD on any bookable date, waiters learn it at their next poll or on their stream, nobody more is
+/// admitted, new arrivals get 410 SOLD_OUT; when seats come back (here: a new date), the line goes
+/// on. While every seat left is held, the line admits nobody either, and says it is paused.
 @Suite("Sold out")
 struct SoldOutTests {
     typealias Kit = HoldsTestKit
@@ -21,6 +22,48 @@ struct SoldOutTests {
         let reservation = try #require(hold.json["reservationId"] as? String, "\(hold.text)")
         let paid = try await http.request(.POST, "\(base)/v1/payments", token: fan.token, json: ["reservationId": reservation])
         #expect(paid.status == 201, "\(paid.text)")
+    }
+
+    @Test("while every seat left is in a live hold, nobody is admitted and waiters see the line paused, with no wait promised; the hold cancelled, admission goes on")
+    func allHeldPausesAdmission() async throws {
+        let concert = try await Fixtures.concert(dates: 1)
+        let date = concert.dates[0]
+        try await TestStack.withInstances(2, environment: ["DB_POOL_SIZE": "4"]) { bases in
+            try await TestHTTPClient.with { http in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for buyer in 0..<12 {
+                        group.addTask {
+                            try await Self.buy(http, bases[buyer % 2], concertID: concert.id, date: date, seats: Array(buyer * 4 + 1...buyer * 4 + 4))
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                // The last two seats in a fan's cart.
+                let holder = try await http.activeToken(bases[0], concertID: concert.id)
+                _ = try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: holder.token, json: ["amount": 1_000_000])
+                let hold = try await Kit.hold(http, bases[0], holder, concertID: concert.id, date: date, seats: [49, 50])
+                let reservation = try #require(hold.json["reservationId"] as? String, "\(hold.text)")
+                // Each instance's answer about the seats is at most a second old.
+                try await Task.sleep(for: .milliseconds(1_500))
+                var waiters: [String] = []
+                for index in 0..<4 { waiters.append(try await http.takeToken(bases[index % 2], concertID: concert.id).token) }
+                // Forty promoter ticks (every 50 ms, admission wide open): nobody admitted.
+                try await Task.sleep(for: .seconds(2))
+                for (index, token) in waiters.enumerated() {
+                    let status = try await http.request(.GET, "\(bases[index % 2])/v1/queue/status", token: token)
+                    #expect(status.json["status"] as? String == "WAITING", "\(status.text)")
+                    #expect(status.json["estimatedWaitSeconds"] is NSNull, "\(status.text)")
+                    #expect(status.json["paused"] as? Bool == true, "\(status.text)")
+                    #expect(status.json["soldOut"] as? Bool == false, "\(status.text)")
+                }
+                // The cart emptied: two seats free again, and the line goes on.
+                #expect(try await http.request(.DELETE, "\(bases[0])/v1/reservations/\(reservation)", token: holder.token).status == 200)
+                for (index, token) in waiters.enumerated() {
+                    try await http.waitUntilActive(bases[index % 2], token: token, timeout: .seconds(10))
+                }
+            }
+        }
+        try await MoneyTests.expectHealthy()
     }
 
     @Test("the last seat sold stops the line: soldOut on polls and streams, no admissions, 410 SOLD_OUT; a new date reopens it")

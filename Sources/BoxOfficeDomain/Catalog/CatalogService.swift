@@ -37,12 +37,24 @@ public struct SeatView: Sendable, Codable, Equatable {
 public protocol CatalogStore: Sendable {
     func concerts() async throws -> [Concert]
     func concertExists(_ concertID: Int) async throws -> Bool
-    /// The concert has seats on bookable dates and none of them is AVAILABLE or HELD.
-    func isSoldOut(_ concertID: Int) async throws -> Bool
+    /// What is left of the concert's seats on its bookable dates.
+    func seatSupply(_ concertID: Int) async throws -> SeatSupply
     /// Dates from today on with at least one free seat; nil when the concert does not exist.
     func bookableDates(concertID: Int) async throws -> [DateAvailability]?
     /// All 50 seats of a bookable date in number order; empty when the date is not bookable.
     func seats(concertID: Int, date: String) async throws -> [SeatView]
+}
+
+/// What is left of a concert's seats on its bookable dates, as its line needs to know it.
+public enum SeatSupply: Sendable, Equatable {
+    /// A seat is free (AVAILABLE, or in a hold that has lapsed), or the concert has no bookable
+    /// date yet (nothing to stop): the line admits.
+    case seatsFree
+    /// No seat is free, but some are in live holds, which may lapse or be cancelled: the line admits
+    /// nobody meanwhile (an admitted fan would find no seat) and waiters see it paused.
+    case allHeld
+    /// Every seat of every bookable date is sold: the line stops and says so (`soldOut`).
+    case soldOut
 }
 
 /// The public catalog: concerts, bookable dates and seat maps.

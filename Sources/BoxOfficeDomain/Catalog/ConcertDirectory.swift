@@ -1,24 +1,25 @@
 import NIOConcurrencyHelpers
 
-/// Which concerts exist and which are sold out, as the queue needs to know on every call without
-/// a query each time.
+/// Which concerts exist and what is left of their seats, as the queue needs to know on every call
+/// without a query each time.
 ///
 /// Existence: concerts are never deleted, so a concert seen once is known for good; an id not seen
 /// yet is asked of PostgreSQL every time (one primary-key lookup), so a concert created through one
 /// instance is usable through every instance at once (issue 22: a five-second cache of all ids
 /// answered 404 to a PATCH right after a create on another instance).
 ///
-/// Sold out: asked of PostgreSQL at most once a second per concert and instance, so a waiter learns
-/// it within about a second of the last sale, and so does the promoter, which then admits nobody.
+/// The seat supply (SeatSupply): asked of PostgreSQL at most once a second per concert and instance,
+/// so a waiter learns of a sell-out within about a second of the last sale, and so does the
+/// promoter, which then admits nobody; as it does while every seat left is in a live hold.
 public final class ConcertDirectory: Sendable {
     private let store: any CatalogStore
-    private let soldOutMaxAge: Duration
+    private let supplyMaxAge: Duration
     private let known = NIOLockedValueBox<Set<Int>>([])
-    private let soldOut = NIOLockedValueBox<[Int: (soldOut: Bool, checked: ContinuousClock.Instant)]>([:])
+    private let supplies = NIOLockedValueBox<[Int: (supply: SeatSupply, checked: ContinuousClock.Instant)]>([:])
 
-    public init(store: any CatalogStore, soldOutMaxAge: Duration = .seconds(1)) {
+    public init(store: any CatalogStore, supplyMaxAge: Duration = .seconds(1)) {
         self.store = store
-        self.soldOutMaxAge = soldOutMaxAge
+        self.supplyMaxAge = supplyMaxAge
     }
 
     public func exists(_ concertID: Int) async throws -> Bool {
@@ -30,20 +31,24 @@ public final class ConcertDirectory: Sendable {
         return true
     }
 
-    /// Whether the concert is sold out, at most about `soldOutMaxAge` old. One caller at a time
+    /// What is left of the concert's seats, at most about `supplyMaxAge` old. One caller at a time
     /// refreshes it; the others meanwhile take the last answer, so thousands of polls a second cost
-    /// one query a second. While PostgreSQL is down the last answer stands (or "not sold out"):
-    /// the line neither stops nor fails for it.
-    public func isSoldOut(_ concertID: Int) async -> Bool {
+    /// one query a second. While PostgreSQL is down the last answer stands (or "seats free"): the
+    /// line neither stops nor fails for it.
+    public func seatSupply(_ concertID: Int) async -> SeatSupply {
         let now = ContinuousClock.now
-        let (last, refresh) = self.soldOut.withLockedValue { table -> (Bool, Bool) in
+        let (last, refresh) = self.supplies.withLockedValue { table -> (SeatSupply, Bool) in
             let entry = table[concertID]
-            if let entry, now - entry.checked < self.soldOutMaxAge { return (entry.soldOut, false) }
-            table[concertID] = (entry?.soldOut ?? false, now)
-            return (entry?.soldOut ?? false, true)
+            if let entry, now - entry.checked < self.supplyMaxAge { return (entry.supply, false) }
+            table[concertID] = (entry?.supply ?? .seatsFree, now)
+            return (entry?.supply ?? .seatsFree, true)
         }
-        guard refresh, let fresh = try? await self.store.isSoldOut(concertID) else { return last }
-        self.soldOut.withLockedValue { $0[concertID] = (fresh, .now) }
+        guard refresh, let fresh = try? await self.store.seatSupply(concertID) else { return last }
+        self.supplies.withLockedValue { $0[concertID] = (fresh, .now) }
         return fresh
+    }
+
+    public func isSoldOut(_ concertID: Int) async -> Bool {
+        await self.seatSupply(concertID) == .soldOut
     }
 }

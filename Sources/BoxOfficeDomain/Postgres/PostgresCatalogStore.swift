@@ -22,17 +22,22 @@ public struct PostgresCatalogStore: CatalogStore {
         return rows.count > 0
     }
 
-    /// A lapsed hold still counts as HELD until the sweeper frees it (a second at most): the line
-    /// only stops when every seat is really sold.
-    public func isSoldOut(_ concertID: Int) async throws -> Bool {
-        // Probes of the partial index seats_unsold (migration 14), not a count of every seat.
+    /// Probes of the partial index seats_unsold (migration 14), not a count of every seat. A
+    /// lapsed hold counts as free (a hold takes it over) but keeps the concert from being sold out
+    /// until the sweeper frees it (a second at most).
+    public func seatSupply(_ concertID: Int) async throws -> SeatSupply {
         let rows = try await self.database.query("""
-            SELECT EXISTS (SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id
-                           WHERE d.concert_id = \(concertID) AND d.date >= current_date)
-               AND NOT EXISTS (SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
-                               WHERE d.concert_id = \(concertID) AND d.date >= current_date)
+            WITH unsold AS NOT MATERIALIZED (
+                SELECT s.status, s.held_until FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
+                WHERE d.concert_id = \(concertID) AND d.date >= current_date)
+            SELECT EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = \(concertID) AND d.date >= current_date) AS dated,
+                   EXISTS (SELECT 1 FROM unsold) AS unsold,
+                   EXISTS (SELECT 1 FROM unsold WHERE status = 'AVAILABLE' OR held_until <= now()) AS free
             """)
-        return try rows.first?.decode(Bool.self, at: 0) ?? false
+        guard let row = rows.first, try row.decode(Bool.self, column: "dated"), !(try row.decode(Bool.self, column: "free")) else {
+            return .seatsFree
+        }
+        return try row.decode(Bool.self, column: "unsold") ? .allHeld : .soldOut
     }
 
     public func bookableDates(concertID: Int) async throws -> [DateAvailability]? {

@@ -72,9 +72,9 @@ public struct PostgresOutbox: Outbox {
         return try await self.database.query("""
             DELETE FROM outbox_events WHERE id IN (
                 SELECT e.id FROM outbox_events e
-                WHERE e.published_at IS NOT NULL AND e.published_at < now() - make_interval(secs => \(seconds))
+                WHERE e.published_at < now() - make_interval(secs => \(seconds))
                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'PENDING')
-                ORDER BY e.published_at LIMIT \(limit))
+                LIMIT \(limit))
             """).affectedRows
     }
 }

@@ -80,16 +80,18 @@ public struct QueueTicket: Sendable, Equatable {
     public let state: TokenState
     /// The line's idle limit, which bounds `pollAfterSeconds`.
     public let waitingIdleSeconds: Int
-    /// The concert was sold out when the ticket was looked at.
-    public let soldOut: Bool
+    /// What was left of the concert's seats when the ticket was looked at.
+    public let supply: SeatSupply
 
-    public init(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int = .max, soldOut: Bool = false) {
+    public init(token: String, concertID: Int, state: TokenState, waitingIdleSeconds: Int = .max, supply: SeatSupply = .seatsFree) {
         self.token = token
         self.concertID = concertID
         self.state = state
         self.waitingIdleSeconds = waitingIdleSeconds
-        self.soldOut = soldOut
+        self.supply = supply
     }
+
+    public var soldOut: Bool { self.supply == .soldOut }
 
     public var userID: String? {
         switch self.state {

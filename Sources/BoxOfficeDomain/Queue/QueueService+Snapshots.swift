@@ -22,8 +22,8 @@ extension QueueService {
             else { return nil }
             state = Self.waitingState(user: waiter.user, rank: rank, inputs: inputs, plan: plan, shard: id.shard)
         }
-        let soldOut = await self.concerts.isSoldOut(id.concertID)
-        return QueueTicket(token: token, concertID: id.concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut)
+        let supply = await self.concerts.seatSupply(id.concertID)
+        return QueueTicket(token: token, concertID: id.concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, supply: supply)
     }
 
     /// Refreshes every line whose waiters polled this instance lately, four at a time (one

@@ -224,9 +224,9 @@ public struct QueueService: ActiveWindow {
             try await self.lines.register(concertID: concertID)
         }
         let state = Self.tokenState(description, plan: plan, shard: shard)
-        let soldOut = await self.concerts.isSoldOut(concertID)
+        let supply = await self.concerts.seatSupply(concertID)
         return (
-            QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, soldOut: soldOut),
+            QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, supply: supply),
             reply.superseded, description.place
         )
     }
@@ -266,14 +266,15 @@ public struct QueueService: ActiveWindow {
 
     /// One promotion tick for one concert: expire, drop idle waiters, admit. A split line ticks
     /// every shard with its share of the capacity and the rate; the figures are their sums.
-    /// A sold-out concert admits nobody more (as if paused) until seats come back.
+    /// Nobody is admitted while no seat is free (sold out, or every seat left in a live hold) until
+    /// seats come back.
     public func promote(concertID: Int) async throws -> PromotionResult {
         let plan = try await self.plans.plan(concertID: concertID)
-        let soldOut = await self.concerts.isSoldOut(concertID)
+        let noSeatFree = await self.concerts.seatSupply(concertID) != .seatsFree
         guard plan.tickedShards > 1 else {
             // One line: the script reads the settings hash itself, so a redis-cli edit applies at once.
             return try await self.promote(QueueKeys(concertID: concertID), capacity: self.settings.activeCapacity,
-                                          rate: self.settings.admitPerSecond, overrides: nil, soldOut: soldOut)
+                                          rate: self.settings.admitPerSecond, overrides: nil, noSeatFree: noSeatFree)
         }
         // The shards of the count before a change, while they are drained, admit their few strays
         // with a shard's share too.
@@ -282,7 +283,7 @@ public struct QueueService: ActiveWindow {
                 group.addTask {
                     let result = try await self.promote(
                         QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
-                        overrides: plan, soldOut: soldOut)
+                        overrides: plan, noSeatFree: noSeatFree)
                     return (shard, result)
                 }
             }
@@ -304,13 +305,13 @@ public struct QueueService: ActiveWindow {
     }
 
     private func promote(
-        _ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, soldOut: Bool
+        _ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, noSeatFree: Bool
     ) async throws -> PromotionResult {
         let tick = try await self.redis.call(
             QueuePromoteCall(
                 keys: keys, capacity: capacity, rate: rate, idleSeconds: plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds,
                 activeSeconds: plan?.activeSeconds ?? self.settings.activeSeconds, endedTokenSeconds: self.settings.endedTokenSeconds,
-                shard: plan.map { .init(paused: $0.paused, opening: $0.openingArgument) }, soldOut: soldOut))
+                shard: plan.map { .init(paused: $0.paused, opening: $0.openingArgument) }, noSeatFree: noSeatFree))
         // What this tick applied (the settings hash over the defaults): the last waiter's wait.
         let drain =
             tick.paused
@@ -360,13 +361,13 @@ public struct QueueService: ActiveWindow {
         return .waiting(userID: user, position: position, estimatedWaitSeconds: QueueEstimator.estimatedWaitSeconds(load))
     }
 
-    /// The status shape of a live ticket, nil for an ended or unknown one. A sold-out line promises
-    /// no wait (nobody more is admitted).
+    /// The status shape of a live ticket, nil for an ended or unknown one. A line without a free
+    /// seat promises no wait (nobody is admitted): sold out, or paused while every seat left is held.
     static func shape(of ticket: QueueTicket) -> QueueStatus? {
         let (token, concertID) = (ticket.token, ticket.concertID)
         switch ticket.state {
         case .waiting(let user, let position, let estimate, let opensAt):
-            let wait = ticket.soldOut ? nil : estimate
+            let wait = ticket.supply == .seatsFree ? estimate : nil
             return QueueStatus(
                 token: token, userId: user, concertId: concertID, status: .waiting, position: position,
                 estimatedWaitSeconds: wait, activeUntil: nil,

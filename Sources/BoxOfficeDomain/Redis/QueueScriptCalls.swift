@@ -135,14 +135,14 @@ struct QueuePromoteCall: RedisScriptCall {
     var script: RedisScript { QueueScripts.promote }
 
     init(keys: QueueKeys, capacity: Int, rate: Double, idleSeconds: Int, activeSeconds: Int, endedTokenSeconds: Int,
-         shard: ShardOverrides?, soldOut: Bool) {
+         shard: ShardOverrides?, noSeatFree: Bool) {
         self.keys = keys.line
         var arguments: [RedisArgument] = [
             RedisArgument(capacity), RedisArgument(String(rate)), RedisArgument(idleSeconds * 1000), RedisArgument(activeSeconds * 1000),
             RedisArgument(endedTokenSeconds),
         ]
         arguments += shard.map { ["1", $0.paused ? "1" : "0", $0.opening] } ?? ["0", "0", "0"]
-        arguments.append(soldOut ? "1" : "0")
+        arguments.append(noSeatFree ? "1" : "0")
         self.arguments = arguments
     }
 

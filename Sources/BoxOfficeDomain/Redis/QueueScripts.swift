@@ -194,8 +194,9 @@ public enum QueueScripts {
     /// ended-token ttl s; the concert's settings hash overrides the first four when it has them,
     /// unless ARGV[6] is '1': one shard of a split line, whose share of capacity and rate, paused
     /// flag (ARGV[7]) and opening time (ARGV[8], ms) the caller read from shard 0's settings hash.
-    /// Before the opening nobody is admitted and no credit builds up. ARGV[9] is '1' while the
-    /// concert is sold out: then too nobody is admitted (PostgreSQL decides it, see ConcertDirectory).
+    /// Before the opening nobody is admitted and no credit builds up. ARGV[9] is '1' while no
+    /// seat of the concert is free (sold out, or all held): then too nobody is admitted (PostgreSQL
+    /// decides it, see ConcertDirectory).
     /// A tick of an empty line whose measured rate has decayed to 0 writes nothing.
     /// Returns {admitted, expired, dropped, waiting, active, measured admissions per 1,000 s, the
     /// configured admissions per 1,000 s, capacity, active seconds, paused (1/0)}, then for the last
