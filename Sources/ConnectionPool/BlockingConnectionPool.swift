@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import NIOCore
 import NIOPosix
@@ -176,26 +175,18 @@ public final class BlockingConnectionPool<Connection: BlockingConnection>: Servi
     }
 }
 
-/// The state shared by a pool and its threads.
+/// The state shared by a pool and its threads: the state machine (`PoolStateMachine`) under a
+/// lock, the threads' wake-ups, and the actions it returns, performed outside the lock.
 ///
-/// Invariant that makes the `@unchecked Sendable` sound: the mutable state (`queue`, `busy`,
-/// counters, `generation`, `isShutDown`, `reaper`, `drainWaiters`) is only touched under
-/// `condition` (`jobIDs` is atomic); each connection object lives in exactly one worker thread's local variable and
-/// never crosses threads.
+/// Invariant that makes the `@unchecked Sendable` sound: `state`, `reaper` and `drainWaiters` are
+/// only touched under `condition` (`jobIDs` is atomic); each connection object lives in exactly one
+/// worker thread's local variable and never crosses threads.
 private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendable {
     let configuration: PoolConfiguration
     private let connect: @Sendable () throws -> Connection
     private let condition = NSCondition()
-    private var queue = Deque<Job<Connection>>()
-    private var busy = 0
-    private var completed = 0
-    private var connects = 0
-    private var liveThreads: Int
+    private var state: PoolStateMachine<Job<Connection>>
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
-    private var isShutDown = false
-    /// Bumped whenever a connection breaks: the other threads then reconnect before their next
-    /// job, so a restarted server costs one failed call rather than one per pooled connection.
-    private var generation = 0
     private var reaper: RepeatedTask?
     /// Ids for cancellation; atomic, so a call takes the pool's lock once, to queue its job.
     private let jobIDs = Atomic<Int>(0)
@@ -203,7 +194,7 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     init(configuration: PoolConfiguration, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
         self.connect = connect
-        self.liveThreads = configuration.size
+        self.state = PoolStateMachine(size: configuration.size, maxPipelineDepth: maxPipelineDepth)
     }
 
     private func locked<T>(_ body: () -> T) -> T {
@@ -216,66 +207,40 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
         self.jobIDs.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
-    /// Starts the timer that enforces the acquire timeout.
+    /// Starts the timer that enforces the acquire timeout: a few times per timeout, so a caller
+    /// hears back within about 1.25 × acquireTimeout, and no request pays for a timer of its own.
     func startReaper() {
         let period = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(1).nanoseconds, self.configuration.acquireTimeout.nanoseconds / 4))
         let task = MultiThreadedEventLoopGroup.singleton.any().scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-            self.reapExpired()
+            let expired = self.locked { self.state.expire(now: .now()) }
+            let error = PoolError.timedOut(pool: self.configuration.name)
+            for job in expired { job.fail(error) }
         }
         self.locked { self.reaper = task }
     }
 
     func submit(_ job: Job<Connection>) {
-        let accepted = self.locked {
-            guard !self.isShutDown else { return false }
-            self.queue.append(job)
-            self.condition.signal()
-            return true
+        let action = self.locked {
+            let action = self.state.submit(job)
+            if case .wakeWorker = action { self.condition.signal() }
+            return action
         }
-        if !accepted { job.fail(PoolError.shutDown(pool: self.configuration.name)) }
+        if case .fail(let refused) = action { refused.fail(PoolError.shutDown(pool: self.configuration.name)) }
     }
 
     /// Takes a cancelled caller's job off the queue and fails it; a job a thread already took runs on.
     /// (When cancellation comes before `submit`, the job is not queued yet: it then waits as usual.)
     func cancel(jobID: Int) {
-        let removed: Job<Connection>? = self.locked {
-            guard let index = self.queue.firstIndex(where: { $0.id == jobID }) else { return nil }
-            return self.queue.remove(at: index)
-        }
-        removed?.fail(CancellationError())
+        self.locked { self.state.cancel(id: jobID) }?.fail(CancellationError())
     }
 
-    /// Fails queued jobs whose wait passed the acquire timeout. Every job waits the same timeout and
-    /// the queue is FIFO, so expired jobs are exactly a prefix of it. Runs on a NIO timer a few times
-    /// per timeout, so a caller hears back within about 1.25 × acquireTimeout, and no request pays
-    /// for a timer of its own.
-    func reapExpired() {
-        let now = NIODeadline.now()
-        let expired: [Job<Connection>] = self.locked {
-            var expired: [Job<Connection>] = []
-            while let first = self.queue.first, first.deadline <= now {
-                expired.append(self.queue.removeFirst())
-            }
-            return expired
-        }
-        let error = PoolError.timedOut(pool: self.configuration.name)
-        for job in expired { job.fail(error) }
-    }
+    var statistics: PoolStatistics { self.locked { self.state.statistics } }
 
-    var statistics: PoolStatistics {
-        self.locked {
-            PoolStatistics(
-                size: self.configuration.size, busy: self.busy, waiting: self.queue.count, completed: self.completed,
-                connects: self.connects
-            )
-        }
-    }
-
-    var isShutDownNow: Bool { self.locked { self.isShutDown } }
+    var isShutDownNow: Bool { self.locked { self.state.isShutDown } }
 
     func shutdown() {
         let reaper: RepeatedTask? = self.locked {
-            self.isShutDown = true
+            self.state.shutdown()
             self.condition.broadcast()
             defer { self.reaper = nil }
             return self.reaper
@@ -286,7 +251,7 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
     func waitUntilDrained() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = self.locked {
-                if self.liveThreads == 0 { return true }
+                if self.state.isDrained { return true }
                 self.drainWaiters.append(continuation)
                 return false
             }
@@ -294,61 +259,49 @@ private final class PoolCore<Connection: BlockingConnection>: @unchecked Sendabl
         }
     }
 
+    /// A worker thread: waits for work, runs it on its connection (reconnecting when the connection
+    /// broke, or another broke since it was opened), hands the results over.
     func workerLoop() {
         var connection: Connection?
         var connectionGeneration = 0
         while true {
             self.condition.lock()
-            while self.queue.isEmpty && !self.isShutDown {
+            var action = self.state.take()
+            while case .wait = action {
                 self.condition.wait()
+                action = self.state.take()
             }
-            guard let job = self.queue.popFirst() else {
-                self.condition.unlock()
-                break
-            }
-            var batch = [job]
-            if job.isPipelined {
-                while batch.count < maxPipelineDepth, let next = self.queue.first, next.isPipelined {
-                    batch.append(self.queue.removeFirst())
-                }
-            }
-            self.busy += 1
-            let currentGeneration = self.generation
-            let deliver: () -> Void
             self.condition.unlock()
+            guard case .run(let batch, let generation) = action else { break }
 
-            if let stale = connection, !stale.isUsable || connectionGeneration < currentGeneration {
+            if let stale = connection, !stale.isUsable || connectionGeneration < generation {
                 stale.close()
                 connection = nil
             }
+            let deliver: () -> Void
             do {
                 if connection == nil {
                     connection = try self.connect()
-                    connectionGeneration = currentGeneration
-                    self.locked { self.connects += 1 }
+                    connectionGeneration = generation
+                    self.locked { self.state.connected() }
                 }
                 deliver = Job.perform(batch, on: connection!)
             } catch {
                 deliver = { for queued in batch { queued.fail(error) } }
             }
-
-            self.condition.lock()
-            self.busy -= 1
-            self.completed += batch.count
-            if let broken = connection, !broken.isUsable {
-                self.generation += 1
-                broken.close()
+            let broken = connection.map { !$0.isUsable } ?? false
+            if broken {
+                connection?.close()
                 connection = nil
             }
-            self.condition.unlock()
+            self.locked { self.state.finished(count: batch.count, connectionBroke: broken) }
             // Callers hear of a failure only after the generation moved on, so their next call
             // never lands on a connection opened before it.
             deliver()
         }
         connection?.close()
         let waiters: [CheckedContinuation<Void, Never>] = self.locked {
-            self.liveThreads -= 1
-            guard self.liveThreads == 0 else { return [] }
+            guard self.state.workerExited() else { return [] }
             defer { self.drainWaiters = [] }
             return self.drainWaiters
         }
@@ -361,7 +314,7 @@ let maxPipelineDepth = 32
 
 /// One queued call. Whoever takes it off the queue under the pool's lock (a worker, the reaper once
 /// its deadline passed, or a cancellation) resumes the caller, so the continuation is resumed once.
-final class Job<Connection: BlockingConnection>: @unchecked Sendable {
+final class Job<Connection: BlockingConnection>: PoolJob, @unchecked Sendable {
     enum Work {
         /// A closure that gets the connection to itself; it returns how to hand its result over.
         case exclusive((Connection) -> () -> Void)

@@ -1,4 +1,5 @@
 import ConnectionPool
+import Logging
 import NIOCore
 
 /// One Redis server: every call runs on one of the pool's own threads. `RedisClient` uses one of
@@ -6,11 +7,21 @@ import NIOCore
 public struct RedisNodeClient: PooledClient {
     public let pool: BlockingConnectionPool<RedisConnection>
 
-    public init(configuration: RedisConfiguration, poolSize: Int, acquireTimeout: TimeAmount) {
+    /// A lost server and its return are logged once each (`ServerWatch`), not per failed call.
+    public init(configuration: RedisConfiguration, poolSize: Int, acquireTimeout: TimeAmount, logger: Logger = Logger(label: "boxoffice.redis")) {
+        let watch = ServerWatch(server: "redis", logger: logger)
+        let address = "\(configuration.host):\(configuration.port)"
         self.pool = BlockingConnectionPool(
             configuration: PoolConfiguration(name: "redis", size: poolSize, acquireTimeout: acquireTimeout)
         ) {
-            try RedisConnection(configuration: configuration)
+            do {
+                let connection = try RedisConnection(configuration: configuration)
+                watch.connected(to: address)
+                return connection
+            } catch {
+                watch.failed(error)
+                throw error
+            }
         }
     }
 

@@ -1,7 +1,6 @@
 import ConnectionPool
 import Logging
 import NIOCore
-import Synchronization
 
 /// The async face of the PostgreSQL client: every call runs on one of the pool's own threads.
 public struct PostgresClient: PooledClient {
@@ -13,7 +12,7 @@ public struct PostgresClient: PooledClient {
         configuration: PostgresConfiguration, poolSize: Int, acquireTimeout: TimeAmount,
         logger: Logger = Logger(label: "boxoffice.postgres")
     ) {
-        let watch = ServerWatch(logger: logger)
+        let watch = ServerWatch(server: "postgres", logger: logger)
         self.configuration = configuration
         self.pool = BlockingConnectionPool(
             configuration: PoolConfiguration(name: "postgres", size: poolSize, acquireTimeout: acquireTimeout)
@@ -67,62 +66,6 @@ public struct PostgresClient: PooledClient {
                     attempt += 1
                 }
             }
-        }
-    }
-}
-
-/// Logs the changes of which server the pool's connections reach: the first connection, a lost
-/// server, the primary that replaced it after a failover. Once per change, not per connection.
-private final class ServerWatch: Sendable {
-    private enum State: Equatable {
-        case unknown
-        case connected(String)
-        case unreachable(last: String?)
-    }
-
-    private let logger: Logger
-    private let state = Mutex(State.unknown)
-
-    init(logger: Logger) {
-        self.logger = logger
-    }
-
-    func connected(to server: String) {
-        let previous = self.state.withLock { state in
-            defer { state = .connected(server) }
-            return state
-        }
-        switch previous {
-        case .connected(server):
-            return
-        case .unknown:
-            // Every pool's first connection: only worth a line when debugging.
-            self.logger.debug("postgres connected", metadata: ["server": "\(server)"])
-        case .connected(let old), .unreachable(last: .some(let old)):
-            let metadata: Logger.Metadata = ["server": "\(server)", "previous": "\(old)"]
-            if old == server {
-                self.logger.notice("postgres reachable again", metadata: metadata)
-            } else {
-                self.logger.notice("postgres primary changed", metadata: metadata)
-            }
-        case .unreachable(last: nil):
-            self.logger.notice("postgres reachable again", metadata: ["server": "\(server)"])
-        }
-    }
-
-    func failed(_ error: any Error) {
-        let first = self.state.withLock { state -> Bool in
-            switch state {
-            case .unreachable: return false
-            case .connected(let server):
-                state = .unreachable(last: server)
-            case .unknown:
-                state = .unreachable(last: nil)
-            }
-            return true
-        }
-        if first {
-            self.logger.warning("postgres unreachable", metadata: ["error": "\(error)"])
         }
     }
 }
