@@ -11,7 +11,7 @@ its baseline and writes bench/results.json. Ends with `boxoffice check` (no seat
 money conserved).
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_INSTANCES ("2"; "1,2,3" runs the
-scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_POW_TOKENS (40000: proofs solved for queue_enter_pow), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
+scaling series), BENCH_HOLDS (30000), BENCH_PAYMENTS (20000), BENCH_POW_TOKENS (40000: proofs solved for queue_enter_pow), BENCH_OUTBOX_PAIRS (3: off/on pairs of outbox_cost), BENCH_STREAMS (2000), BENCH_LONG_LINE (100000: the line queue_poll_long polls 2,000 waiters of), BOXOFFICE_BIN, LB_PORT (8080),
 REDIS_MODE=cluster (after the single-Redis series, queue_enter, queue_poll and hold_distinct again with 2
 instances on the local Redis Cluster, each against its single-Redis figure of the same run),
 PG_MODE=ha (then pgbench simple-update, hold_distinct and payment again with 2 instances on
@@ -49,6 +49,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 HOLDS = int(os.environ.get("BENCH_HOLDS", "30000"))
 PAYMENTS = int(os.environ.get("BENCH_PAYMENTS", "20000"))
 POW_TOKENS = int(os.environ.get("BENCH_POW_TOKENS", "40000"))
+OUTBOX_PAIRS = int(os.environ.get("BENCH_OUTBOX_PAIRS", "3"))
 INSTANCE_SERIES = [int(n) for n in os.environ.get("BENCH_INSTANCES", "2").split(",")]
 # BENCH_SCENARIOS=queue_poll,payment runs only those (for iterating on one bottleneck).
 ONLY = set(filter(None, os.environ.get("BENCH_SCENARIOS", "").split(",")))
@@ -448,15 +449,20 @@ def scenario_payment(count):
 
 
 def scenario_outbox_cost(instances):
-    """Holds and payments (as hold_distinct and payment) with the outbox off and on, in four blocks
-    ordered off, on, on, off, each on a freshly started stack: a drift of the machine over the run
-    falls on both alike. Off is `boxoffice.outbox = off` on the database (no event rows, so the
-    relay idles); the instances' new connections take it up. Returns {"on": [...], "off": [...]}."""
+    """Holds and payments (as hold_distinct and payment) with the outbox off and on, in
+    BENCH_OUTBOX_PAIRS pairs ordered off-on, on-off, off-on, ...: a drift of the machine over the run
+    falls on both alike. Each block starts a fresh stack after VACUUM and CHECKPOINT, so that no
+    block inherits another's dead rows or dirty pages. Off is `boxoffice.outbox = off` on the
+    database (no event rows, so the relay idles); the instances' new connections take it up.
+    Returns {"on": [...], "off": [...]}, in pair order."""
     blocks = {"on": [], "off": []}
+    order = [setting for pair in range(OUTBOX_PAIRS) for setting in (("off", "on") if pair % 2 == 0 else ("on", "off"))]
     try:
-        for setting in ("off", "on", "on", "off"):
+        for setting in order:
             psql(SUPERUSER_URL, "ALTER DATABASE boxoffice SET boxoffice.outbox = 'off'" if setting == "off"
                  else "ALTER DATABASE boxoffice RESET boxoffice.outbox")
+            psql(SUPERUSER_URL, "VACUUM ANALYZE")
+            psql(SUPERUSER_URL, "CHECKPOINT")
             start_stack(instances)
             block = {"hold": scenario_hold(HOLDS), "payment": scenario_payment(PAYMENTS)}
             blocks[setting].append(block)
@@ -775,9 +781,14 @@ def main():
         if outbox_blocks:
             for name in ("hold", "payment"):
                 on, off = (mean_result([block[name] for block in outbox_blocks[setting]]) for setting in ("on", "off"))
-                # Ratio: with the outbox to without it (1.0: free; 0.9: it costs 10%).
+                # Ratio: with the outbox to without it (1.0: free; 0.9: it costs 10%), of the means;
+                # each pair's own ratio too, and their median (the figure a drifting machine disturbs least).
                 cost = row(f"{name}_outbox_cost", on, "same, outbox off", off)
                 cost["blocks"] = {setting: [round(block[name]["rps"]) for block in blocks] for setting, blocks in outbox_blocks.items()}
+                pairs = sorted(round(a / b, 3) for a, b in zip(cost["blocks"]["on"], cost["blocks"]["off"]) if b)
+                cost["pair_ratios"] = pairs
+                cost["median_pair_ratio"] = pairs[len(pairs) // 2] if pairs else None
+                log(f"  {name}s with/without the outbox: pairs {pairs}, median {cost['median_pair_ratio']}")
                 rows.append(cost)
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()

@@ -3,9 +3,9 @@
 # 17101-17106), then
 #   1. `swift test $SWIFT_TEST_FLAGS`: the whole suite on the single Redis (the cluster's own
 #      client tests run here too);
-#   2. the suites that touch Redis (CLUSTER_SUITES) again, with every app instance and test
-#      client on the cluster (BOXOFFICE_TEST_REDIS_MODE=cluster);
-#   3. the hold and money suites (HA_SUITES) again on PostgreSQL under Patroni (scripts/patroni.sh
+#   2. the suites tagged `.redisCluster` (those that touch Redis) again, with every app instance
+#      and test client on the cluster (BOXOFFICE_TEST_REDIS_MODE=cluster);
+#   3. the suites tagged `.postgresHA` (holds, money, events) again on PostgreSQL under Patroni (scripts/patroni.sh
 #      test: etcd 12479, nodes 15451-15453), with the failover suite that kills, switches over and
 #      cuts off its nodes (BOXOFFICE_TEST_PG_MODE=ha, DATABASE_URL naming the three nodes);
 #   4. the schemathesis fuzz run (scripts/fuzz.sh; FUZZ=0 skips it);
@@ -36,11 +36,20 @@ REDIS_MODE="${REDIS_MODE:-single}"
 PG_MODE="${PG_MODE:-single}"
 [[ "$PG_MODE" == single || "$PG_MODE" == ha ]] || die "PG_MODE must be single or ha (got '$PG_MODE')"
 [[ "$PG_MODE" == single || "$REDIS_MODE" == single ]] || die "PG_MODE=ha and REDIS_MODE=cluster select different passes; give one"
-# Every suite whose app instances or helpers use Redis, except those that stop or reconfigure a
-# single server of their own (StoreFaultTests, LoadBalancerTests and the like use a scratch stack).
-CLUSTER_SUITES="QueueAPITests|QueueAdmissionTests|QueueLifecycleTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|MoneyTests|ActiveWindowRuleTests|LostResponseTests|EventStreamTests|PaymentTokenRaceTests|QueueShardTests|QueueOpeningTests|QueueETATests|AdminAPITests|QueueLeaveTests|SoldOutTests|QueuePollSnapshotTests|RedisClusterTests|RedisFailoverTests|RedisSlotMoveTests|QueueSettingsRulesTests|CatalogTests|UserAssertionTests|ProofOfWorkDoorTests|EventOutboxTests"
-# The suites whose outcome PostgreSQL decides: holds, charges, payments, the sweeper, sold out.
-HA_SUITES="PostgresFailoverTests|MoneyTests|HoldsRaceTests|HoldsLifecycleTests|PurchaseFlowTests|PaymentTokenRaceTests|LostResponseTests|SoldOutTests|ActiveWindowRuleTests|TicketCapTests|PresaleTests|EventOutboxTests"
+# The suites of the second and third passes are declared on the suites themselves:
+# `@Suite(..., .tags(.redisCluster))` runs again on the cluster, `.tags(.postgresHA)` under Patroni
+# (Tests/TestSupport/StorePassTags.swift). This reads each tagged @Suite's struct name.
+tagged_suites() {
+  awk -v tag=".$1" '
+    /^ *@Suite\(/ { tagged = index($0, tag) > 0; pending = 1; next }
+    pending && /^ *(final )?(struct|class|enum) / {
+      if (tagged) { name = $0; sub(/^ *(final )?(struct|class|enum) /, "", name); sub(/[^A-Za-z0-9_].*/, "", name); print name }
+      pending = 0
+    }' $(find "$BOXOFFICE_ROOT/Tests" -name '*.swift') | sort -u | paste -sd'|'
+}
+CLUSTER_SUITES="$(tagged_suites redisCluster)"
+HA_SUITES="$(tagged_suites postgresHA)"
+[[ -n "$CLUSTER_SUITES" && -n "$HA_SUITES" ]] || die "no suites tagged .redisCluster or .postgresHA under Tests/"
 
 cleanup() {
   local rc=$?

@@ -9,7 +9,7 @@ private typealias Kit = HoldsTestKit
 
 /// The admin API (API.md "Admin API") against real instances, PostgreSQL and Redis: every error
 /// case with its status and code, nothing half-created, and both ways of editing queue settings agreeing.
-@Suite("Admin API: concerts, dates, queue settings, stats")
+@Suite("Admin API: concerts, dates, queue settings, stats", .tags(.redisCluster))
 struct AdminAPITests {
     static let adminToken = "test-admin-" + TestEnvironment.uniqueSuffix(length: 24)
     static let environment = ["ADMIN_TOKEN": Self.adminToken]

@@ -5,7 +5,7 @@ import LibpqClient
 import Testing
 import TestSupport
 
-@Suite("Catalog: concerts, bookable dates, seat maps and their errors")
+@Suite("Catalog: concerts, bookable dates, seat maps and their errors", .tags(.redisCluster))
 struct CatalogTests {
     typealias Kit = HoldsTestKit
 

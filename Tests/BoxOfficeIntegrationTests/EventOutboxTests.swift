@@ -8,7 +8,7 @@ import TestSupport
 /// Events out of the system: every change writes its event in its own transaction (the outbox), a
 /// relay publishes it to a Redis stream at least once, in order per reservation, never losing one.
 /// Against real PostgreSQL and Redis, through real instances where the change is an API call.
-@Suite("Events: the transactional outbox and its relay to a Redis stream")
+@Suite("Events: the transactional outbox and its relay to a Redis stream", .tags(.redisCluster, .postgresHA))
 struct EventOutboxTests {
     typealias Kit = HoldsTestKit
 

@@ -7,7 +7,7 @@ import TestSupport
 /// API.md, Queue: `GET /v1/queue/events` reports changes, costs what polling costs, sends
 /// heartbeats also while a store is down, allows one stream per token and ends open streams when
 /// the instance shuts down.
-@Suite("Queue event streams")
+@Suite("Queue event streams", .tags(.redisCluster))
 struct EventStreamTests {
     static func statuses(_ items: [ServerSentItem]) -> [String] {
         items.filter { !$0.isHeartbeat }.map { "\($0.event ?? "") \($0.json["status"] as? String ?? $0.json["code"] as? String ?? "")" }

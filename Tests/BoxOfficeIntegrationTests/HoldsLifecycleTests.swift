@@ -6,7 +6,7 @@ import LibpqClient
 import Testing
 import TestSupport
 
-@Suite("Holds: lapse, sweeper, cancel, errors and the active window")
+@Suite("Holds: lapse, sweeper, cancel, errors and the active window", .tags(.redisCluster, .postgresHA))
 struct HoldsLifecycleTests {
     typealias Kit = HoldsTestKit
 

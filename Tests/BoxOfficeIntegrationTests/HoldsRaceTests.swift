@@ -7,7 +7,7 @@ import TestSupport
 
 /// Races on seat holds through two real instances: the Redis fast path rejects most losers,
 /// PostgreSQL (FOR UPDATE on the seat rows) is the guard that must hold even without it.
-@Suite("Holds: concurrent races never hold a seat twice")
+@Suite("Holds: concurrent races never hold a seat twice", .tags(.redisCluster, .postgresHA))
 struct HoldsRaceTests {
     typealias Kit = HoldsTestKit
 

@@ -5,7 +5,7 @@ import LibpqClient
 import Testing
 import TestSupport
 
-@Suite("Money: charges, idempotency, payments and the invariants")
+@Suite("Money: charges, idempotency, payments and the invariants", .tags(.redisCluster, .postgresHA))
 struct MoneyTests {
     typealias Kit = HoldsTestKit
 

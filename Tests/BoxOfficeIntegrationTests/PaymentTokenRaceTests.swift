@@ -6,7 +6,7 @@ import TestSupport
 
 /// Issue 10.4: a payment ends its queue token in Redis after its PostgreSQL commit. A hold made
 /// with the same token in between must be refused, or it would hold seats nobody can pay.
-@Suite("A hold racing the end of its token after a payment")
+@Suite("A hold racing the end of its token after a payment", .tags(.redisCluster, .postgresHA))
 struct PaymentTokenRaceTests {
     typealias Kit = HoldsTestKit
 

@@ -10,7 +10,7 @@ import TestSupport
 /// through a multi-host URL with target_session_attrs=read-write. Fans see 503 with Retry-After
 /// and nothing else, only while there is no primary; nothing acknowledged is lost; the stack
 /// ends with exactly one primary. Runs only in the HA pass of `make test` (PG_MODE=ha).
-@Suite("PostgreSQL HA: failover, switchover and faults under purchases", .serialized, .enabled(if: TestEnvironment.postgresHA))
+@Suite("PostgreSQL HA: failover, switchover and faults under purchases", .serialized, .enabled(if: TestEnvironment.postgresHA), .tags(.postgresHA))
 struct PostgresFailoverTests {
     static let faultAt = 3.0
 

@@ -7,7 +7,7 @@ import TestSupport
 /// A presale end to end through two real instances and PostgreSQL: registration, a draw that the
 /// repository's script recomputes from the published seed and list, codes bound to their winners,
 /// and every error code of the contract.
-@Suite("Presales: registration, a verifiable draw, codes at the door")
+@Suite("Presales: registration, a verifiable draw, codes at the door", .tags(.postgresHA))
 struct PresaleTests {
     typealias Kit = HoldsTestKit
     static let adminToken = "test-admin-" + TestEnvironment.uniqueSuffix(length: 24)

@@ -7,7 +7,7 @@ import TestSupport
 
 /// The proof of work at the door (`powDifficulty`), through two real instances sharing Redis and
 /// `CHALLENGE_SECRET`: every error code, single use across instances, a live token without a new proof.
-@Suite("Queue door: proof of work")
+@Suite("Queue door: proof of work", .tags(.redisCluster))
 struct ProofOfWorkDoorTests {
     typealias Kit = HoldsTestKit
     static let difficulty = 12

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("Full purchase flow through two instances")
+@Suite("Full purchase flow through two instances", .tags(.redisCluster, .postgresHA))
 struct PurchaseFlowTests {
     @Test("take a token, hold two seats, charge, pay; invariants hold")
     func purchase() async throws {

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// The queue's HTTP contract: error codes, repeat issue, the status shape and the event stream.
-@Suite("Queue HTTP API")
+@Suite("Queue HTTP API", .tags(.redisCluster))
 struct QueueAPITests {
     static func expectProblem(
         _ reply: TestHTTPClient.Reply, _ status: Int, _ code: String, _ what: String,

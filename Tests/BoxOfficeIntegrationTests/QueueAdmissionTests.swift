@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// Admission order, capacity and rate under concurrency, against the real Redis scripts.
-@Suite("Queue admission: FIFO, capacity, rate")
+@Suite("Queue admission: FIFO, capacity, rate", .tags(.redisCluster))
 struct QueueAdmissionTests {
     /// One atomic snapshot: {lowest waiting seq or -1, waiting count, highest active seq or -1, active count, tokens issued}.
     static let snapshot = """

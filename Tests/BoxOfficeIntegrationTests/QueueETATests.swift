@@ -11,7 +11,7 @@ import TestSupport
 /// within ±15% of the promise, plus 1 s: half a second because the field counts whole seconds, a
 /// quarter for the promotion tick (PROMOTE_INTERVAL_MS, 250) that comes after the due moment, and a
 /// quarter for a tick that runs late on a busy machine (the closest a run came: 0.67 s past ±15%).
-@Suite("Queue: an honest estimated wait")
+@Suite("Queue: an honest estimated wait", .tags(.redisCluster))
 struct QueueETATests {
     /// A wait promised to one token, and when (Redis ms).
     struct Promise: Sendable {

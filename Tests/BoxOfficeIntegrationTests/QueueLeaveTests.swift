@@ -7,7 +7,7 @@ import TestSupport
 
 /// `DELETE /v1/queue/tokens/current`: a fan who gives up says so, and their place or slot goes to
 /// the next fan at once instead of after the idle drop or the end of the active window.
-@Suite("Leaving the line")
+@Suite("Leaving the line", .tags(.redisCluster))
 struct QueueLeaveTests {
     typealias Kit = HoldsTestKit
 

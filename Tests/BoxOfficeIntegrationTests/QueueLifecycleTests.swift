@@ -8,7 +8,7 @@ import TestSupport
 ///
 /// Short windows (idle 1 s, active 1 s) are only in the test's own QueueService, which ticks this
 /// concert alone; the app instances keep their long defaults so they never cut other tests short.
-@Suite("Queue lifecycle: idle, expiry, pause, live settings")
+@Suite("Queue lifecycle: idle, expiry, pause, live settings", .tags(.redisCluster))
 struct QueueLifecycleTests {
     @Test("an idle waiter is dropped and does not count; a polling waiter stays and is admitted")
     func idleWaitersDropped() async throws {

@@ -8,7 +8,7 @@ import TestSupport
 /// random order at the opening, ahead of everyone after it, and nobody is admitted before it. The
 /// order comes from a seed committed when the opening is scheduled and revealed at the opening, so
 /// anyone can check it (SeededDraw, scripts/verify-draw.py).
-@Suite("Queue: a scheduled opening with a fair pre-queue")
+@Suite("Queue: a scheduled opening with a fair pre-queue", .tags(.redisCluster))
 struct QueueOpeningTests {
     static let adminToken = "test-admin-" + TestEnvironment.uniqueSuffix(length: 24)
 

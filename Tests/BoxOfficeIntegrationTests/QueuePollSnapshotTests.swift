@@ -8,7 +8,7 @@ import TestSupport
 /// (QUEUE_SNAPSHOT_MS, default 500 ms), against real instances and Redis: positions within the
 /// sampling error, no script per poll, a waiter who left told so within a snapshot on another
 /// instance, polls still keeping waiters alive, admissions seen at once.
-@Suite("Status polls from the line's snapshot")
+@Suite("Status polls from the line's snapshot", .tags(.redisCluster))
 struct QueuePollSnapshotTests {
     typealias Kit = HoldsTestKit
     static let waiters = 1_200

@@ -9,7 +9,7 @@ private typealias Kit = HoldsTestKit
 /// The settings a line cannot run with are refused, whatever order they come in: every shard of a
 /// split line keeps a share of the capacity and of the cap; the shards of an old count are drained
 /// after a change; an opening is never scheduled in front of fans already in line.
-@Suite("Queue settings: rules of a split line and of a scheduled opening")
+@Suite("Queue settings: rules of a split line and of a scheduled opening", .tags(.redisCluster))
 struct QueueSettingsRulesTests {
     static func queueURL(_ base: String, _ concertID: Int) -> String { "\(base)/v1/admin/concerts/\(concertID)/queue" }
 

@@ -6,7 +6,7 @@ import TestSupport
 
 /// A concert's line split in shards (`queueShards`): users stay in one shard, every shard admits
 /// its share, and admission strays from arrival order by a measured amount (0 with one shard).
-@Suite("Queue shards: one concert's line over several hash tags")
+@Suite("Queue shards: one concert's line over several hash tags", .tags(.redisCluster))
 struct QueueShardTests {
     struct Outcome {
         var displacements: [Int]  // |admission rank - arrival rank| per arrival, sorted

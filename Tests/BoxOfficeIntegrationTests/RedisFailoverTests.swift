@@ -9,7 +9,7 @@ import TestSupport
 /// takes over, the instances follow the new slot map by themselves, and nothing is sold twice.
 /// Runs only in the cluster pass of `make test` (it crashes a node of the shared test cluster and
 /// brings it back as a replica).
-@Suite("Redis Cluster failover under purchases", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil))
+@Suite("Redis Cluster failover under purchases", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil), .tags(.redisCluster))
 struct RedisFailoverTests {
     @Test("kill -9 of the concert's master mid-purchase: 503 only, only during the failover, then sales go on; no seat sold twice, money conserved")
     func masterDiesDuringPurchases() async throws {

@@ -12,7 +12,7 @@ import TestSupport
 /// MIGRATING, MIGRATE, SETSLOT NODE), or a new master joins, takes the concert's slot and a
 /// rebalance gives it a quarter of all slots (`add-master`, `move-slot`, `rebalance`; the master
 /// leaves again afterwards). Runs only in the cluster pass of `make test`.
-@Suite("Redis Cluster slot move under an on-sale", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil))
+@Suite("Redis Cluster slot move under an on-sale", .serialized, .enabled(if: TestEnvironment.clusterSeeds != nil), .tags(.redisCluster))
 struct RedisSlotMoveTests {
     struct Answer: Sendable {
         let at: Double  // seconds since the load started

@@ -8,7 +8,7 @@ import TestSupport
 /// HELD on any bookable date, waiters learn it at their next poll or on their stream, nobody more is
 /// admitted, new arrivals get 410 SOLD_OUT; when seats come back (here: a new date), the line goes
 /// on. While every seat left is held, the line admits nobody either, and says it is paused.
-@Suite("Sold out")
+@Suite("Sold out", .tags(.redisCluster, .postgresHA))
 struct SoldOutTests {
     typealias Kit = HoldsTestKit
     static let adminToken = "test-admin-" + TestEnvironment.uniqueSuffix(length: 24)

@@ -6,7 +6,7 @@ import TestSupport
 
 /// The concert's `maxTicketsPerUser`: a fan's seats held or bought across all their orders, against
 /// two real instances and PostgreSQL, where the count and the hold are one statement's business.
-@Suite("Ticket cap per fan (maxTicketsPerUser)")
+@Suite("Ticket cap per fan (maxTicketsPerUser)", .tags(.postgresHA))
 struct TicketCapTests {
     typealias Kit = HoldsTestKit
 

@@ -54,7 +54,7 @@ struct RedisHashSlotTests {
 }
 
 /// Against the real test cluster (scripts/cluster.sh test, started by `make test`).
-@Suite("Redis Cluster: a real cluster", .serialized, .enabled(if: TestEnvironment.redisClusterNodes != nil))
+@Suite("Redis Cluster: a real cluster", .serialized, .enabled(if: TestEnvironment.redisClusterNodes != nil), .tags(.redisCluster))
 struct RedisClusterTests {
     static func seeds() -> [RedisNodeAddress] {
         (TestEnvironment.redisClusterNodes ?? "").split(separator: ",").compactMap { RedisNodeAddress($0) }

@@ -168,9 +168,8 @@ public struct PostgresAlertSources: AlertSources {
             SELECT c.id, c.title FROM concerts c
             WHERE EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = c.id AND d.date >= current_date)
               AND NOT EXISTS (
-                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id
-                  WHERE d.concert_id = c.id AND d.date >= current_date
-                    AND (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until > now())))
+                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
+                  WHERE d.concert_id = c.id AND d.date >= current_date)
             ORDER BY c.id
             """).map { (try $0.decode(Int.self, column: "id"), try $0.decode(String.self, column: "title")) }
     }

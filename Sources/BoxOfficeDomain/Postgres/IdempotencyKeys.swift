@@ -44,7 +44,7 @@ enum IdempotencyKeys {
             WHERE user_id = \(userID) AND operation = \(operation) AND key = \(key)
             """).first
         else { return nil }
-        guard try row.decode(String.self, at: 0) == fingerprint else { throw BoxOfficeError.idempotencyKeyReused }
-        return try JSON.decode(Result.self, from: try row.decode(String.self, at: 1))
+        guard try row.decode(String.self, column: "fingerprint") == fingerprint else { throw BoxOfficeError.idempotencyKeyReused }
+        return try JSON.decode(Result.self, from: try row.decode(String.self, column: "result"))
     }
 }

@@ -65,13 +65,13 @@ public struct InvariantChecker: Sendable {
                 WHERE coalesce(b.balance, 0) <> coalesce(l.total, 0)
                 """)
             let totals = try connection.query("""
-                SELECT (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE type = 'CHARGE'),
-                       (SELECT coalesce(sum(balance), 0) FROM balances),
-                       (SELECT coalesce(sum(amount), 0) FROM payments)
+                SELECT (SELECT coalesce(sum(amount), 0) FROM balance_ledger WHERE type = 'CHARGE') AS charged,
+                       (SELECT coalesce(sum(balance), 0) FROM balances) AS balances,
+                       (SELECT coalesce(sum(amount), 0) FROM payments) AS paid
                 """).first!
-            let charged = try totals.decode(Int.self, at: 0)
-            let balances = try totals.decode(Int.self, at: 1)
-            let paid = try totals.decode(Int.self, at: 2)
+            let charged = try totals.decode(Int.self, column: "charged")
+            let balances = try totals.decode(Int.self, column: "balances")
+            let paid = try totals.decode(Int.self, column: "paid")
             return InvariantReport(
                 doubleSold: doubleSold, soldWithoutPayment: soldWithoutPayment, confirmedNotSold: confirmedNotSold,
                 balanceMismatches: balanceMismatches, totalCharged: charged, totalBalances: balances, totalPaid: paid,

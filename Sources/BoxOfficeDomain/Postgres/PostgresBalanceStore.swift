@@ -40,8 +40,8 @@ public struct PostgresBalanceStore: BalanceStore {
             WHERE user_id = \(userID) ORDER BY id DESC LIMIT \(limit)
             """).map {
             LedgerEntry(
-                type: try $0.decode(at: 0), amount: try $0.decode(at: 1), balanceAfter: try $0.decode(at: 2),
-                at: Timestamp.format(try $0.decode(Date.self, at: 3)), reference: try $0.decode(at: 4)
+                type: try $0.decode(column: "type"), amount: try $0.decode(column: "amount"), balanceAfter: try $0.decode(column: "balance_after"),
+                at: Timestamp.format(try $0.decode(Date.self, column: "created_at")), reference: try $0.decode(column: "reference")
             )
         }
     }

@@ -12,17 +12,17 @@ public struct PostgresConcertAdminStore: ConcertAdminStore {
         let row = try await self.database.query(
             "INSERT INTO concerts (title, artist) VALUES (\(title), \(artist)) RETURNING id, title, artist"
         ).first!
-        return Concert(id: try row.decode(at: 0), title: try row.decode(at: 1), artist: try row.decode(at: 2))
+        return Concert(id: try row.decode(column: "id"), title: try row.decode(column: "title"), artist: try row.decode(column: "artist"))
     }
 
     /// One transaction: the date row and its 50 seats, or nothing (a refused date leaves no row).
     public func addDate(concertID: Int, date: String, prices: [Int]) async throws -> AddDateOutcome {
         try await self.database.transaction(maxAttempts: 3) { connection -> AddDateOutcome in
             let checks = try connection.query(
-                "SELECT EXISTS (SELECT 1 FROM concerts WHERE id = \(concertID)), \(date)::date < current_date"
+                "SELECT EXISTS (SELECT 1 FROM concerts WHERE id = \(concertID)) AS known, \(date)::date < current_date AS past"
             ).first!
-            guard try checks.decode(Bool.self, at: 0) else { return .concertNotFound }
-            guard try !checks.decode(Bool.self, at: 1) else { return .dateInPast }
+            guard try checks.decode(Bool.self, column: "known") else { return .concertNotFound }
+            guard try !checks.decode(Bool.self, column: "past") else { return .dateInPast }
             let inserted = try connection.query(
                 """
                 INSERT INTO concert_dates (concert_id, date) VALUES (\(concertID), \(date)::date)
@@ -49,11 +49,11 @@ public struct PostgresConcertAdminStore: ConcertAdminStore {
         let rows = try await self.database.query(
             """
             SELECT c.id,
-                   count(s.number) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()),
-                   count(s.number) FILTER (WHERE s.status = 'SOLD'),
-                   count(s.number) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())),
+                   count(s.number) FILTER (WHERE s.status = 'HELD' AND s.held_until > now()) AS held,
+                   count(s.number) FILTER (WHERE s.status = 'SOLD') AS sold,
+                   count(s.number) FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until <= now())) AS available,
                    coalesce((SELECT sum(p.amount) FROM payments p JOIN reservations r ON r.id = p.reservation_id
-                             WHERE r.concert_id = c.id), 0)::bigint
+                             WHERE r.concert_id = c.id), 0)::bigint AS revenue
             FROM concerts c
             LEFT JOIN concert_dates d ON d.concert_id = c.id
             LEFT JOIN seats s ON s.date_id = d.id
@@ -62,8 +62,9 @@ public struct PostgresConcertAdminStore: ConcertAdminStore {
             """)
         var figures: [Int: SalesFigures] = [:]
         for row in rows {
-            figures[try row.decode(at: 0)] = SalesFigures(
-                held: try row.decode(at: 1), sold: try row.decode(at: 2), available: try row.decode(at: 3), revenue: try row.decode(at: 4))
+            figures[try row.decode(column: "id")] = SalesFigures(
+                held: try row.decode(column: "held"), sold: try row.decode(column: "sold"), available: try row.decode(column: "available"),
+                revenue: try row.decode(column: "revenue"))
         }
         return figures
     }

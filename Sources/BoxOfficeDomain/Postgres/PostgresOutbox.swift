@@ -26,8 +26,8 @@ public struct PostgresOutbox: Outbox {
             LIMIT \(limit)
             """).map {
             OutboxEvent(
-                id: try $0.decode(Int.self, at: 0), type: try $0.decode(String.self, at: 1), createdAt: try $0.decode(Date.self, at: 2),
-                data: try $0.decode(String.self, at: 3))
+                id: try $0.decode(column: "id"), type: try $0.decode(column: "type"), createdAt: try $0.decode(column: "created_at"),
+                data: try $0.decode(column: "payload"))
         }
     }
 
@@ -54,8 +54,7 @@ public struct PostgresOutbox: Outbox {
             WHERE EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = c AND d.date >= current_date)
               AND NOT EXISTS (
                   SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
-                  WHERE d.concert_id = c AND d.date >= current_date
-                    AND (s.status = 'AVAILABLE' OR s.held_until > now()))
+                  WHERE d.concert_id = c AND d.date >= current_date)
               AND NOT EXISTS (SELECT 1 FROM outbox_events o WHERE o.type = 'concert.sold_out' AND o.aggregate_id = c::text)
             """).affectedRows
     }

@@ -44,9 +44,9 @@ public struct PostgresPaymentStore: PaymentStore {
                 \(idempotencyKey), \(Self.fingerprint(reservationID: reservationID)))
             """).first
         else { throw PostgresError.decoding("boxoffice_pay returned no row") }
-        let outcome = try row.decode(String.self, at: 0)
+        let outcome = try row.decode(String.self, column: "outcome")
         switch outcome {
-        case "PAID", "REPLAY": return (try JSON.decode(PaymentReceipt.self, from: try row.decode(String.self, at: 1)), outcome == "REPLAY")
+        case "PAID", "REPLAY": return (try JSON.decode(PaymentReceipt.self, from: try row.decode(String.self, column: "receipt")), outcome == "REPLAY")
         case "IDEMPOTENCY_KEY_REUSED": throw BoxOfficeError.idempotencyKeyReused
         case "RESERVATION_NOT_FOUND": throw BoxOfficeError.reservationNotFound
         case "WRONG_CONCERT": throw BoxOfficeError.wrongConcert

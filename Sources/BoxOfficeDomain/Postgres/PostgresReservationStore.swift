@@ -45,11 +45,12 @@ public struct PostgresReservationStore: ReservationStore {
                 \(request.date)::date, \(request.seats)::int[], \(request.holdSeconds)::int, \(request.maxTickets)::int)
             """).first
         else { throw PostgresError.decoding("boxoffice_hold returned no row") }
-        switch try row.decode(String.self, at: 0) {
+        switch try row.decode(String.self, column: "outcome") {
         case "HELD":
             return Reservation(
                 reservationId: request.reservationID, concertId: request.concertID, date: request.date, seatNumbers: request.seats,
-                amount: try row.decode(Int.self, at: 1), status: "HELD", expiresAt: Timestamp.format(try row.decode(Date.self, at: 2))
+                amount: try row.decode(Int.self, column: "held_amount"), status: "HELD",
+                expiresAt: Timestamp.format(try row.decode(Date.self, column: "held_until"))
             )
         case "DATE_NOT_FOUND": throw BoxOfficeError.dateNotFound
         case "TOKEN_EXPIRED": throw BoxOfficeError.tokenExpired
@@ -82,10 +83,10 @@ public struct PostgresReservationStore: ReservationStore {
     public func cancel(id: String, userID: String) async throws -> Reservation {
         try await self.database.transaction(maxAttempts: 3) { connection in
             guard let row = try connection.query("""
-                SELECT user_id::text, status, expires_at <= now() FROM reservations WHERE id = \(id) FOR UPDATE
-                """).first, try row.decode(String.self, at: 0) == userID
+                SELECT user_id::text AS owner, status, expires_at <= now() AS lapsed FROM reservations WHERE id = \(id) FOR UPDATE
+                """).first, try row.decode(String.self, column: "owner") == userID
             else { throw BoxOfficeError.reservationNotFound }
-            guard try row.decode(String.self, at: 1) == "HELD", try !row.decode(Bool.self, at: 2) else {
+            guard try row.decode(String.self, column: "status") == "HELD", try !row.decode(Bool.self, column: "lapsed") else {
                 throw BoxOfficeError.reservationNotHeld
             }
             try connection.query("UPDATE reservations SET status = 'CANCELLED', updated_at = now() WHERE id = \(id)")
@@ -114,9 +115,9 @@ public struct PostgresReservationStore: ReservationStore {
     /// The owner's reservations, one (`id`) or all of a concert's (`concertID`), newest first.
     static func load(_ connection: PostgresConnection, userID: String, id: String? = nil, concertID: Int? = nil) throws -> [Reservation] {
         try connection.query("""
-            SELECT r.id::text, r.concert_id, d.date::text, r.amount,
-                   CASE WHEN r.status = 'HELD' AND r.expires_at <= now() THEN 'EXPIRED' ELSE r.status END,
-                   r.expires_at, array_agg(rs.seat_number ORDER BY rs.seat_number)
+            SELECT r.id::text AS id, r.concert_id, d.date::text AS date, r.amount,
+                   CASE WHEN r.status = 'HELD' AND r.expires_at <= now() THEN 'EXPIRED' ELSE r.status END AS status,
+                   r.expires_at, array_agg(rs.seat_number ORDER BY rs.seat_number) AS seats
             FROM reservations r
             JOIN concert_dates d ON d.id = r.date_id
             JOIN reservation_seats rs ON rs.reservation_id = r.id
@@ -128,9 +129,9 @@ public struct PostgresReservationStore: ReservationStore {
             LIMIT 100
             """).rows.map { row in
             Reservation(
-                reservationId: try row.decode(at: 0), concertId: try row.decode(at: 1), date: try row.decode(at: 2),
-                seatNumbers: try row.decode([Int].self, at: 6), amount: try row.decode(at: 3), status: try row.decode(at: 4),
-                expiresAt: Timestamp.format(try row.decode(Date.self, at: 5))
+                reservationId: try row.decode(column: "id"), concertId: try row.decode(column: "concert_id"), date: try row.decode(column: "date"),
+                seatNumbers: try row.decode([Int].self, column: "seats"), amount: try row.decode(column: "amount"),
+                status: try row.decode(column: "status"), expiresAt: Timestamp.format(try row.decode(Date.self, column: "expires_at"))
             )
         }
     }
