@@ -2,7 +2,7 @@
 import BoxOfficeDomain
 import Testing
 
-/// The code/status table of every error a client can see, against API.md.
+/// The code/status table of every error a client can see, against Docs/api.md.
 @Suite("ApiError codes and statuses")
 struct ApiErrorTableTests {
     static let table: [(ApiError, String, Int)] = [

@@ -4,7 +4,7 @@ import HiredisClient
 import Testing
 import TestSupport
 
-/// API.md, Reservations: only a hold that succeeds extends the token's active window, and never
+/// Docs/api.md, Reservations: only a hold that succeeds extends the token's active window, and never
 /// past admission + ACTIVE_SECONDS + HOLD_SECONDS + margin. Before this rule a user who sent a
 /// failing hold every few seconds stayed ACTIVE for as long as they kept sending.
 @Suite("Active window rule: refused holds, cancels and hold/cancel cycles cannot keep a slot", .tags(.redisCluster, .postgresHA))

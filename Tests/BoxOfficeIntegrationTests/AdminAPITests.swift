@@ -7,7 +7,7 @@ import TestSupport
 
 private typealias Kit = HoldsTestKit
 
-/// The admin API (API.md "Admin API") against real instances, PostgreSQL and Redis: every error
+/// The admin API (Docs/api.md "Admin API") against real instances, PostgreSQL and Redis: every error
 /// case with its status and code, nothing half-created, and both ways of editing queue settings agreeing.
 @Suite("Admin API: concerts, dates, queue settings, stats", .tags(.redisCluster))
 struct AdminAPITests {

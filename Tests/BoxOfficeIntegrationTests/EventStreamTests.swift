@@ -4,7 +4,7 @@ import HiredisClient
 import Testing
 import TestSupport
 
-/// API.md, Queue: `GET /v1/queue/events` reports changes, costs what polling costs, sends
+/// Docs/api.md, Queue: `GET /v1/queue/events` reports changes, costs what polling costs, sends
 /// heartbeats also while a store is down, allows one stream per token and ends open streams when
 /// the instance shuts down.
 @Suite("Queue event streams", .tags(.redisCluster))

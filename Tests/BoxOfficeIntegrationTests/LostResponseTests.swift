@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// API.md, Reservations: a client whose hold response was lost can retry with its
+/// Docs/api.md, Reservations: a client whose hold response was lost can retry with its
 /// Idempotency-Key and get the original 201, or find the hold in GET /v1/reservations.
 @Suite("Lost responses: Idempotency-Key on holds and the list of one's reservations", .tags(.redisCluster, .postgresHA))
 struct LostResponseTests {

@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 import TestSupport
 
-/// API.md, Operations: a store that is out of memory, read-only, busy, cut off from its master or
+/// Docs/api.md, Operations: a store that is out of memory, read-only, busy, cut off from its master or
 /// out of connections gives 503 SERVICE_UNAVAILABLE with Retry-After, never a 500. Each case puts
 /// a scratch server of its own into that state under a real instance.
 @Suite("Store faults: real servers in a failing state give 503 with Retry-After")

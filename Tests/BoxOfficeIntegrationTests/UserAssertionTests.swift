@@ -5,7 +5,7 @@ import JWTKit
 import Testing
 import TestSupport
 
-/// API.md, Queue, "Who may speak for a user": with USER_ASSERTION_KEY (HS256) or
+/// Docs/api.md, Queue, "Who may speak for a user": with USER_ASSERTION_KEY (HS256) or
 /// USER_ASSERTION_JWKS set, a token is issued only to the user the site's signed assertion names.
 @Suite("User assertions: only the site's signed word gets a user's place in line", .tags(.redisCluster))
 struct UserAssertionTests {
