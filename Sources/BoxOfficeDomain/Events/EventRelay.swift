@@ -33,7 +33,7 @@ public protocol EventPublisher: Sendable {
 public protocol Outbox: Sendable {
     /// Takes (or renews) the relay lease for `holder` and returns up to `limit` unpublished events in
     /// id order; empty when another holder has the lease. A holder that finds none asks, in the
-    /// same statement, to be notified of the next event (`OutboxNotifications`).
+    /// same statement, to be notified of the next event (EventRelayJob).
     func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent]
     /// Marks events published, if `holder` still holds the lease (a relay that lost it publishes
     /// them again; consumers see a duplicate, never a gap).
