@@ -24,20 +24,25 @@ struct SoldOutTests {
         #expect(paid.status == 201, "\(paid.text)")
     }
 
+    /// Seats 1-48 of the date sold, to twelve fans of four, through both instances at once.
+    static func sellAllButTwo(_ http: TestHTTPClient, _ bases: [String], concertID: Int, date: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for buyer in 0..<12 {
+                group.addTask {
+                    try await Self.buy(http, bases[buyer % 2], concertID: concertID, date: date, seats: Array(buyer * 4 + 1...buyer * 4 + 4))
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("while every seat left is in a live hold, nobody is admitted and waiters see the line paused, with no wait promised; the hold cancelled, admission goes on")
     func allHeldPausesAdmission() async throws {
         let concert = try await Fixtures.concert(dates: 1)
         let date = concert.dates[0]
         try await TestStack.withInstances(2, environment: ["DB_POOL_SIZE": "4"]) { bases in
             try await TestHTTPClient.with { http in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for buyer in 0..<12 {
-                        group.addTask {
-                            try await Self.buy(http, bases[buyer % 2], concertID: concert.id, date: date, seats: Array(buyer * 4 + 1...buyer * 4 + 4))
-                        }
-                    }
-                    try await group.waitForAll()
-                }
+                try await Self.sellAllButTwo(http, bases, concertID: concert.id, date: date)
                 // The last two seats in a fan's cart.
                 let holder = try await http.activeToken(bases[0], concertID: concert.id)
                 _ = try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: holder.token, json: ["amount": 1_000_000])
@@ -73,15 +78,7 @@ struct SoldOutTests {
         let keys = QueueKeys(concertID: concert.id)
         try await TestStack.withInstances(2, environment: ["ADMIN_TOKEN": Self.adminToken, "DB_POOL_SIZE": "4"]) { bases in
             try await TestHTTPClient.with { http in
-                // 48 of the 50 seats sold, twelve fans of four.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for buyer in 0..<12 {
-                        group.addTask {
-                            try await Self.buy(http, bases[buyer % 2], concertID: concert.id, date: date, seats: Array(buyer * 4 + 1...buyer * 4 + 4))
-                        }
-                    }
-                    try await group.waitForAll()
-                }
+                try await Self.sellAllButTwo(http, bases, concertID: concert.id, date: date)
                 // The last buyer is admitted, then the line is paused so that the next fans wait.
                 let last = try await http.activeToken(bases[0], concertID: concert.id)
                 _ = try await http.request(.POST, "\(bases[0])/v1/balance/charge", token: last.token, json: ["amount": 1_000_000])
