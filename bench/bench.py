@@ -466,11 +466,22 @@ def scenario_outbox_cost(instances):
             start_stack(instances)
             block = {"hold": scenario_hold(HOLDS), "payment": scenario_payment(PAYMENTS)}
             blocks[setting].append(block)
-            log(f"  outbox {setting}: holds {block['hold']['rps']:.0f}/s, payments {block['payment']['rps']:.0f}/s")
+            log(f"  outbox {setting}: holds {block['hold']['rps']:.0f}/s ({server_cpu_ms(block['hold']):.2f} ms CPU each), "
+                f"payments {block['payment']['rps']:.0f}/s ({server_cpu_ms(block['payment']):.2f} ms CPU each)")
     finally:
         psql(SUPERUSER_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
         start_stack(instances)
     return blocks
+
+
+SERVER_GROUPS = ("boxoffice", "postgres", "redis", "haproxy")
+
+
+def server_cpu_ms(result):
+    """CPU milliseconds the servers (instances, PostgreSQL, Redis, haproxy) spent per request of a
+    wrk run: what a request costs the system, which a busy or drifting machine disturbs far less
+    than the rate it reaches."""
+    return sum(result["cpu"].get(group, 0) for group in SERVER_GROUPS) / result["rps"] * 1000 if result["rps"] else 0
 
 
 def mean_result(results):
@@ -788,7 +799,11 @@ def main():
                 pairs = sorted(round(a / b, 3) for a, b in zip(cost["blocks"]["on"], cost["blocks"]["off"]) if b)
                 cost["pair_ratios"] = pairs
                 cost["median_pair_ratio"] = pairs[len(pairs) // 2] if pairs else None
-                log(f"  {name}s with/without the outbox: pairs {pairs}, median {cost['median_pair_ratio']}")
+                cpu = {setting: [round(server_cpu_ms(block[name]), 3) for block in blocks] for setting, blocks in outbox_blocks.items()}
+                cost["server_cpu_ms"] = cpu
+                cost["cpu_ratio"] = round(sum(cpu["on"]) / sum(cpu["off"]), 3) if sum(cpu["off"]) else None
+                log(f"  {name}s with/without the outbox: pairs {pairs}, median {cost['median_pair_ratio']}; "
+                    f"server CPU per {name} {cpu['on']} / {cpu['off']} ms, on/off {cost['cpu_ratio']}")
                 rows.append(cost)
         if wanted("hot_seat_1000"):
             hot = scenario_hot_seat()

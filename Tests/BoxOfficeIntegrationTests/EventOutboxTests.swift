@@ -260,6 +260,39 @@ struct EventOutboxTests {
         }
     }
 
+    /// Carries the plan out of a transaction that must not commit.
+    struct RolledBack: Error { let plan: String }
+
+    @Test("the relay's mark finds its rows through an index on id, even after an ANALYZE that saw every row published (a BRIN over published_at also answers IS NULL, by reading the whole table)")
+    func markUsesTheUnpublishedIndex() async throws {
+        try await TestDatabase.prepare()
+        try await Kit.withDatabase { database in
+            // In a transaction that rolls back: 100,000 published rows, statistics that say none is
+            // unpublished (as after the relay caught up), then a batch to mark.
+            let outcome = await #expect(throws: RolledBack.self) {
+                try await database.transaction { connection in
+                    try connection.query("""
+                        INSERT INTO outbox_events (type, aggregate_id, payload, published_at)
+                        SELECT 'test.filler', g::text, '{}', now() FROM generate_series(1, 100000) AS g
+                        """)
+                    try connection.query("ANALYZE outbox_events")
+                    let ids = try connection.query("""
+                        INSERT INTO outbox_events (type, aggregate_id, payload)
+                        SELECT 'test.batch', g::text, '{}' FROM generate_series(1, 400) AS g RETURNING id
+                        """).map { try $0.decode(Int.self, at: 0) }
+                    // The predicate of PostgresOutbox.mark.
+                    let plan = try connection.query("""
+                        EXPLAIN UPDATE outbox_events SET published_at = now() WHERE id = ANY(\(ids)::bigint[]) AND published_at IS NULL
+                        """).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+                    throw RolledBack(plan: plan)
+                }
+            }
+            let plan = outcome?.plan ?? ""
+            #expect(!plan.contains("outbox_events_published") && !plan.contains("Seq Scan"), "\(plan)")
+            #expect(plan.contains("outbox_events_unpublished") || plan.contains("outbox_events_pkey"), "\(plan)")
+        }
+    }
+
     @Test("Redis down: the events wait in the outbox (the relay fails and marks nothing) and go out once it is back; then two consumer groups each read every event once")
     func redisDownThenConsumerGroups() async throws {
         let stream = "bo:events:test-\(UUID().uuidString)"
