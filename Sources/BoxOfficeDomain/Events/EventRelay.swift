@@ -10,14 +10,18 @@ public struct OutboxEvent: Sendable, Equatable {
     public var createdAt: Date
     /// The event's data as JSON text.
     public var data: String
+    /// The payload's `concertId`, read by the store where it has one: the relay checks whether the
+    /// concert of a payment is sold out without parsing the payload.
+    public var concertID: Int?
 
     public var eventID: String { "evt_\(self.id)" }
 
-    public init(id: Int, type: String, createdAt: Date, data: String) {
+    public init(id: Int, type: String, createdAt: Date, data: String, concertID: Int? = nil) {
         self.id = id
         self.type = type
         self.createdAt = createdAt
         self.data = data
+        self.concertID = concertID
     }
 }
 
@@ -114,7 +118,7 @@ public struct EventRelay: Sendable {
         self.published.increment(by: events.count)
         // A payment may have sold the last seat; checked after its commit, so two last payments
         // racing on two dates cannot both miss it.
-        let paidConcerts = Set(events.filter { $0.type == "order.paid" }.compactMap(Self.concertID))
+        let paidConcerts = Set(events.filter { $0.type == "order.paid" }.compactMap(\.concertID))
         if !paidConcerts.isEmpty { _ = try await self.outbox.recordSoldOut(concertIDs: paidConcerts.sorted()) }
         return events.count
     }
@@ -127,9 +131,5 @@ public struct EventRelay: Sendable {
         while count == self.settings.batch { count = try await self.relayOnce() }
         if Int.random(in: 0..<50) == 0 { _ = try await self.outbox.purge(olderThanSeconds: self.settings.retentionSeconds, limit: 10_000) }
         return count
-    }
-
-    static func concertID(_ event: OutboxEvent) -> Int? {
-        (try? JSONSerialization.jsonObject(with: Data(event.data.utf8)) as? [String: Any])?["concertId"] as? Int
     }
 }

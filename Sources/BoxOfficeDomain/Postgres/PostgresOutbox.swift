@@ -20,14 +20,14 @@ public struct PostgresOutbox: Outbox {
                     sleeping = NOT EXISTS (SELECT 1 FROM outbox_events WHERE published_at IS NULL)
                 WHERE id = 1 AND (holder = \(holder) OR lease_until < now())
                 RETURNING 1)
-            SELECT e.id, e.type, e.created_at, e.payload::text FROM outbox_events e, lease
+            SELECT e.id, e.type, e.created_at, e.payload::text, (e.payload->>'concertId')::bigint AS concert_id FROM outbox_events e, lease
             WHERE e.published_at IS NULL
             ORDER BY e.id
             LIMIT \(limit)
             """).map {
             OutboxEvent(
                 id: try $0.decode(column: "id"), type: try $0.decode(column: "type"), createdAt: try $0.decode(column: "created_at"),
-                data: try $0.decode(column: "payload"))
+                data: try $0.decode(column: "payload"), concertID: try $0.decode(Int?.self, column: "concert_id"))
         }
     }
 
