@@ -120,6 +120,13 @@ struct SoldOutTests {
                 let stream = try await streamed.value
                 #expect(stream.status == 200)
                 #expect(stream.items.last?.json["soldOut"] as? Bool == true, "\(stream.items.map(\.data))")
+                // Out of the system: the relay publishes `concert.sold_out` for it, once.
+                let announced = try await Kit.withRedis { redis in
+                    try await EventOutboxTests.eventually(
+                        redis, matching: { $0.type == "concert.sold_out" && $0.data["concertId"] as? Int == concert.id }, until: { !$0.isEmpty }
+                    ).map(\.id)
+                }
+                #expect(announced.count == 1, "\(announced)")
 
                 // New arrivals are refused, on both instances, with a problem.
                 for base in bases {
