@@ -479,8 +479,8 @@ SERVER_GROUPS = ("boxoffice", "postgres", "redis", "haproxy")
 
 def server_cpu_ms(result):
     """CPU milliseconds the servers (instances, PostgreSQL, Redis, haproxy) spent per request of a
-    wrk run: what a request costs the system, which a busy or drifting machine disturbs far less
-    than the rate it reaches."""
+    wrk run: what a request costs the system. On a saturated machine it moves with the rate (the
+    cores are busy either way); the block's `cpu` says which program the difference is in."""
     return sum(result["cpu"].get(group, 0) for group in SERVER_GROUPS) / result["rps"] * 1000 if result["rps"] else 0
 
 
