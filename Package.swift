@@ -63,16 +63,31 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Queue, catalog, reservations, balance, payments.
+        // The core: models, rules, services and the store protocols they run on. It imports no store
+        // client; the compiler keeps it that way (Docs/architecture.md).
         .target(
             name: "BoxOfficeDomain",
             dependencies: [
-                "HiredisClient",
-                "LibpqClient",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The stores: the core's protocols over PostgreSQL (SQL, PL/pgSQL, migrations) and Redis
+        // (keys, Lua, one typed call per script).
+        .target(
+            name: "BoxOfficeStores",
+            dependencies: [
+                "BoxOfficeDomain",
+                "HiredisClient",
+                "LibpqClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // The SQL functions, one current definition each, applied after the migrations.
@@ -87,6 +102,11 @@ let package = Package(
             name: "BoxOfficeHTTP",
             dependencies: [
                 "BoxOfficeDomain",
+                "BoxOfficeStores",
+                // Only to map the clients' errors to 503 (ErrorMappingMiddleware).
+                "ConnectionPool",
+                "HiredisClient",
+                "LibpqClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -103,6 +123,7 @@ let package = Package(
             dependencies: [
                 "BoxOfficeHTTP",
                 "BoxOfficeDomain",
+                "BoxOfficeStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -111,6 +132,7 @@ let package = Package(
             name: "boxoffice-rehearsal",
             dependencies: [
                 "BoxOfficeDomain",
+                "BoxOfficeStores",
                 "HiredisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -124,6 +146,7 @@ let package = Package(
                 "HiredisClient",
                 "LibpqClient",
                 "BoxOfficeDomain",
+                "BoxOfficeStores",
                 "BoxOfficeHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -153,12 +176,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "BoxOfficeStoresTests", dependencies: ["BoxOfficeStores", "BoxOfficeDomain", "HiredisClient"]),
         .testTarget(name: "BoxOfficeHTTPTests", dependencies: ["BoxOfficeHTTP", "BoxOfficeDomain", "ConnectionPool", "HiredisClient", "LibpqClient"]),
         .testTarget(
             name: "BoxOfficeIntegrationTests",
             dependencies: [
                 "BoxOfficeHTTP",
                 "BoxOfficeDomain",
+                "BoxOfficeStores",
+                "HiredisClient",
+                "LibpqClient",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

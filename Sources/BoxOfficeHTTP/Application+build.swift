@@ -1,4 +1,5 @@
 import BoxOfficeDomain
+import BoxOfficeStores
 import Hummingbird
 import Logging
 import NIOCore
@@ -30,7 +31,7 @@ public struct AppDependencies: Sendable {
         self.stores = stores
         self.concerts = ConcertDirectory(store: catalogStore)
         self.presales = PresaleService(store: PostgresPresaleStore(database: database), concerts: self.concerts)
-        self.queue = QueueService(redis: stores.redis, concerts: self.concerts, settings: configuration.queue, presales: self.presales)
+        self.queue = QueueService(store: RedisQueueStore(redis: stores.redis), concerts: self.concerts, settings: configuration.queue, presales: self.presales)
         self.catalog = CatalogService(store: catalogStore)
         self.reservations = ReservationService(
             store: PostgresReservationStore(database: database), seatLocks: RedisSeatLocks(redis: stores.redis), window: self.queue,
@@ -148,8 +149,9 @@ public func buildApplication(
         ]
         if let url = configuration.alerts.url {
             let monitor = AlertMonitor(
-                settings: configuration.alerts, url: url, instanceID: configuration.instanceID, stores: stores, queue: dependencies.queue,
-                transport: http, responses: dependencies.responses, logger: logger)
+                settings: configuration.alerts, url: url, instanceID: configuration.instanceID,
+                sources: StoreAlertSources(database: stores.database, redis: stores.redis), ledger: PostgresAlertLedger(database: stores.database),
+                postgresLedger: RedisAlertLedger(redis: stores.redis, key: AlertMonitor.postgresKey), queue: dependencies.queue, transport: http, responses: dependencies.responses, logger: logger)
             services.append(PeriodicJob.alertMonitoring(monitor, interval: configuration.alerts.checkInterval, logger: logger))
         }
     }

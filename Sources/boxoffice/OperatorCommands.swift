@@ -1,5 +1,6 @@
 import ArgumentParser
 import BoxOfficeDomain
+import BoxOfficeStores
 import BoxOfficeHTTP
 import Foundation
 import Logging

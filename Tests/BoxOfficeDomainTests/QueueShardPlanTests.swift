@@ -1,6 +1,5 @@
 @testable import BoxOfficeDomain
 import Foundation
-import HiredisClient
 import Testing
 
 @Suite("Queue shards: plan, user placement, shares, positions")
@@ -8,8 +7,11 @@ struct QueueShardPlanTests {
     static let defaults = QueueService.Settings(
         activeCapacity: 6_000, admitPerSecond: 100, activeSeconds: 300, waitingIdleSeconds: 60, endedTokenSeconds: 3_600, maxWaiting: 100_000)
 
+    /// A plan from the settings given in `QueueShardPlan.fieldNames` order (nil: not set).
     static func plan(_ fields: [String?]) -> QueueShardPlan {
-        QueueShardPlan(fields: fields.map { $0.map { .bulk(Array($0.utf8)) } ?? .null }, defaults: Self.defaults)
+        var settings: [String: String] = [:]
+        for (name, value) in zip(QueueShardPlan.fieldNames, fields) { settings[name] = value }
+        return QueueShardPlan(settings: settings, defaults: Self.defaults)
     }
 
     @Test func missingFieldsFallBackToTheDefaultsAndShardsAreClamped() {
@@ -54,10 +56,4 @@ struct QueueShardPlanTests {
         #expect(Self.plan(["1"]).overallPosition(rankInShard: 100) == 100)
     }
 
-    @Test func shardKeysCarryTheirOwnHashTag() {
-        #expect(QueueKeys(concertID: 9).prefix == "bo:{c:9}:")
-        #expect(QueueKeys(concertID: 9, shard: 2).prefix == "bo:{c:9:2}:")
-        let slots = Set((0..<3).map { RedisHashSlot.of(QueueKeys(concertID: 9, shard: $0).waiting) })
-        #expect(slots.count == 3)
-    }
 }

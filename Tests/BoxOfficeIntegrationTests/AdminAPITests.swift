@@ -1,4 +1,5 @@
 import BoxOfficeDomain
+import BoxOfficeStores
 import NIOHTTP1
 import Foundation
 import HiredisClient

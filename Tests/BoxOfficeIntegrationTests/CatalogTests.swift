@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BoxOfficeDomain
+import BoxOfficeStores
 import Foundation
 import LibpqClient
 import Testing

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BoxOfficeDomain
+import BoxOfficeStores
 import Foundation
 import HiredisClient
 import LibpqClient

@@ -1,4 +1,5 @@
 import BoxOfficeDomain
+import BoxOfficeStores
 import Crypto
 import Foundation
 import HiredisClient

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BoxOfficeDomain
+import BoxOfficeStores
 import Foundation
 import HiredisClient
 import LibpqClient
@@ -61,7 +62,7 @@ struct QueueRig: Sendable {
     /// wants short windows also puts them in the hash (`with(settings:)`).
     func service(activeSeconds: Int = 300, waitingIdleSeconds: Int = 60) -> QueueService {
         QueueService(
-            redis: self.redis, concerts: ConcertDirectory(store: PostgresCatalogStore(database: self.database)),
+            store: RedisQueueStore(redis: self.redis), concerts: ConcertDirectory(store: PostgresCatalogStore(database: self.database)),
             settings: .init(activeCapacity: 1_000_000, admitPerSecond: 1_000_000, activeSeconds: activeSeconds,
                             waitingIdleSeconds: waitingIdleSeconds, endedTokenSeconds: 3_600)
         )

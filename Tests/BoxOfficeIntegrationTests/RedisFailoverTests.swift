@@ -1,4 +1,5 @@
 import BoxOfficeDomain
+import BoxOfficeStores
 import Foundation
 import HiredisClient
 import NIOConcurrencyHelpers

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BoxOfficeDomain
+import BoxOfficeStores
 import BoxOfficeHTTP
 import Foundation
 import HiredisClient

@@ -50,3 +50,12 @@ public enum BoxOfficeError: Error, Equatable, Sendable {
     /// Admin routes while `ADMIN_TOKEN` is unset.
     case adminDisabled
 }
+
+/// A store answered something the domain cannot use (a bug: the request fails with 500).
+public struct UnexpectedStoreReply: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

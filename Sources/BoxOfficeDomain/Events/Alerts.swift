@@ -1,6 +1,4 @@
 import Foundation
-import HiredisClient
-import LibpqClient
 import Logging
 import Synchronization
 
@@ -61,134 +59,17 @@ public protocol AlertLedger: Sendable {
     func openKeys() async throws -> [String]
 }
 
-/// The ledger in PostgreSQL (`alert_episodes`): for every alert but PostgreSQL's own unavailability.
-public struct PostgresAlertLedger: AlertLedger {
-    let database: PostgresClient
-
-    public init(database: PostgresClient) {
-        self.database = database
-    }
-
-    public func report(key: String, active: Bool, holder: String, staleSeconds: Int) async throws -> AlertTransition? {
-        if active {
-            let rows = try await self.database.query("""
-                INSERT INTO alert_episodes (key, holder) VALUES (\(key), \(holder))
-                ON CONFLICT (key) DO UPDATE SET holder = EXCLUDED.holder, seen_at = now()
-                    WHERE alert_episodes.holder = EXCLUDED.holder OR alert_episodes.seen_at < now() - make_interval(secs => \(staleSeconds))
-                RETURNING (xmax = 0) AS inserted
-                """)
-            return try rows.first?.decode(Bool.self, column: "inserted") == true ? .opened : nil
-        }
-        let deleted = try await self.database.query("""
-            DELETE FROM alert_episodes
-            WHERE key = \(key) AND (holder = \(holder) OR seen_at < now() - make_interval(secs => \(staleSeconds)))
-            """).affectedRows
-        return deleted == 1 ? .closed : nil
-    }
-
-    public func openKeys() async throws -> [String] {
-        try await self.database.query("SELECT key FROM alert_episodes ORDER BY key").map { try $0.decode(String.self, at: 0) }
-    }
-}
-
-/// The ledger in Redis: for PostgreSQL's unavailability, which PostgreSQL cannot record. One hash
-/// per episode under `bo:alerts:<key>`: holder and the time it was last seen (Redis TIME).
-public struct RedisAlertLedger: AlertLedger {
-    let redis: RedisClient
-    /// The one key this ledger keeps.
-    let key: String
-
-    public init(redis: RedisClient, key: String) {
-        self.redis = redis
-        self.key = key
-    }
-
-    static let script = RedisScript(name: "alert-report", source: """
-        local now = redis.call('TIME')
-        local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-        local holder, seen = unpack(redis.call('HMGET', KEYS[1], 'holder', 'seen'))
-        local mine_or_stale = holder == ARGV[1] or (tonumber(seen) or 0) < now_ms - tonumber(ARGV[3])
-        if ARGV[2] == '1' then
-          if not holder then
-            redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'seen', now_ms)
-            return 1
-          end
-          if mine_or_stale then redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'seen', now_ms) end
-          return 0
-        end
-        if holder and mine_or_stale then
-          redis.call('DEL', KEYS[1])
-          return -1
-        end
-        return 0
-        """)
-
-    var redisKey: String { "bo:alerts:\(self.key)" }
-
-    /// alert-report: ARGV holder, '1' (active) or '0', stale ms. Reply 1 opened, -1 closed, 0 neither.
-    struct ReportCall: RedisScriptCall {
-        let keys: [RedisArgument]
-        let arguments: [RedisArgument]
-        var script: RedisScript { RedisAlertLedger.script }
-
-        func decode(_ reply: RedisReply) throws -> AlertTransition? {
-            guard let value = reply.int else { throw RedisError.unexpectedReply("alert-report: \(reply)") }
-            return value == 1 ? .opened : value == -1 ? .closed : nil
-        }
-    }
-
-    public func report(key: String, active: Bool, holder: String, staleSeconds: Int) async throws -> AlertTransition? {
-        try await self.redis.call(ReportCall(
-            keys: [RedisArgument(self.redisKey)], arguments: [RedisArgument(holder), active ? "1" : "0", RedisArgument(staleSeconds * 1000)]))
-    }
-
-    public func openKeys() async throws -> [String] {
-        try await self.redis.send(["EXISTS", RedisArgument(self.redisKey)]).checked().int == 1 ? [self.key] : []
-    }
-}
-
-/// What the monitor watches, from the stores (AlertMonitor's seams; PostgresAlertSources in production).
+/// What the monitor watches, from the stores (AlertMonitor's seams; StoreAlertSources in production).
 public protocol AlertSources: Sendable {
+    /// Throws when PostgreSQL does not answer.
+    func pingPostgres() async throws
+    /// Throws when Redis does not answer.
+    func pingRedis() async throws
     /// Concerts with upcoming dates and no seat left to sell or hold: (id, title).
     func soldOutConcerts() async throws -> [(id: Int, title: String)]
     /// Adds this instance's responses since its last call to the window they fell in; returns the
     /// fleet's (responses, 5xx) in the last complete window.
     func recordResponses(instance: String, total: Int, errors: Int, windowSeconds: Int) async throws -> (total: Int, errors: Int)
-}
-
-public struct PostgresAlertSources: AlertSources {
-    let database: PostgresClient
-
-    public init(database: PostgresClient) {
-        self.database = database
-    }
-
-    public func soldOutConcerts() async throws -> [(id: Int, title: String)] {
-        try await self.database.query("""
-            SELECT c.id, c.title FROM concerts c
-            WHERE EXISTS (SELECT 1 FROM concert_dates d WHERE d.concert_id = c.id AND d.date >= current_date)
-              AND NOT EXISTS (
-                  SELECT 1 FROM concert_dates d JOIN seats s ON s.date_id = d.id AND s.status <> 'SOLD'
-                  WHERE d.concert_id = c.id AND d.date >= current_date)
-            ORDER BY c.id
-            """).map { (try $0.decode(Int.self, column: "id"), try $0.decode(String.self, column: "title")) }
-    }
-
-    public func recordResponses(instance: String, total: Int, errors: Int, windowSeconds: Int) async throws -> (total: Int, errors: Int) {
-        let window = "to_timestamp(floor(extract(epoch FROM now()) / \(windowSeconds)) * \(windowSeconds))"
-        let rows = try await self.database.query("""
-            WITH added AS (
-                INSERT INTO alert_http_counts (instance, minute, total, errors)
-                VALUES (\(instance), \(unescaped: window), \(total), \(errors))
-                ON CONFLICT (minute, instance) DO UPDATE
-                    SET total = alert_http_counts.total + EXCLUDED.total, errors = alert_http_counts.errors + EXCLUDED.errors),
-            purged AS (DELETE FROM alert_http_counts WHERE minute < now() - interval '1 hour')
-            SELECT coalesce(sum(total), 0)::bigint AS total, coalesce(sum(errors), 0)::bigint AS errors FROM alert_http_counts
-            WHERE minute = \(unescaped: window) - make_interval(secs => \(windowSeconds))
-            """)
-        let row = try rows.first.orThrow()
-        return (try row.decode(Int.self, column: "total"), try row.decode(Int.self, column: "errors"))
-    }
 }
 
 /// Watches for the episodes an operator must hear about and posts a Slack-compatible
@@ -200,12 +81,12 @@ public final class AlertMonitor: Sendable {
     let settings: AlertSettings
     let url: String
     let instanceID: String
-    let stores: Stores
     let queue: QueueService
     let sources: any AlertSources
+    /// Where every episode but PostgreSQL's own unavailability is recorded (in PostgreSQL).
     let ledger: any AlertLedger
-    /// PostgreSQL's own unavailability is recorded in Redis.
-    let postgresLedger: RedisAlertLedger
+    /// Where PostgreSQL's own unavailability is recorded (in Redis), under `postgresKey`.
+    let postgresLedger: any AlertLedger
     let transport: any WebhookTransport
     let responses: ResponseTally
     let logger: Logger
@@ -221,17 +102,16 @@ public final class AlertMonitor: Sendable {
     }
 
     public init(
-        settings: AlertSettings, url: String, instanceID: String, stores: Stores, queue: QueueService, transport: any WebhookTransport,
-        responses: ResponseTally, logger: Logger
+        settings: AlertSettings, url: String, instanceID: String, sources: any AlertSources, ledger: any AlertLedger,
+        postgresLedger: any AlertLedger, queue: QueueService, transport: any WebhookTransport, responses: ResponseTally, logger: Logger
     ) {
         self.settings = settings
         self.url = url
         self.instanceID = instanceID
-        self.stores = stores
         self.queue = queue
-        self.sources = PostgresAlertSources(database: stores.database)
-        self.ledger = PostgresAlertLedger(database: stores.database)
-        self.postgresLedger = RedisAlertLedger(redis: stores.redis, key: Self.storeKey("postgres"))
+        self.sources = sources
+        self.ledger = ledger
+        self.postgresLedger = postgresLedger
         self.transport = transport
         self.responses = responses
         self.logger = logger
@@ -239,18 +119,21 @@ public final class AlertMonitor: Sendable {
 
     static func storeKey(_ store: String) -> String { "store-unavailable:\(store)" }
 
+    /// The key of PostgreSQL's own unavailability, which `postgresLedger` keeps.
+    public static let postgresKey = storeKey("postgres")
+
     /// A holder that has not refreshed its episode for this long has died: another may end it.
     var staleSeconds: Int { max(30, Int(self.settings.checkInterval.components.seconds) * 6) }
 
     /// One round: observe, then report every condition (and every open episode no longer observed).
     public func check() async {
-        let postgresUp = await self.storeUp("postgres") { _ = try await self.stores.database.query("SELECT 1") }
-        let redisUp = await self.storeUp("redis") { _ = try await self.stores.redis.send(["PING"]).checked() }
+        let postgresUp = await self.storeUp("postgres") { try await self.sources.pingPostgres() }
+        let redisUp = await self.storeUp("redis") { try await self.sources.pingRedis() }
 
         // PostgreSQL's own episode, in Redis.
         if redisUp {
             let down = self.downLongEnough("postgres")
-            await self.report(key: self.postgresLedger.key, active: down, ledger: self.postgresLedger) { transition in
+            await self.report(key: Self.postgresKey, active: down, ledger: self.postgresLedger) { transition in
                 transition == .opened
                     ? "PostgreSQL has been unreachable from instance \(self.instanceID) for \(self.settings.storeSeconds) s or more: sales answer 503 until it is back."
                     : "PostgreSQL is reachable again."
@@ -289,7 +172,7 @@ public final class AlertMonitor: Sendable {
         }
 
         let open = (try? await self.ledger.openKeys()) ?? []
-        for key in Set(active.keys).union(open).sorted() where key != self.postgresLedger.key {
+        for key in Set(active.keys).union(open).sorted() where key != Self.postgresKey {
             await self.report(key: key, active: active[key] != nil, ledger: self.ledger) { transition in
                 transition == .opened ? active[key] ?? key : Self.allClear(key)
             }
@@ -356,9 +239,9 @@ public final class AlertMonitor: Sendable {
 
     /// Lines with waiters, open and not paused, nobody admitted for `stallSeconds`: (concert, seconds).
     private func stalledLines() async -> [(Int, Int)] {
-        let lines: [(concertID: Int, registrations: String)]
+        let lines: [LiveLine]
         do {
-            lines = try await self.queue.lines.all()
+            lines = try await self.queue.liveLines()
         } catch {
             return []
         }

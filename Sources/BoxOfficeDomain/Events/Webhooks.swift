@@ -40,6 +40,17 @@ public struct WebhookAttempt: Sendable, Equatable {
     public var durationMilliseconds: Int
     /// When the next attempt is due; nil once delivered, given up, or the endpoint disabled.
     public var nextAttemptAt: Date?
+
+    public init(eventID: String, type: String, attempt: Int, attemptedAt: Date, httpStatus: Int? = nil, error: String? = nil, durationMilliseconds: Int, nextAttemptAt: Date? = nil) {
+        self.eventID = eventID
+        self.type = type
+        self.attempt = attempt
+        self.attemptedAt = attemptedAt
+        self.httpStatus = httpStatus
+        self.error = error
+        self.durationMilliseconds = durationMilliseconds
+        self.nextAttemptAt = nextAttemptAt
+    }
 }
 
 /// A due delivery as the dispatcher claims it: where to, with what secret, which event, which attempt.

@@ -1,37 +1,26 @@
-import HiredisClient
-
-/// What a waiter's wait rests on, as the queue scripts' `line_inputs` read it (see QueueScripts) or a
+/// What a waiter's wait rests on, as the queue store reads it (Redis: the scripts' `line_inputs`) or a
 /// poll snapshot keeps it; QueueEstimator does the arithmetic.
-struct LineInputs: Sendable, Equatable {
+public struct LineInputs: Sendable, Equatable {
     /// Redis time (ms) of the reading.
-    var now: Int
+    public var now: Int
     /// The promoter's last tick (ms).
-    var lastTick: Int
+    public var lastTick: Int
     /// Admissions banked at the last tick.
-    var banked: Double
+    public var banked: Double
     /// Admitted fans holding a slot.
-    var active: Int
+    public var active: Int
     /// The end (ms) of the active window whose slot the waiter's chain takes; 0: a free slot.
-    var slotEnd: Int
+    public var slotEnd: Int
     /// How long admitted fans kept their slot lately (ms); nil before anyone left.
-    var meanHoldMilliseconds: Double?
+    public var meanHoldMilliseconds: Double?
 
-    init(now: Int, lastTick: Int, banked: Double, active: Int, slotEnd: Int, meanHoldMilliseconds: Double?) {
+    public init(now: Int, lastTick: Int, banked: Double, active: Int, slotEnd: Int, meanHoldMilliseconds: Double?) {
         self.now = now
         self.lastTick = lastTick
         self.banked = banked
         self.active = active
         self.slotEnd = slotEnd
         self.meanHoldMilliseconds = meanHoldMilliseconds
-    }
-
-    /// line_inputs' six fields: {now, last tick, banked credit, active count, slot end, mean hold}.
-    init?(_ reply: ArraySlice<RedisReply>) {
-        let fields = Array(reply)
-        guard fields.count == 6, let now = fields[0].int, let lastTick = fields[1].int, let active = fields[3].int else { return nil }
-        self.init(
-            now: now, lastTick: lastTick, banked: fields[2].string.flatMap(Double.init) ?? 0, active: active, slotEnd: fields[4].int ?? 0,
-            meanHoldMilliseconds: fields[5].string.flatMap(Double.init))
     }
 
     /// The promoter has not ticked this line for 5 s (it ticks every 250 ms while anyone waits): its

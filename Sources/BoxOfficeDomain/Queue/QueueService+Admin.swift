@@ -1,5 +1,3 @@
-import HiredisClient
-
 import Foundation
 
 /// A concert's queue settings as the admin API shows them: the settings hash over the instance's
@@ -140,7 +138,7 @@ public struct QueueFigures: Sendable, Equatable {
 }
 
 extension QueueService {
-    /// The settings hash over the defaults (one HMGET on shard 0, never cached: an operator reads
+    /// The settings over the defaults (one read of shard 0's settings, never cached: an operator reads
     /// what every instance will apply at its next tick).
     public func queueSettings(concertID: Int) async throws -> QueueSettingsView {
         guard concertID > 0, try await self.concerts.exists(concertID) else { throw BoxOfficeError.concertNotFound }
@@ -152,7 +150,7 @@ extension QueueService {
             powDifficulty: plan.powDifficulty)
     }
 
-    /// Writes the given settings into the hash redis-cli edits, refusing what a line cannot run with:
+    /// Writes the given settings (the hash redis-cli edits), refusing what a line cannot run with:
     /// - every shard keeps a share of the capacity and of the cap (`QueueShardPlan.splitProblem`);
     /// - `queueShards` changes only while the line is empty (a user in line stays in the shard the
     ///   old count gave); the old count is kept so that the promoter drains its shards of the fans
@@ -190,14 +188,13 @@ extension QueueService {
                 fields += [("openingSeed", seed), ("openingCommitment", SeededDraw.commitment(seed: seed)), ("openingSeedFor", String(at))]
             }
             for shard in 1..<max(1, current.tickedShards) {
-                let arrivedOpen = try await self.redis.send(["ZCOUNT", RedisArgument(QueueKeys(concertID: concertID, shard: shard).waiting), "1", "+inf"])
-                    .checked().int ?? 0
+                let arrivedOpen = try await self.store.arrivedWhileOpen(line: QueueLineID(concertID: concertID, shard: shard))
                 if arrivedOpen > 0 { throw Self.openingRefused(arrivedOpen) }
             }
         }
-        let write = QueueWriteSettingsCall(
+        let write = try await self.store.writeSettings(
             concertID: concertID, set: fields, delete: patch.opensAt == .open ? ["opensAt"] : [], refuseIfArrivedWhileOpen: schedulesOpening)
-        if case .arrivedWhileOpen(let count) = try await self.redis.call(write) { throw Self.openingRefused(count) }
+        if case .arrivedWhileOpen(let count) = write { throw Self.openingRefused(count) }
         return try await self.queueSettings(concertID: concertID)
     }
 
@@ -207,15 +204,14 @@ extension QueueService {
     }
 
     /// Waiting, active, the measured admission rate and the time to drain, over all shards, those
-    /// being drained after a change of `queueShards` included (one queue-line script per shard, at once).
+    /// being drained after a change of `queueShards` included (one store read per shard, at once).
     public func queueFigures(concertID: Int) async throws -> QueueFigures {
         let plan = try await self.plans.plan(concertID: concertID)
         let admitting = !plan.paused && plan.opening() == nil
         return try await withThrowingTaskGroup(of: QueueFigures.self) { group in
             for shard in 0..<plan.tickedShards {
                 group.addTask {
-                    let line = try await self.redis.call(
-                        QueueLineCall(keys: QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard)))
+                    let line = try await self.store.figures(line: QueueLineID(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard))
                     let load = line.inputs.load(
                         rank: line.waiting, admitPerSecond: plan.shardRate, capacity: plan.shardCapacity(shard), activeSeconds: plan.activeSeconds)
                     return QueueFigures(
@@ -233,15 +229,14 @@ extension QueueService {
     }
 
     /// What the stalled-line alert needs: waiters over all shards, whether the line admits (open, not
-    /// paused), and when anyone was last admitted (the promote script's `lastAdmit`).
+    /// paused), and when anyone was last admitted.
     public func lineHealth(concertID: Int) async throws -> LineHealth {
         let plan = try await self.plans.plan(concertID: concertID)
         var health = LineHealth(waiting: 0, admitting: !plan.paused && plan.opening() == nil, lastAdmission: nil)
         for shard in 0..<plan.tickedShards {
-            let keys = QueueKeys(concertID: concertID, shard: shard)
-            health.waiting += try await self.redis.send(["ZCARD", RedisArgument(keys.waiting)]).checked().int ?? 0
-            let last = try await self.redis.send(["HGET", RedisArgument(keys.meta), "lastAdmit"]).checked().string.flatMap(Double.init)
-            if let last { health.lastAdmission = max(health.lastAdmission ?? .distantPast, Date(timeIntervalSince1970: last / 1000)) }
+            let shardHealth = try await self.store.health(line: QueueLineID(concertID: concertID, shard: shard))
+            health.waiting += shardHealth.waiting
+            if let last = shardHealth.lastAdmission { health.lastAdmission = max(health.lastAdmission ?? .distantPast, last) }
         }
         return health
     }

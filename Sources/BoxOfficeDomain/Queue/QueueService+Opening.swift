@@ -1,5 +1,4 @@
 import Foundation
-import HiredisClient
 
 /// A scheduled opening's commitment as the public sees it: the SHA-256 of the seed from the moment
 /// the opening is scheduled through the admin API, the seed itself once the opening has passed.
@@ -57,20 +56,9 @@ extension QueueService {
         guard let opening = plan.openingSeedFor else { return [] }
         var arrivals: [EarlyArrival] = []
         for shard in 0..<plan.tickedShards {
-            let keys = QueueKeys(concertID: concertID, shard: shard)
-            let tokens = try await self.redis.send(["HGETALL", RedisArgument(keys.tokens)]).checked().array ?? []
-            let admissions = try await self.redis.send(["HGETALL", RedisArgument(keys.admissions)]).checked().array ?? []
-            var admitted: [String: Int] = [:]
-            for index in stride(from: 0, to: admissions.count - 1, by: 2) {
-                guard let token = admissions[index].string, let record = admissions[index + 1].string else { continue }
-                admitted[token] = record.split(separator: " ").first.flatMap { Int($0) }
-            }
-            for index in stride(from: 0, to: tokens.count - 1, by: 2) {
-                // A token's record: "user arrival-sequence issued-ms".
-                guard let token = tokens[index].string, let fields = tokens[index + 1].string?.split(separator: " "), fields.count == 3,
-                    let issued = Int(fields[2]), issued < opening
-                else { continue }
-                arrivals.append(EarlyArrival(userId: String(fields[0]), shard: shard, admittedAt: admitted[token]))
+            for record in try await self.store.tokenRecords(line: QueueLineID(concertID: concertID, shard: shard))
+            where record.issuedMilliseconds < opening {
+                arrivals.append(EarlyArrival(userId: record.user, shard: shard, admittedAt: record.admittedMilliseconds))
             }
         }
         return arrivals.sorted { ($0.admittedAt ?? .max, $0.userId) < ($1.admittedAt ?? .max, $1.userId) }

@@ -1,10 +1,9 @@
 import Foundation
-import HiredisClient
 
 /// Status polls answered from the instance's snapshot of the line (QueueSnapshots), and the
-/// refresh that keeps the snapshots and carries the polls' signs of life to Redis.
+/// refresh that keeps the snapshots and carries the polls' signs of life to the store.
 extension QueueService {
-    /// A cached waiter's ticket from a fresh snapshot; nil when Redis must answer: the token is not
+    /// A cached waiter's ticket from a fresh snapshot; nil when the store must answer: the token is not
     /// cached, the snapshot is old, the waiter stands at the front or ahead of the whole line
     /// (admitted or gone), the opening has passed since the snapshot.
     func snapshotTicket(token: String, line id: QueueLineID, snapshots: QueueSnapshots) async throws -> QueueTicket? {
@@ -26,8 +25,8 @@ extension QueueService {
         return QueueTicket(token: token, concertID: id.concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds, supply: supply)
     }
 
-    /// Refreshes every line whose waiters polled this instance lately, four at a time (one
-    /// queue-snapshot script each). A line whose refresh fails keeps its touches for the next try;
+    /// Refreshes every line whose waiters polled this instance lately, four at a time (one store
+    /// read each). A line whose refresh fails keeps its touches for the next try;
     /// the first failure is rethrown for the job's log once the others are done.
     public func refreshSnapshots() async throws {
         guard let snapshots = self.snapshots else { return }
@@ -50,15 +49,15 @@ extension QueueService {
 
     private func refresh(_ refresh: QueueSnapshots.Refresh, snapshots: QueueSnapshots) async throws {
         let plan = try await self.plans.plan(concertID: refresh.line.concertID)
-        let read = try await self.redis.call(
-            QueueSnapshotCall(
-                keys: QueueKeys(concertID: refresh.line.concertID, shard: refresh.line.shard), opening: plan.shardOpening,
-                goneCount: refresh.goneCount, samples: QueueSnapshots.samples, maxActiveEnds: QueueSnapshots.maxActiveEnds,
-                touched: refresh.touched))
+        let read = try await self.store.snapshot(
+            line: refresh.line,
+            QueueSnapshotRequest(
+                opening: plan.shardOpening, goneCount: refresh.goneCount, samples: QueueSnapshots.samples,
+                maxActiveEnds: QueueSnapshots.maxActiveEnds, touched: refresh.touched))
         snapshots.apply(read, line: refresh.line)
         // A line with waiters that the promoter has not ticked for 5 s lost its registration (see look).
         if read.line.waiting > 0, read.line.opensAt == 0, read.line.now - read.line.lastTick > 5_000 {
-            try await self.lines.register(concertID: refresh.line.concertID)
+            try await self.store.registerLiveLine(concertID: refresh.line.concertID)
         }
     }
 }

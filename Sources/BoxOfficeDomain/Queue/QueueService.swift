@@ -1,8 +1,7 @@
 import Foundation
-import HiredisClient
 import Logging
 
-/// Queue tokens, status and admission, all state in Redis.
+/// Queue tokens, status and admission, over the lines in a `QueueStore` (Redis in production).
 public struct QueueService: ActiveWindow {
     public struct Settings: Sendable {
         public var activeCapacity: Int
@@ -77,12 +76,10 @@ public struct QueueService: ActiveWindow {
         }
     }
 
-    let redis: RedisClient
+    let store: any QueueStore
     let concerts: ConcertDirectory
     public let settings: Settings
     let plans: QueueShardPlans
-    /// The concerts the promoter ticks.
-    public let lines: LiveLines
     /// This instance's picture of the lines its waiters poll; nil when every poll runs a script.
     let snapshots: QueueSnapshots?
     /// How often `refreshSnapshots` should run (nil: never).
@@ -92,13 +89,12 @@ public struct QueueService: ActiveWindow {
     /// Whose token requests need a presale code now (nil: no presales, as in some tests).
     let presales: PresaleService?
 
-    public init(redis: RedisClient, concerts: ConcertDirectory, settings: Settings, presales: PresaleService? = nil) {
+    public init(store: any QueueStore, concerts: ConcertDirectory, settings: Settings, presales: PresaleService? = nil) {
         self.presales = presales
-        self.redis = redis
+        self.store = store
         self.concerts = concerts
         self.settings = settings
-        self.plans = QueueShardPlans(redis: redis, defaults: settings)
-        self.lines = LiveLines(redis: redis)
+        self.plans = QueueShardPlans(store: store, defaults: settings)
         self.snapshots = settings.snapshotMilliseconds > 0 ? QueueSnapshots(interval: .milliseconds(settings.snapshotMilliseconds)) : nil
         var random = SystemRandomNumberGenerator()
         self.proofOfWork = ProofOfWork(secret: settings.challengeSecret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
@@ -122,25 +118,25 @@ public struct QueueService: ActiveWindow {
         // cryptographic generator.
         var generator = SystemRandomNumberGenerator()
         // A split line: this shard's share of the concert's cap and the opening time, from the settings on shard 0.
-        let call = QueueIssueCall(
-            keys: QueueKeys(concertID: concertID, shard: shard), user: user, candidate: QueueToken.generate(concertID: concertID, shard: shard),
+        let request = QueueIssueRequest(
+            line: QueueLineID(concertID: concertID, shard: shard), user: user, candidate: QueueToken.generate(concertID: concertID, shard: shard),
             maxWaiting: plan.shards > 1 ? plan.share(of: plan.maxWaiting, shard: shard) : self.settings.maxWaiting, isShare: plan.shards > 1,
             arrivalDraw: plan.openingSeed.map { SeededDraw.place(seed: $0, user: user) } ?? Double.random(in: 0..<1, using: &generator),
             opening: plan.shardOpening, capacity: plan.shardCapacity(shard),
             existingOnly: refusal != nil)
         let token: String, isNew: Bool, description: TokenDescription
-        switch try await self.redis.call(call) {
+        switch try await self.store.issue(request) {
         case .full: throw BoxOfficeError.queueFull
         case .noLiveToken: throw refusal ?? BoxOfficeError.proofRequired
         case .token(let issued, let new, let described): (token, isNew, description) = (issued, new, described)
         }
-        // After the token is in line, never before (see LiveLines); a retry with the live token
-        // registers again, which heals a registration lost to a crash right after the script.
-        try await self.lines.register(concertID: concertID)
+        // After the token is in line, never before (see QueueStore.registerLiveLine); a retry with the
+        // live token registers again, which heals a registration lost to a crash right after the issue.
+        try await self.store.registerLiveLine(concertID: concertID)
         let state = Self.tokenState(description, plan: plan, shard: shard)
         let ticket = QueueTicket(token: token, concertID: concertID, state: state, waitingIdleSeconds: plan.waitingIdleSeconds)
         guard let status = Self.shape(of: ticket) else {
-            throw RedisError.unexpectedReply("queue-issue returned a dead token")
+            throw UnexpectedStoreReply("the queue store issued a dead token")
         }
         return (status, isNew)
     }
@@ -154,8 +150,8 @@ public struct QueueService: ActiveWindow {
 
     /// Why this request may not have a new place (nil: it may): at difficulty 0 nothing is asked;
     /// otherwise the proof must hold (ProofOfWork.verify) and its challenge must not have been used,
-    /// which one `SET NX` (until the challenge expires) decides across instances. A refused request
-    /// still gets the user's live token, if any (the issue script's `existingOnly`).
+    /// which the store decides across instances (`claimChallenge`, until the challenge expires). A
+    /// refused request still gets the user's live token, if any (`QueueIssueRequest.existingOnly`).
     private func door(_ proof: ProofOfWork.Proof?, concertID: Int, difficulty: Int) async throws -> BoxOfficeError? {
         guard difficulty > 0 else { return nil }
         guard let proof else { return .proofRequired }
@@ -164,20 +160,18 @@ public struct QueueService: ActiveWindow {
         case .failure(let refusal):
             return refusal
         case .success(let accepted):
-            let first = try await self.redis.send([
-                "SET", RedisArgument(QueueKeys(concertID: concertID).usedChallenge(accepted.id)), "1", "NX", "PX",
-                RedisArgument(max(1, accepted.expiresMilliseconds - now) + 1_000),
-            ]).checked()
-            return first.isNull ? .proofInvalid("This challenge was used already; ask for a new one.") : nil
+            let first = try await self.store.claimChallenge(
+                concertID: concertID, id: accepted.id, milliseconds: max(1, accepted.expiresMilliseconds - now) + 1_000)
+            return first ? nil : .proofInvalid("This challenge was used already; ask for a new one.")
         }
     }
 
     static func nowMilliseconds() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
 
-    /// What Redis knows about `token`. Malformed tokens are `.unknown` without a round trip.
+    /// What the store knows about `token`. Malformed tokens are `.unknown` without a round trip.
     /// A waiter asking for its state counts as alive (`touch`). A status poll (`poll`) of a waiter
     /// behind the front of a line may be answered from this instance's snapshot of the line (see
-    /// QueueSnapshots for what that gives up); every other call asks Redis.
+    /// QueueSnapshots for what that gives up); every other call asks the store.
     public func inspect(token: String, touch: Bool = true, poll: Bool = false) async throws -> QueueTicket? {
         guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
         guard poll, touch, let snapshots = self.snapshots else {
@@ -210,18 +204,17 @@ public struct QueueService: ActiveWindow {
         return superseded ? nil : status
     }
 
-    /// One run of queue-status; for a stream's look also whether another stream claimed the token.
+    /// One look at the token in the store; for a stream's look also whether another stream claimed it.
     private func look(
         token: String, concertID: Int, shard: Int, touch: Bool, stream: (id: String, claim: Bool)? = nil
     ) async throws -> (ticket: QueueTicket, superseded: Bool, place: Double?) {
         let plan = try await self.plans.plan(concertID: concertID)
-        let reply = try await self.redis.call(
-            QueueStatusCall(
-                keys: QueueKeys(concertID: concertID, shard: shard), token: token, touch: touch, opening: plan.shardOpening,
-                capacity: plan.shardCapacity(shard), stream: stream))
+        let reply = try await self.store.look(
+            token: token, line: QueueLineID(concertID: concertID, shard: shard), touch: touch, opening: plan.shardOpening,
+            capacity: plan.shardCapacity(shard), stream: stream)
         let description = reply.description
         if description.state == .waiting, let inputs = description.inputs, inputs.looksUnticked {
-            try await self.lines.register(concertID: concertID)
+            try await self.store.registerLiveLine(concertID: concertID)
         }
         let state = Self.tokenState(description, plan: plan, shard: shard)
         let supply = await self.concerts.seatSupply(concertID)
@@ -240,12 +233,22 @@ public struct QueueService: ActiveWindow {
     }
 
     /// Keeps an ACTIVE token alive for `duration` from now (a hold must stay payable for its
-    /// lifetime), capped by queue-extend at the end of its admission window plus `duration`.
+    /// lifetime), capped by the store at the end of its admission window plus `duration`.
     /// Returns the extension as made, or nil when the token is no longer ACTIVE.
     public func extendActive(token: String, by duration: Duration) async throws -> WindowExtension? {
         guard let (concertID, shard) = QueueToken.parse(token) else { return nil }
         let milliseconds = Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-        return try await self.redis.call(QueueExtendCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, milliseconds: milliseconds))
+        return try await self.store.extend(token: token, line: QueueLineID(concertID: concertID, shard: shard), milliseconds: milliseconds)
+    }
+
+    /// The concerts the promoter ticks: those with waiters or admitted fans (QueueStore.liveLines).
+    public func liveLines() async throws -> [LiveLine] {
+        try await self.store.liveLines()
+    }
+
+    /// Takes a line the promoter found idle out of the live set, unless it was registered again since.
+    public func retireIdleLine(_ line: LiveLine) async throws {
+        try await self.store.retireLiveLine(line)
     }
 
     public func maxTicketsPerUser(concertID: Int) async throws -> Int {
@@ -254,14 +257,13 @@ public struct QueueService: ActiveWindow {
 
     public func giveBack(_ extension: WindowExtension, token: String) async throws {
         guard let (concertID, shard) = QueueToken.parse(token) else { return }
-        try await self.redis.call(QueueGiveBackCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, extension: `extension`))
+        try await self.store.giveBack(`extension`, token: token, line: QueueLineID(concertID: concertID, shard: shard))
     }
 
     /// Ends a token at once and frees its active slot (called after a payment).
     public func endToken(_ token: String) async throws {
         guard let (concertID, shard) = QueueToken.parse(token) else { return }
-        try await self.redis.call(
-            QueueEndCall(keys: QueueKeys(concertID: concertID, shard: shard), token: token, endedTokenSeconds: self.settings.endedTokenSeconds))
+        try await self.store.end(token: token, line: QueueLineID(concertID: concertID, shard: shard), endedTokenSeconds: self.settings.endedTokenSeconds)
     }
 
     /// One promotion tick for one concert: expire, drop idle waiters, admit. A split line ticks
@@ -272,8 +274,8 @@ public struct QueueService: ActiveWindow {
         let plan = try await self.plans.plan(concertID: concertID)
         let noSeatFree = await self.concerts.seatSupply(concertID) != .seatsFree
         guard plan.tickedShards > 1 else {
-            // One line: the script reads the settings hash itself, so a redis-cli edit applies at once.
-            return try await self.promote(QueueKeys(concertID: concertID), capacity: self.settings.activeCapacity,
+            // One line: the store reads the settings itself, so a redis-cli edit applies at once.
+            return try await self.promote(QueueLineID(concertID: concertID, shard: 0), capacity: self.settings.activeCapacity,
                                           rate: self.settings.admitPerSecond, overrides: nil, noSeatFree: noSeatFree)
         }
         // The shards of the count before a change, while they are drained, admit their few strays
@@ -282,7 +284,7 @@ public struct QueueService: ActiveWindow {
             for shard in 0..<plan.tickedShards {
                 group.addTask {
                     let result = try await self.promote(
-                        QueueKeys(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
+                        QueueLineID(concertID: concertID, shard: shard), capacity: plan.shardCapacity(shard), rate: plan.shardRate,
                         overrides: plan, noSeatFree: noSeatFree)
                     return (shard, result)
                 }
@@ -301,17 +303,18 @@ public struct QueueService: ActiveWindow {
         guard let changedAt = plan.shardsChangedAt, Int(Date().timeIntervalSince1970 * 1000) - changedAt > 5_000,
             results.allSatisfy({ $0.key < plan.shards || $0.value.waiting == 0 })
         else { return }
-        try await self.redis.call(QueueShardsDrainedCall(concertID: concertID, changedAt: changedAt))
+        try await self.store.forgetShardsBefore(concertID: concertID, changedAt: changedAt)
     }
 
     private func promote(
-        _ keys: QueueKeys, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, noSeatFree: Bool
+        _ line: QueueLineID, capacity: Int, rate: Double, overrides plan: QueueShardPlan?, noSeatFree: Bool
     ) async throws -> PromotionResult {
-        let tick = try await self.redis.call(
-            QueuePromoteCall(
-                keys: keys, capacity: capacity, rate: rate, idleSeconds: plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds,
+        let tick = try await self.store.promote(
+            line: line,
+            QueuePromoteRequest(
+                capacity: capacity, rate: rate, idleSeconds: plan?.waitingIdleSeconds ?? self.settings.waitingIdleSeconds,
                 activeSeconds: plan?.activeSeconds ?? self.settings.activeSeconds, endedTokenSeconds: self.settings.endedTokenSeconds,
-                shard: plan.map { .init(paused: $0.paused, opening: $0.openingArgument) }, noSeatFree: noSeatFree))
+                split: plan.map { ($0.paused, $0.opensAtMilliseconds ?? 0) }, noSeatFree: noSeatFree))
         // What this tick applied (the settings hash over the defaults): the last waiter's wait.
         let drain =
             tick.paused
@@ -323,7 +326,7 @@ public struct QueueService: ActiveWindow {
             admittedPerSecond: tick.measuredPerSecond, estimatedDrainSeconds: drain)
     }
 
-    /// A token's state from the scripts' description (`describe`). In a split line the rank is
+    /// A token's state from the store's description. In a split line the rank is
     /// within the token's shard, and so are the load and the shares of rate and capacity: the wait
     /// comes from them, the position is estimated across shards. A paused line promises no wait.
     static func tokenState(_ description: TokenDescription, plan: QueueShardPlan, shard: Int) -> TokenState {
@@ -353,7 +356,7 @@ public struct QueueService: ActiveWindow {
     }
 
     /// A waiter's state in an open line, at `rank` (1-based) within its shard, whether the rank
-    /// comes from a script or from a snapshot.
+    /// comes from the store or from a snapshot.
     static func waitingState(user: String, rank: Int, inputs: LineInputs, plan: QueueShardPlan, shard: Int) -> TokenState {
         let position = plan.overallPosition(rankInShard: rank)
         if plan.paused { return .waiting(userID: user, position: position, estimatedWaitSeconds: nil) }

@@ -1,5 +1,4 @@
 import Foundation
-import HiredisClient
 import NIOConcurrencyHelpers
 
 /// How a concert's line is split: `queueShards` (1...16, default 1) in its settings hash. A split
@@ -37,27 +36,33 @@ public struct QueueShardPlan: Sendable, Equatable {
     public var shardsBefore: Int?
     public var shardsChangedAt: Int?
 
-    /// The settings hash's fields over the environment's defaults, as the promote script reads them.
-    init(fields: [RedisReply], defaults: QueueService.Settings) {
-        func int(_ index: Int) -> Int? { index < fields.count ? fields[index].int : nil }
-        func double(_ index: Int) -> Double? { index < fields.count ? fields[index].string.flatMap(Double.init) : nil }
-        self.shards = min(Self.maxShards, max(1, int(0) ?? 1))
-        let paused = fields.count > 1 ? fields[1].string : nil
+    /// The concert's settings (by `fieldNames`; absent ones missing) over the environment's defaults,
+    /// as the promote script reads them.
+    init(settings: [String: String], defaults: QueueService.Settings) {
+        func int(_ name: String) -> Int? { settings[name].flatMap { Int($0) } }
+        self.shards = min(Self.maxShards, max(1, int("queueShards") ?? 1))
+        let paused = settings["paused"]
         self.paused = paused == "1" || paused == "true" || paused == "yes"
-        self.activeCapacity = int(2) ?? defaults.activeCapacity
-        self.admitPerSecond = double(3) ?? defaults.admitPerSecond
-        self.activeSeconds = int(4) ?? defaults.activeSeconds
-        self.waitingIdleSeconds = int(5) ?? defaults.waitingIdleSeconds
-        self.maxWaiting = int(6) ?? defaults.maxWaiting
-        self.opensAtMilliseconds = int(7)
-        self.shardsBefore = int(8).map { min(Self.maxShards, max(1, $0)) }
-        self.shardsChangedAt = int(9)
-        self.maxTicketsPerUser = int(10) ?? defaults.maxTicketsPerUser
-        self.powDifficulty = int(11) ?? defaults.powDifficulty
-        self.openingSeedField = 12 < fields.count ? fields[12].string : nil
-        self.openingCommitment = 13 < fields.count ? fields[13].string : nil
-        self.openingSeedFor = int(14)
+        self.activeCapacity = int("activeCapacity") ?? defaults.activeCapacity
+        self.admitPerSecond = settings["admitPerSecond"].flatMap(Double.init) ?? defaults.admitPerSecond
+        self.activeSeconds = int("activeSeconds") ?? defaults.activeSeconds
+        self.waitingIdleSeconds = int("waitingIdleSeconds") ?? defaults.waitingIdleSeconds
+        self.maxWaiting = int("maxWaiting") ?? defaults.maxWaiting
+        self.opensAtMilliseconds = int("opensAt")
+        self.shardsBefore = int("queueShardsBefore").map { min(Self.maxShards, max(1, $0)) }
+        self.shardsChangedAt = int("queueShardsChangedAt")
+        self.maxTicketsPerUser = int("maxTicketsPerUser") ?? defaults.maxTicketsPerUser
+        self.powDifficulty = int("powDifficulty") ?? defaults.powDifficulty
+        self.openingSeedField = settings["openingSeed"]
+        self.openingCommitment = settings["openingCommitment"]
+        self.openingSeedFor = int("openingSeedFor")
     }
+
+    /// The settings a plan reads (QueueStore.settings).
+    public static let fieldNames = [
+        "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
+        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser", "powDifficulty", "openingSeed", "openingCommitment", "openingSeedFor",
+    ]
 
     /// The shards the promoter ticks: the current ones, and those of the count before a change
     /// until they are drained.
@@ -76,12 +81,9 @@ public struct QueueShardPlan: Sendable, Equatable {
         return nil
     }
 
-    /// For the scripts of a split line's shards, which cannot read shard 0's hash: '0' when open.
-    var openingArgument: RedisArgument { RedisArgument(self.opensAtMilliseconds ?? 0) }
-
-    /// The opening argument of a shard's script: `openingArgument` on a split line, '' on one line
-    /// (whose script reads the settings hash itself).
-    var shardOpening: RedisArgument { self.shards > 1 ? self.openingArgument : "" }
+    /// The opening a shard of a split line applies (0 when open), which its store cannot read from
+    /// shard 0's settings; nil on one line (its store reads the settings itself: QueueStore).
+    var shardOpening: Int? { self.shards > 1 ? self.opensAtMilliseconds ?? 0 : nil }
 
     /// The seed that places early arrivals, when one was committed for the opening now set: an
     /// opening set some other way (redis-cli) draws at random instead of reusing a seed that may be
@@ -101,11 +103,6 @@ public struct QueueShardPlan: Sendable, Equatable {
 
     /// Shard `shard`'s part of the active capacity.
     func shardCapacity(_ shard: Int) -> Int { self.share(of: self.activeCapacity, shard: shard) }
-
-    static let fieldNames: [RedisArgument] = [
-        "queueShards", "paused", "activeCapacity", "admitPerSecond", "activeSeconds", "waitingIdleSeconds", "maxWaiting", "opensAt",
-        "queueShardsBefore", "queueShardsChangedAt", "maxTicketsPerUser", "powDifficulty", "openingSeed", "openingCommitment", "openingSeedFor",
-    ]
 
     /// The shard of `user` (its lowercase UUID text): FNV-1a, the same on every instance.
     public func shard(ofUser user: String) -> Int {
@@ -130,16 +127,16 @@ public struct QueueShardPlan: Sendable, Equatable {
     }
 }
 
-/// Each concert's plan, read from Redis at most once a second per instance (one HMGET), so token
-/// requests need no extra round trip. Change `queueShards` only while the concert's line is empty:
-/// users already in line stay in the shard they were put in.
+/// Each concert's plan, read from the store at most once a second per instance (one HMGET in
+/// Redis), so token requests need no extra round trip. Change `queueShards` only while the
+/// concert's line is empty: users already in line stay in the shard they were put in.
 final class QueueShardPlans: Sendable {
-    private let redis: RedisClient
+    private let store: any QueueStore
     private let defaults: QueueService.Settings
     private let cache = NIOLockedValueBox<[Int: (plan: QueueShardPlan, read: ContinuousClock.Instant)]>([:])
 
-    init(redis: RedisClient, defaults: QueueService.Settings) {
-        self.redis = redis
+    init(store: any QueueStore, defaults: QueueService.Settings) {
+        self.store = store
         self.defaults = defaults
     }
 
@@ -148,9 +145,7 @@ final class QueueShardPlans: Sendable {
         if !fresh, let cached = self.cache.withLockedValue({ $0[concertID] }), ContinuousClock.now - cached.read < .seconds(1) {
             return cached.plan
         }
-        let reply = try await self.redis.send(["HMGET", RedisArgument(QueueKeys(concertID: concertID).settings)] + QueueShardPlan.fieldNames)
-            .checked()
-        let plan = QueueShardPlan(fields: reply.array ?? [], defaults: self.defaults)
+        let plan = QueueShardPlan(settings: try await self.store.settings(concertID: concertID), defaults: self.defaults)
         self.cache.withLockedValue { $0[concertID] = (plan, .now) }
         return plan
     }

@@ -15,24 +15,42 @@ public struct QueueLineID: Sendable, Hashable {
 
 /// A line as the queue-snapshot script read it: enough to answer a waiter's poll (its rank from
 /// its place in line, its wait) without a script per poll.
-struct LineSnapshot: Sendable, Equatable {
+public struct LineSnapshot: Sendable, Equatable {
     /// When the instance received it, for its age.
-    var received: ContinuousClock.Instant
+    public var received: ContinuousClock.Instant
     /// Redis time (ms) of the reading.
-    var now: Int
+    public var now: Int
     /// When the sale opens (ms); 0 once it is open.
-    var opensAt: Int
-    var lastTick: Int
-    var banked: Double
-    var active: Int
-    var meanHoldMilliseconds: Double?
-    var waiting: Int
+    public var opensAt: Int
+    public var lastTick: Int
+    public var banked: Double
+    public var active: Int
+    public var meanHoldMilliseconds: Double?
+    public var waiting: Int
     /// `samples[i]` is the place (score) of the waiter at rank `i * step` (0-based).
-    var step: Int
-    var samples: [Double]
-    var lastPlace: Double?
+    public var step: Int
+    public var samples: [Double]
+    public var lastPlace: Double?
     /// The active windows' ends in order (ms); nil when there were too many to carry.
-    var activeEnds: [Int]?
+    public var activeEnds: [Int]?
+
+    public init(
+        received: ContinuousClock.Instant, now: Int, opensAt: Int, lastTick: Int, banked: Double, active: Int, meanHoldMilliseconds: Double?,
+        waiting: Int, step: Int, samples: [Double], lastPlace: Double?, activeEnds: [Int]?
+    ) {
+        self.received = received
+        self.now = now
+        self.opensAt = opensAt
+        self.lastTick = lastTick
+        self.banked = banked
+        self.active = active
+        self.meanHoldMilliseconds = meanHoldMilliseconds
+        self.waiting = waiting
+        self.step = step
+        self.samples = samples
+        self.lastPlace = lastPlace
+        self.activeEnds = activeEnds
+    }
 
     /// The 0-based rank of the waiter whose place is `place`: exact at the samples, interpolated
     /// between them (off by less than `step`). nil when the place lies ahead of the whole line: that
@@ -76,14 +94,21 @@ struct LineSnapshot: Sendable, Equatable {
 }
 
 /// What one queue-snapshot run brought back besides the snapshot.
-struct SnapshotRead: Sendable {
-    var line: LineSnapshot
+public struct SnapshotRead: Sendable {
+    public var line: LineSnapshot
     /// The line's count of waiters gone (left or dropped) so far.
-    var goneCount: Int
-    /// The instance missed part of the gone log (or Redis lost it): forget every cached waiter.
-    var reset: Bool
+    public var goneCount: Int
+    /// The instance missed part of the gone log (or the store lost it): forget every cached waiter.
+    public var reset: Bool
     /// Tokens that stopped waiting since the count the instance had seen.
-    var gone: [String]
+    public var gone: [String]
+
+    public init(line: LineSnapshot, goneCount: Int, reset: Bool, gone: [String]) {
+        self.line = line
+        self.goneCount = goneCount
+        self.reset = reset
+        self.gone = gone
+    }
 }
 
 /// A per-instance picture of each line its waiters poll, refreshed every `interval` by one script

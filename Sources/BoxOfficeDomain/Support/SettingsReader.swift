@@ -1,6 +1,5 @@
 import Configuration
 import Foundation
-import HiredisClient
 
 /// Typed settings from a swift-configuration `ConfigReader`, with the rules every BoxOffice setting
 /// follows: unset or empty means the default; a set but malformed or out-of-range value stops
@@ -48,15 +47,16 @@ public struct SettingsReader: Sendable {
         return parsed
     }
 
-    /// A comma-separated list of `host:port` addresses (empty when unset).
-    public func addresses(_ key: String) throws -> [RedisNodeAddress] {
+    /// A comma-separated list (empty when unset), each item parsed by `parse`; `form` names what an
+    /// item must look like, for the error.
+    public func list<Item>(_ key: String, form: String, parse: (String) -> Item?) throws -> [Item] {
         guard let raw = self.raw(key, secret: false) else { return [] }
         return try raw.split(separator: ",").map { item in
             let text = item.trimmingCharacters(in: .whitespaces)
-            guard let address = RedisNodeAddress(text) else {
-                throw ConfigurationError(description: "\(self.variable(key))=\(raw): '\(text)' is not host:port")
+            guard let parsed = parse(text) else {
+                throw ConfigurationError(description: "\(self.variable(key))=\(raw): '\(text)' is not \(form)")
             }
-            return address
+            return parsed
         }
     }
 

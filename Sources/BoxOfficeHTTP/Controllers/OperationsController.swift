@@ -1,4 +1,5 @@
 import BoxOfficeDomain
+import BoxOfficeStores
 import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import LibpqClient
 
 /// The catalog read straight from PostgreSQL.

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import Foundation
 import LibpqClient
 

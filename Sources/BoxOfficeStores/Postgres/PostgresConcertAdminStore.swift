@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import LibpqClient
 
 /// Concerts and dates created by operators, and a concert's sales figures.

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 
 /// The queue's Lua scripts. Each runs atomically on the concert's slot, and reads time from Redis

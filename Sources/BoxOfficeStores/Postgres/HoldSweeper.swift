@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import LibpqClient
 
 /// Tidies lapsed holds: reservations HELD past their end become EXPIRED, and their seats

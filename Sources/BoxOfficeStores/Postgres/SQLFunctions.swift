@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 /// The SQL functions where the hold and payment rules live (`Functions/*.sql`, embedded at build
 /// time), each file its one current definition (`CREATE OR REPLACE`). The migrator applies them
 /// after the versioned migrations on every start, under its lock, so a changed rule ships with the

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 /// Versioned schema migrations, applied in order by `Migrator`. Never edit a released one: add a new version.
 public enum Migrations {
     public struct Migration: Sendable {

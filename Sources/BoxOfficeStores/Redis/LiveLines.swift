@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 
 /// The concerts whose lines the promoter ticks: those with waiters or admitted fans, not the whole
@@ -28,12 +29,12 @@ public struct LiveLines: Sendable {
     }
 
     /// The live concerts with their registration counts (to pass back to `retire`).
-    public func all() async throws -> [(concertID: Int, registrations: String)] {
+    public func all() async throws -> [LiveLine] {
         let reply = try await self.redis.send(["ZRANGE", Self.key, "0", "-1", "WITHSCORES"]).checked()
         let fields = reply.array ?? []
         return stride(from: 0, to: fields.count - 1, by: 2).compactMap { index in
             guard let id = fields[index].string.flatMap(Int.init), let count = fields[index + 1].string else { return nil }
-            return (id, count)
+            return LiveLine(concertID: id, registrations: count)
         }
     }
 

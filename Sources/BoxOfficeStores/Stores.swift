@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 import LibpqClient
 import NIOCore
@@ -75,6 +76,6 @@ public struct StoreSettings: Sendable {
         self.redisURL = redis.string("url", default: "redis://127.0.0.1:16379/0", secret: true)
         self.redisPoolSize = try redis.int("pool.size", default: 2, in: 1...256)
         self.redisTimeoutMilliseconds = try redis.int("timeout.ms", default: 2_000, in: 1...600_000)
-        self.redisClusterNodes = try redis.addresses("cluster.nodes")
+        self.redisClusterNodes = try redis.list("cluster.nodes", form: "host:port") { RedisNodeAddress($0) }
     }
 }

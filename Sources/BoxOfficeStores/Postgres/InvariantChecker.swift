@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import LibpqClient
 
 /// The money and seat invariants, checked from PostgreSQL. Run by `boxoffice check`, the tests and

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 
 // One typed call per queue script (QueueScripts has their Lua): each declares every key of its
@@ -5,71 +6,53 @@ import HiredisClient
 // ASK or TRYAGAIN for the whole script; each decodes its reply into named fields, here and nowhere
 // else.
 
-/// `describe`'s answer (QueueScripts): a token's state as a script saw it.
-struct TokenDescription: Sendable, Equatable {
-    enum State: String, Sendable {
-        case waiting = "WAITING", active = "ACTIVE", ended = "ENDED", unknown = "UNKNOWN"
-    }
-
-    var state: State
-    var user: String
-    /// WAITING: the 1-based rank in its line (its shard of a split line).
-    var rank: Int
-    /// WAITING: its place in line (its score), which a poll snapshot ranks.
-    var place: Double?
-    /// ACTIVE: the end of its window (ms).
-    var activeUntil: Int
-    /// When the sale opens (ms); 0 once it is open.
-    var opensAt: Int
-    /// WAITING in an open line: what its wait rests on.
-    var inputs: LineInputs?
-
-    /// {state, user, rank, activeUntil or place, opensAt, line_inputs' six fields (a waiter in an open line)}.
+extension TokenDescription {
+    /// `describe`'s answer (QueueScripts): {state, user, rank, activeUntil or place, opensAt,
+    /// line_inputs' six fields (a waiter in an open line)}.
     init(_ reply: ArraySlice<RedisReply>) throws {
         let fields = Array(reply)
         guard fields.count >= 5, let state = fields[0].string.flatMap(State.init), let user = fields[1].string else {
             throw RedisError.unexpectedReply("token description: \(fields)")
         }
-        self.state = state
-        self.user = user
-        self.rank = fields[2].int ?? 0
-        self.place = state == .waiting ? fields[3].string.flatMap(Double.init) : nil
-        self.activeUntil = state == .active ? fields[3].int ?? 0 : 0
-        self.opensAt = fields[4].int ?? 0
-        self.inputs = LineInputs(fields[5...])
+        self.init(
+            state: state, user: user, rank: fields[2].int ?? 0, place: state == .waiting ? fields[3].string.flatMap(Double.init) : nil,
+            activeUntil: state == .active ? fields[3].int ?? 0 : 0, opensAt: fields[4].int ?? 0, inputs: LineInputs(fields[5...]))
         if state == .waiting, self.opensAt == 0, self.inputs == nil { throw RedisError.unexpectedReply("token description: \(fields)") }
     }
 }
 
+extension LineInputs {
+    /// line_inputs' six fields: {now, last tick, banked credit, active count, slot end, mean hold}.
+    init?(_ reply: ArraySlice<RedisReply>) {
+        let fields = Array(reply)
+        guard fields.count == 6, let now = fields[0].int, let lastTick = fields[1].int, let active = fields[3].int else { return nil }
+        self.init(
+            now: now, lastTick: lastTick, banked: fields[2].string.flatMap(Double.init) ?? 0, active: active, slotEnd: fields[4].int ?? 0,
+            meanHoldMilliseconds: fields[5].string.flatMap(Double.init))
+    }
+}
+
+extension Optional<Int> {
+    /// A shard's opening as a script argument: '' on one line (its script reads the settings hash).
+    var openingArgument: RedisArgument { self.map { RedisArgument($0) } ?? "" }
+}
+
 /// queue-issue: a new token for `user`, or the live one they have.
 struct QueueIssueCall: RedisScriptCall {
-    enum Reply: Sendable {
-        case full
-        /// `existingOnly` was asked and the user has no live token.
-        case noLiveToken
-        case token(String, isNew: Bool, TokenDescription)
-    }
-
     let keys: [RedisArgument]
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.issue }
 
-    /// - Parameters:
-    ///   - maxWaiting: the cap to apply; `isShare` when it is a shard's share of a split line's cap
-    ///     (otherwise the concert's settings hash overrides it).
-    ///   - arrivalDraw: a uniform number in [0, 1): the place of an arrival before the opening.
-    ///   - opening: for a shard of a split line the opening time ('' for one line).
-    ///   - existingOnly: return the user's live token, and no new one (`noLiveToken` instead).
-    init(keys: QueueKeys, user: String, candidate: String, maxWaiting: Int, isShare: Bool, arrivalDraw: Double, opening: RedisArgument,
-         capacity: Int, existingOnly: Bool) {
-        self.keys = keys.line
+    init(_ request: QueueIssueRequest) {
+        self.keys = QueueKeys(request.line).line
         self.arguments = [
-            RedisArgument(user), RedisArgument(candidate), RedisArgument(maxWaiting), isShare ? "1" : "0",
-            RedisArgument(String(arrivalDraw)), opening, RedisArgument(capacity), existingOnly ? "1" : "0",
+            RedisArgument(request.user), RedisArgument(request.candidate), RedisArgument(request.maxWaiting), request.isShare ? "1" : "0",
+            RedisArgument(String(request.arrivalDraw)), request.opening.openingArgument, RedisArgument(request.capacity),
+            request.existingOnly ? "1" : "0",
         ]
     }
 
-    func decode(_ reply: RedisReply) throws -> Reply {
+    func decode(_ reply: RedisReply) throws -> QueueIssueOutcome {
         guard let fields = reply.array else { throw RedisError.unexpectedReply("queue-issue: \(reply)") }
         if fields.count == 2, fields[1].int == -1 { return .full }
         if fields.count == 2, fields[1].int == -2 { return .noLiveToken }
@@ -82,76 +65,47 @@ struct QueueIssueCall: RedisScriptCall {
 
 /// queue-status: one look at a token, for a poll or an event stream.
 struct QueueStatusCall: RedisScriptCall {
-    struct Reply: Sendable {
-        /// Another event stream has claimed the token since this one did.
-        var superseded: Bool
-        var description: TokenDescription
-    }
 
     let keys: [RedisArgument]
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.status }
 
-    init(keys: QueueKeys, token: String, touch: Bool, opening: RedisArgument, capacity: Int, stream: (id: String, claim: Bool)?) {
+    init(keys: QueueKeys, token: String, touch: Bool, opening: Int?, capacity: Int, stream: (id: String, claim: Bool)?) {
         self.keys = keys.line
-        var arguments: [RedisArgument] = [RedisArgument(token), touch ? "1" : "0", opening, RedisArgument(capacity)]
+        var arguments: [RedisArgument] = [RedisArgument(token), touch ? "1" : "0", opening.openingArgument, RedisArgument(capacity)]
         if let stream { arguments += [RedisArgument(stream.id), stream.claim ? "1" : "0"] }
         self.arguments = arguments
     }
 
-    func decode(_ reply: RedisReply) throws -> Reply {
+    func decode(_ reply: RedisReply) throws -> QueueLook {
         guard let fields = reply.array, fields.count >= 6 else { throw RedisError.unexpectedReply("queue-status: \(reply)") }
-        return Reply(superseded: fields[0].int == 1, description: try TokenDescription(fields[1...]))
+        return QueueLook(superseded: fields[0].int == 1, description: try TokenDescription(fields[1...]))
     }
 }
 
 /// queue-promote: one promotion tick of one line (or shard).
 struct QueuePromoteCall: RedisScriptCall {
-    struct Reply: Sendable {
-        var admitted: Int
-        var expired: Int
-        var dropped: Int
-        var waiting: Int
-        var active: Int
-        /// Measured admissions per second (moving average over about 10 s).
-        var measuredPerSecond: Double
-        /// What the tick applied: the settings hash over the call's defaults.
-        var admitPerSecond: Double
-        var capacity: Int
-        var activeSeconds: Int
-        var paused: Bool
-        /// What the last waiter's wait rests on.
-        var inputs: LineInputs
-    }
-
-    /// A shard of a split line: what the caller read from shard 0's settings hash.
-    struct ShardOverrides: Sendable {
-        var paused: Bool
-        var opening: RedisArgument
-    }
-
     let keys: [RedisArgument]
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.promote }
 
-    init(keys: QueueKeys, capacity: Int, rate: Double, idleSeconds: Int, activeSeconds: Int, endedTokenSeconds: Int,
-         shard: ShardOverrides?, noSeatFree: Bool) {
+    init(keys: QueueKeys, _ request: QueuePromoteRequest) {
         self.keys = keys.line
         var arguments: [RedisArgument] = [
-            RedisArgument(capacity), RedisArgument(String(rate)), RedisArgument(idleSeconds * 1000), RedisArgument(activeSeconds * 1000),
-            RedisArgument(endedTokenSeconds),
+            RedisArgument(request.capacity), RedisArgument(String(request.rate)), RedisArgument(request.idleSeconds * 1000),
+            RedisArgument(request.activeSeconds * 1000), RedisArgument(request.endedTokenSeconds),
         ]
-        arguments += shard.map { ["1", $0.paused ? "1" : "0", $0.opening] } ?? ["0", "0", "0"]
-        arguments.append(noSeatFree ? "1" : "0")
+        arguments += request.split.map { ["1", $0.paused ? "1" : "0", RedisArgument($0.opening)] } ?? ["0", "0", "0"]
+        arguments.append(request.noSeatFree ? "1" : "0")
         self.arguments = arguments
     }
 
-    func decode(_ reply: RedisReply) throws -> Reply {
+    func decode(_ reply: RedisReply) throws -> QueuePromoteTick {
         guard let fields = reply.array, fields.count == 16, let inputs = LineInputs(fields[10...]) else {
             throw RedisError.unexpectedReply("queue-promote: \(reply)")
         }
         let values = fields.prefix(10).map { $0.int ?? 0 }
-        return Reply(
+        return QueuePromoteTick(
             admitted: values[0], expired: values[1], dropped: values[2], waiting: values[3], active: values[4],
             measuredPerSecond: Double(values[5]) / 1000, admitPerSecond: Double(values[6]) / 1000, capacity: values[7],
             activeSeconds: values[8], paused: values[9] == 1, inputs: inputs)
@@ -160,13 +114,6 @@ struct QueuePromoteCall: RedisScriptCall {
 
 /// queue-line: a line's (or shard's) figures for the operator.
 struct QueueLineCall: RedisScriptCall {
-    struct Reply: Sendable {
-        var waiting: Int
-        var measuredPerSecond: Double
-        /// What the last waiter's wait rests on.
-        var inputs: LineInputs
-    }
-
     let keys: [RedisArgument]
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.line }
@@ -176,11 +123,11 @@ struct QueueLineCall: RedisScriptCall {
         self.arguments = [RedisArgument(capacity)]
     }
 
-    func decode(_ reply: RedisReply) throws -> Reply {
+    func decode(_ reply: RedisReply) throws -> QueueLineFigures {
         guard let fields = reply.array, fields.count == 8, let waiting = fields[0].int, let inputs = LineInputs(fields[2...]) else {
             throw RedisError.unexpectedReply("queue-line: \(reply)")
         }
-        return Reply(waiting: waiting, measuredPerSecond: fields[1].string.flatMap(Double.init) ?? 0, inputs: inputs)
+        return QueueLineFigures(waiting: waiting, measuredPerSecond: fields[1].string.flatMap(Double.init) ?? 0, inputs: inputs)
     }
 }
 
@@ -240,13 +187,11 @@ struct QueueSnapshotCall: RedisScriptCall {
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.snapshot }
 
-    /// - Parameters:
-    ///   - goneCount: the line's gone count the instance has seen (-1: none yet).
-    ///   - touched: the tokens whose waiters polled this instance since its last snapshot.
-    init(keys: QueueKeys, opening: RedisArgument, goneCount: Int, samples: Int, maxActiveEnds: Int, touched: [String]) {
+    init(keys: QueueKeys, _ request: QueueSnapshotRequest) {
         self.keys = keys.line
         self.arguments =
-            [opening, RedisArgument(goneCount), RedisArgument(samples), RedisArgument(maxActiveEnds)] + touched.map { RedisArgument($0) }
+            [request.opening.openingArgument, RedisArgument(request.goneCount), RedisArgument(request.samples), RedisArgument(request.maxActiveEnds)]
+            + request.touched.map { RedisArgument($0) }
     }
 
     func decode(_ reply: RedisReply) throws -> SnapshotRead {
@@ -266,12 +211,6 @@ struct QueueSnapshotCall: RedisScriptCall {
 
 /// queue-write-settings: the admin API's write of a concert's settings hash.
 struct QueueWriteSettingsCall: RedisScriptCall {
-    enum Reply: Sendable, Equatable {
-        case written
-        /// Refused: this many waiters arrived while the sale was open.
-        case arrivedWhileOpen(Int)
-    }
-
     let keys: [RedisArgument]
     let arguments: [RedisArgument]
     var script: RedisScript { QueueScripts.writeSettings }
@@ -284,7 +223,7 @@ struct QueueWriteSettingsCall: RedisScriptCall {
             + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] } + deleted.map { RedisArgument($0) }
     }
 
-    func decode(_ reply: RedisReply) throws -> Reply {
+    func decode(_ reply: RedisReply) throws -> QueueSettingsWrite {
         guard let fields = reply.array, fields.count == 2, let written = fields[0].int else {
             throw RedisError.unexpectedReply("queue-write-settings: \(reply)")
         }

@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 
 /// The Redis fast path in front of seat holds: one `SET NX PX` key per seat whose value is the

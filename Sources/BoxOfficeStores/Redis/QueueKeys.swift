@@ -1,3 +1,4 @@
+import BoxOfficeDomain
 import HiredisClient
 
 /// Redis key layout of one concert's queue. Every key shares the hash tag `{c:ID}` so one
@@ -44,6 +45,10 @@ public struct QueueKeys: Sendable, Equatable {
         self.concertID = concertID
         self.shard = shard
         self.prefix = shard == 0 ? "bo:{c:\(concertID)}:" : "bo:{c:\(concertID):\(shard)}:"
+    }
+
+    public init(_ line: QueueLineID) {
+        self.init(concertID: line.concertID, shard: line.shard)
     }
 
     public subscript(_ key: Line) -> String { self.prefix + key.rawValue }
