@@ -157,6 +157,12 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
+        // In-memory stores for the tests that run the services (and the HTTP layer) without servers.
+        .target(
+            name: "StoreFakes",
+            dependencies: ["BoxOfficeDomain", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            path: "Tests/StoreFakes"
+        ),
         .testTarget(name: "HiredisClientTests", dependencies: ["HiredisClient", "TestSupport"]),
         .testTarget(name: "LibpqClientTests", dependencies: ["LibpqClient", "TestSupport"]),
         .testTarget(
@@ -171,13 +177,22 @@ let package = Package(
             name: "BoxOfficeDomainTests",
             dependencies: [
                 "BoxOfficeDomain",
+                "StoreFakes",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "BoxOfficeStoresTests", dependencies: ["BoxOfficeStores", "BoxOfficeDomain", "HiredisClient"]),
-        .testTarget(name: "BoxOfficeHTTPTests", dependencies: ["BoxOfficeHTTP", "BoxOfficeDomain", "ConnectionPool", "HiredisClient", "LibpqClient"]),
+        .testTarget(
+            name: "BoxOfficeHTTPTests",
+            dependencies: [
+                "BoxOfficeHTTP", "BoxOfficeDomain", "ConnectionPool", "HiredisClient", "LibpqClient", "StoreFakes",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(
             name: "BoxOfficeIntegrationTests",
             dependencies: [

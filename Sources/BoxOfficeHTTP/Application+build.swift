@@ -6,10 +6,60 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
+/// The stores the services run on, as the core's protocols: PostgreSQL and Redis in an instance
+/// (`init(_:configuration:)`), in-memory ones in the in-process contract tests.
+public struct ServiceStores: Sendable {
+    public var health: any StoreHealth
+    public var catalog: any CatalogStore
+    public var presales: any PresaleStore
+    public var queue: any QueueStore
+    public var reservations: any ReservationStore
+    public var seatLocks: any SeatLocking
+    public var balances: any BalanceStore
+    public var payments: any PaymentStore
+    public var administration: any ConcertAdminStore
+    public var outbox: any Outbox
+    public var publisher: any EventPublisher
+    public var webhooks: any WebhookStore
+
+    public init(
+        health: any StoreHealth, catalog: any CatalogStore, presales: any PresaleStore, queue: any QueueStore,
+        reservations: any ReservationStore, seatLocks: any SeatLocking, balances: any BalanceStore, payments: any PaymentStore,
+        administration: any ConcertAdminStore, outbox: any Outbox, publisher: any EventPublisher, webhooks: any WebhookStore
+    ) {
+        self.health = health
+        self.catalog = catalog
+        self.presales = presales
+        self.queue = queue
+        self.reservations = reservations
+        self.seatLocks = seatLocks
+        self.balances = balances
+        self.payments = payments
+        self.administration = administration
+        self.outbox = outbox
+        self.publisher = publisher
+        self.webhooks = webhooks
+    }
+
+    /// An instance's stores, over its two pools.
+    public init(_ stores: Stores, configuration: AppConfiguration) {
+        let database = stores.database
+        self.init(
+            health: stores, catalog: PostgresCatalogStore(database: database), presales: PostgresPresaleStore(database: database),
+            queue: RedisQueueStore(redis: stores.redis), reservations: PostgresReservationStore(database: database),
+            seatLocks: RedisSeatLocks(redis: stores.redis), balances: PostgresBalanceStore(database: database),
+            payments: PostgresPaymentStore(database: database), administration: PostgresConcertAdminStore(database: database),
+            outbox: PostgresOutbox(database: database),
+            publisher: RedisStreamPublisher(redis: stores.redis, stream: configuration.events.stream, maxLength: configuration.events.streamMaxLength),
+            webhooks: PostgresWebhookStore(database: database))
+    }
+}
+
 /// Everything an instance needs, built once from the configuration: the services over their stores.
 public struct AppDependencies: Sendable {
     public let configuration: AppConfiguration
-    public let stores: Stores
+    /// What /health/ready and /metrics ask of the store clients.
+    public let health: any StoreHealth
     public let concerts: ConcertDirectory
     public let queue: QueueService
     public let catalog: CatalogService
@@ -24,30 +74,20 @@ public struct AppDependencies: Sendable {
     /// Every response of this instance by status (the error-rate alert).
     public let responses = ResponseTally()
 
-    public init(configuration: AppConfiguration, stores: Stores, logger: Logger) {
-        let database = stores.database
-        let catalogStore = PostgresCatalogStore(database: database)
+    public init(configuration: AppConfiguration, stores: ServiceStores, logger: Logger) {
         self.configuration = configuration
-        self.stores = stores
-        self.concerts = ConcertDirectory(store: catalogStore)
-        self.presales = PresaleService(store: PostgresPresaleStore(database: database), concerts: self.concerts)
-        self.queue = QueueService(store: RedisQueueStore(redis: stores.redis), concerts: self.concerts, settings: configuration.queue, presales: self.presales)
-        self.catalog = CatalogService(store: catalogStore)
+        self.health = stores.health
+        self.concerts = ConcertDirectory(store: stores.catalog)
+        self.presales = PresaleService(store: stores.presales, concerts: self.concerts)
+        self.queue = QueueService(store: stores.queue, concerts: self.concerts, settings: configuration.queue, presales: self.presales)
+        self.catalog = CatalogService(store: stores.catalog)
         self.reservations = ReservationService(
-            store: PostgresReservationStore(database: database), seatLocks: RedisSeatLocks(redis: stores.redis), window: self.queue,
-            settings: configuration.reservations
-        )
-        self.balances = BalanceService(
-            store: PostgresBalanceStore(database: database),
-            settings: configuration.balances
-        )
-        self.payments = PaymentService(store: PostgresPaymentStore(database: database), window: self.queue, logger: logger)
-        self.administration = ConcertAdministration(store: PostgresConcertAdminStore(database: database))
-        self.relay = EventRelay(
-            outbox: PostgresOutbox(database: database),
-            publisher: RedisStreamPublisher(redis: stores.redis, stream: configuration.events.stream, maxLength: configuration.events.streamMaxLength),
-            settings: configuration.events, instanceID: configuration.instanceID)
-        self.webhooks = WebhookService(store: PostgresWebhookStore(database: database))
+            store: stores.reservations, seatLocks: stores.seatLocks, window: self.queue, settings: configuration.reservations)
+        self.balances = BalanceService(store: stores.balances, settings: configuration.balances)
+        self.payments = PaymentService(store: stores.payments, window: self.queue, logger: logger)
+        self.administration = ConcertAdministration(store: stores.administration)
+        self.relay = EventRelay(outbox: stores.outbox, publisher: stores.publisher, settings: configuration.events, instanceID: configuration.instanceID)
+        self.webhooks = WebhookService(store: stores.webhooks)
     }
 }
 
@@ -75,7 +115,7 @@ public func buildRouter(
 
     let queue = dependencies.queue
     OperationsController(
-        stores: dependencies.stores, instanceID: dependencies.configuration.instanceID, registry: registry,
+        health: dependencies.health, instanceID: dependencies.configuration.instanceID, registry: registry,
         administration: dependencies.administration
     ).addRoutes(to: router.group())
     QueueController(
@@ -109,7 +149,7 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let userAssertions = try await UserAssertionVerifier.make(configuration.userAssertions)
     let stores = try Stores(configuration: configuration)
-    let dependencies = AppDependencies(configuration: configuration, stores: stores, logger: logger)
+    let dependencies = AppDependencies(configuration: configuration, stores: ServiceStores(stores, configuration: configuration), logger: logger)
     let pages = try WebPages(
         directory: WebPages.locate(configured: configuration.webRoot),
         maxSeatsPerReservation: configuration.reservations.maxSeatsPerReservation)

@@ -125,7 +125,8 @@ enum OperatorTools {
         let configuration = try Bootstrap.configuration()
         let stores = try Stores(configuration: configuration)
         defer { stores.shutdown() }
-        let tools = AppDependencies(configuration: configuration, stores: stores, logger: Logger(label: "boxoffice.operator"))
+        let tools = AppDependencies(
+            configuration: configuration, stores: ServiceStores(stores, configuration: configuration), logger: Logger(label: "boxoffice.operator"))
         do {
             try await body(tools)
         } catch let error as BoxOfficeError {

@@ -104,3 +104,17 @@ final class FakePaymentStore: PaymentStore {
 
     func replay(userID: String, reservationID: String, idempotencyKey: String) async throws -> PaymentReceipt? { nil }
 }
+
+/// A catalogue of concerts 1...`concerts`, each with the supply the test sets.
+final class FakeCatalogStore: CatalogStore {
+    let concertCount: Int
+    let supply = NIOLockedValueBox<[Int: SeatSupply]>([:])
+
+    init(concerts: Int) { self.concertCount = concerts }
+
+    func concerts() async throws -> [Concert] { [] }
+    func concertExists(_ concertID: Int) async throws -> Bool { (1...self.concertCount).contains(concertID) }
+    func seatSupply(_ concertID: Int) async throws -> SeatSupply { self.supply.withLockedValue { $0[concertID] ?? .seatsFree } }
+    func bookableDates(concertID: Int) async throws -> [DateAvailability]? { [] }
+    func seats(concertID: Int, date: String) async throws -> [SeatView] { [] }
+}

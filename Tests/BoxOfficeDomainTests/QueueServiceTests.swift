@@ -1,5 +1,6 @@
 @testable import BoxOfficeDomain
 import Foundation
+import StoreFakes
 import Testing
 
 /// QueueService's own rules over lines in memory (InMemoryQueueStore), on the store's clock: who

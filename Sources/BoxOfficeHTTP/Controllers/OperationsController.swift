@@ -1,5 +1,4 @@
 import BoxOfficeDomain
-import BoxOfficeStores
 import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
@@ -7,7 +6,7 @@ import Prometheus
 
 /// /health/live, /health/ready and /metrics.
 struct OperationsController {
-    let stores: Stores
+    let health: any StoreHealth
     let instanceID: String
     let registry: PrometheusCollectorRegistry
     /// The sales figures of every concert, read at most every `salesReadInterval` (a scrape in
@@ -45,17 +44,9 @@ struct OperationsController {
         group.get("metrics") { _, _ in await self.metrics() }
     }
 
-    /// Both stores are asked at once; 503 names whichever did not answer.
+    /// 503 names whichever store did not answer.
     func ready(_ context: AppRequestContext) async throws -> Response {
-        async let redisOK: Bool = {
-            (try? await self.stores.redis.send(["PING"]).checked()) != nil
-        }()
-        async let postgresOK: Bool = {
-            (try? await self.stores.database.query("SELECT 1")) != nil
-        }()
-        var failing: [String] = []
-        if !(await postgresOK) { failing.append("postgres") }
-        if !(await redisOK) { failing.append("redis") }
+        let failing = await self.health.failing()
         if failing.isEmpty {
             return try context.json(Health(status: "ok", instance: self.instanceID, failing: nil))
         }
@@ -86,7 +77,7 @@ struct OperationsController {
     }
 
     func metrics() async -> Response {
-        for (name, pool) in [("postgres", self.stores.database.pool.statistics), ("redis", self.stores.redis.statistics)] {
+        for (name, pool) in self.health.pools {
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "busy")]).set(Double(pool.busy))
             self.registry.makeGauge(descriptor: Self.connections, labels: [("pool", name), ("state", "size")]).set(Double(pool.size))
             self.registry.makeGauge(descriptor: Self.waiting, labels: [("pool", name)]).set(Double(pool.waiting))

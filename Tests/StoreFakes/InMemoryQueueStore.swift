@@ -1,4 +1,4 @@
-@testable import BoxOfficeDomain
+import BoxOfficeDomain
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -6,44 +6,44 @@ import NIOConcurrencyHelpers
 /// (FIFO by place, a cap, admission by banked credit up to the capacity, idle drops, window ends),
 /// so QueueService's own rules run without a server and without waiting. The real scripts are
 /// tested against Redis by the integration suites; poll snapshots are not modelled here.
-final class InMemoryQueueStore: QueueStore {
-    struct Line {
-        var sequence = 0
-        var waiting: [String: Double] = [:]
-        var seen: [String: Int] = [:]
-        var active: [String: Int] = [:]
+package final class InMemoryQueueStore: QueueStore {
+    package struct Line {
+        package var sequence = 0
+        package var waiting: [String: Double] = [:]
+        package var seen: [String: Int] = [:]
+        package var active: [String: Int] = [:]
         /// token -> (user, issued ms)
-        var tokens: [String: (user: String, issued: Int)] = [:]
-        var users: [String: String] = [:]
-        var admissions: [String: Int] = [:]
-        var streams: [String: String] = [:]
-        var lastTick = 0
-        var credit = 0.0
-        var lastAdmission: Int?
+        package var tokens: [String: (user: String, issued: Int)] = [:]
+        package var users: [String: String] = [:]
+        package var admissions: [String: Int] = [:]
+        package var streams: [String: String] = [:]
+        package var lastTick = 0
+        package var credit = 0.0
+        package var lastAdmission: Int?
 
-        var ordered: [String] { self.waiting.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key) }
+        package var ordered: [String] { self.waiting.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key) }
     }
 
-    struct State {
-        var now: Int
-        var lines: [QueueLineID: Line] = [:]
-        var settings: [Int: [String: String]] = [:]
-        var challenges: Set<String> = []
-        var live: [Int: Int] = [:]
+    package struct State {
+        package var now: Int
+        package var lines: [QueueLineID: Line] = [:]
+        package var settings: [Int: [String: String]] = [:]
+        package var challenges: Set<String> = []
+        package var live: [Int: Int] = [:]
         /// Every call, by name, in order.
-        var calls: [String] = []
+        package var calls: [String] = []
     }
 
-    let state: NIOLockedValueBox<State>
+    package let state: NIOLockedValueBox<State>
 
-    init(now: Int = Int(Date().timeIntervalSince1970 * 1000)) {
+    package init(now: Int = Int(Date().timeIntervalSince1970 * 1000)) {
         self.state = NIOLockedValueBox(State(now: now))
     }
 
-    func advance(milliseconds: Int) { self.state.withLockedValue { $0.now += milliseconds } }
-    var calls: [String] { self.state.withLockedValue(\.calls) }
-    func line(_ id: QueueLineID) -> Line { self.state.withLockedValue { $0.lines[id] ?? Line() } }
-    func set(concertID: Int, _ fields: [String: String]) {
+    package func advance(milliseconds: Int) { self.state.withLockedValue { $0.now += milliseconds } }
+    package var calls: [String] { self.state.withLockedValue(\.calls) }
+    package func line(_ id: QueueLineID) -> Line { self.state.withLockedValue { $0.lines[id] ?? Line() } }
+    package func set(concertID: Int, _ fields: [String: String]) {
         self.state.withLockedValue { $0.settings[concertID, default: [:]].merge(fields) { $1 } }
     }
 
@@ -77,11 +77,11 @@ final class InMemoryQueueStore: QueueStore {
         return TokenDescription(state: .ended, user: record.user, rank: 0, place: nil, activeUntil: 0, opensAt: 0, inputs: nil)
     }
 
-    func settings(concertID: Int) async throws -> [String: String] {
+    package func settings(concertID: Int) async throws -> [String: String] {
         self.with("settings") { $0.settings[concertID] ?? [:] }
     }
 
-    func writeSettings(concertID: Int, set: [(String, String)], delete: [String], refuseIfArrivedWhileOpen: Bool) async throws
+    package func writeSettings(concertID: Int, set: [(String, String)], delete: [String], refuseIfArrivedWhileOpen: Bool) async throws
         -> QueueSettingsWrite
     {
         self.with("writeSettings") { state in
@@ -93,7 +93,7 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func forgetShardsBefore(concertID: Int, changedAt: Int) async throws {
+    package func forgetShardsBefore(concertID: Int, changedAt: Int) async throws {
         self.with("forgetShardsBefore") { state in
             guard state.settings[concertID]?["queueShardsChangedAt"] == String(changedAt) else { return }
             state.settings[concertID]?["queueShardsBefore"] = nil
@@ -101,7 +101,7 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func issue(_ request: QueueIssueRequest) async throws -> QueueIssueOutcome {
+    package func issue(_ request: QueueIssueRequest) async throws -> QueueIssueOutcome {
         self.with("issue") { state in
             let now = state.now
             let opensAt = Self.opensAt(request.opening, concertID: request.line.concertID, state: state)
@@ -127,7 +127,7 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func look(token: String, line id: QueueLineID, touch: Bool, opening: Int?, capacity: Int, stream: (id: String, claim: Bool)?) async throws
+    package func look(token: String, line id: QueueLineID, touch: Bool, opening: Int?, capacity: Int, stream: (id: String, claim: Bool)?) async throws
         -> QueueLook
     {
         self.with("look") { state in
@@ -144,7 +144,7 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func extend(token: String, line id: QueueLineID, milliseconds: Int) async throws -> WindowExtension? {
+    package func extend(token: String, line id: QueueLineID, milliseconds: Int) async throws -> WindowExtension? {
         self.with("extend") { state in
             guard let until = state.lines[id]?.active[token], until > state.now else { return nil }
             let extended = max(until, state.now + milliseconds)
@@ -153,20 +153,20 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func giveBack(_ extension: WindowExtension, token: String, line id: QueueLineID) async throws {
+    package func giveBack(_ extension: WindowExtension, token: String, line id: QueueLineID) async throws {
         self.with("giveBack") { state in
             if state.lines[id]?.active[token] == `extension`.untilMilliseconds { state.lines[id]?.active[token] = `extension`.previousMilliseconds }
         }
     }
 
-    func end(token: String, line id: QueueLineID, endedTokenSeconds: Int) async throws {
+    package func end(token: String, line id: QueueLineID, endedTokenSeconds: Int) async throws {
         self.with("end") { state in
             state.lines[id]?.waiting[token] = nil
             state.lines[id]?.active[token] = nil
         }
     }
 
-    func promote(line id: QueueLineID, _ request: QueuePromoteRequest) async throws -> QueuePromoteTick {
+    package func promote(line id: QueueLineID, _ request: QueuePromoteRequest) async throws -> QueuePromoteTick {
         self.with("promote \(id.concertID):\(id.shard)") { state in
             let now = state.now
             let settings = request.split == nil ? state.settings[id.concertID] ?? [:] : [:]
@@ -203,7 +203,7 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func figures(line id: QueueLineID, capacity: Int) async throws -> QueueLineFigures {
+    package func figures(line id: QueueLineID, capacity: Int) async throws -> QueueLineFigures {
         self.with("figures") { state in
             let line = state.lines[id] ?? Line()
             return QueueLineFigures(
@@ -213,28 +213,28 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    struct SnapshotsNotModelled: Error {}
+    package struct SnapshotsNotModelled: Error {}
 
-    func snapshot(line: QueueLineID, _ request: QueueSnapshotRequest) async throws -> SnapshotRead {
+    package func snapshot(line: QueueLineID, _ request: QueueSnapshotRequest) async throws -> SnapshotRead {
         throw SnapshotsNotModelled()
     }
 
-    func claimChallenge(concertID: Int, id: String, milliseconds: Int) async throws -> Bool {
+    package func claimChallenge(concertID: Int, id: String, milliseconds: Int) async throws -> Bool {
         self.with("claimChallenge") { $0.challenges.insert("\(concertID):\(id)").inserted }
     }
 
-    func arrivedWhileOpen(line id: QueueLineID) async throws -> Int {
+    package func arrivedWhileOpen(line id: QueueLineID) async throws -> Int {
         self.with("arrivedWhileOpen") { $0.lines[id]?.waiting.values.filter { $0 >= 1 }.count ?? 0 }
     }
 
-    func health(line id: QueueLineID) async throws -> (waiting: Int, lastAdmission: Date?) {
+    package func health(line id: QueueLineID) async throws -> (waiting: Int, lastAdmission: Date?) {
         self.with("health") { state in
             let line = state.lines[id] ?? Line()
             return (line.waiting.count, line.lastAdmission.map { Date(timeIntervalSince1970: Double($0) / 1000) })
         }
     }
 
-    func tokenRecords(line id: QueueLineID) async throws -> [QueueTokenRecord] {
+    package func tokenRecords(line id: QueueLineID) async throws -> [QueueTokenRecord] {
         self.with("tokenRecords") { state in
             let line = state.lines[id] ?? Line()
             return line.tokens.map {
@@ -243,34 +243,20 @@ final class InMemoryQueueStore: QueueStore {
         }
     }
 
-    func registerLiveLine(concertID: Int) async throws {
+    package func registerLiveLine(concertID: Int) async throws {
         self.with("registerLiveLine") { $0.live[concertID, default: 0] += 1 }
     }
 
-    func liveLines() async throws -> [LiveLine] {
+    package func liveLines() async throws -> [LiveLine] {
         self.with("liveLines") { $0.live.sorted { $0.key < $1.key }.map { LiveLine(concertID: $0.key, registrations: String($0.value)) } }
     }
 
     @discardableResult
-    func retireLiveLine(_ line: LiveLine) async throws -> Bool {
+    package func retireLiveLine(_ line: LiveLine) async throws -> Bool {
         self.with("retireLiveLine") { state in
             guard state.live[line.concertID].map(String.init) == line.registrations else { return false }
             state.live[line.concertID] = nil
             return true
         }
     }
-}
-
-/// A catalogue of concerts 1...`concerts`, each with the supply the test sets.
-final class FakeCatalogStore: CatalogStore {
-    let concertCount: Int
-    let supply = NIOLockedValueBox<[Int: SeatSupply]>([:])
-
-    init(concerts: Int) { self.concertCount = concerts }
-
-    func concerts() async throws -> [Concert] { [] }
-    func concertExists(_ concertID: Int) async throws -> Bool { (1...self.concertCount).contains(concertID) }
-    func seatSupply(_ concertID: Int) async throws -> SeatSupply { self.supply.withLockedValue { $0[concertID] ?? .seatsFree } }
-    func bookableDates(concertID: Int) async throws -> [DateAvailability]? { [] }
-    func seats(concertID: Int, date: String) async throws -> [SeatView] { [] }
 }
