@@ -47,7 +47,10 @@ public protocol QueueStore: Sendable {
     /// Every token record the line still keeps (ended ones until they are purged).
     func tokenRecords(line: QueueLineID) async throws -> [QueueTokenRecord]
 
-    /// The concerts the promoter ticks (`LiveLines`): registers one that has (or is about to have) a waiter.
+    /// The concerts the promoter ticks: those with waiters or admitted fans, not the whole catalogue.
+    /// Registers one whose line has a waiter; called after the token is in line, so that whatever the
+    /// interleaving with a retirement (`retireLiveLine`), a line with a waiter stays live
+    /// (RedisQueueStore: `LiveLines` has the argument).
     func registerLiveLine(concertID: Int) async throws
     /// The live concerts with their registration counts (to pass back to `retireLiveLine`).
     func liveLines() async throws -> [LiveLine]
