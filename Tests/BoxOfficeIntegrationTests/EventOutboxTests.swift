@@ -82,6 +82,17 @@ struct EventOutboxTests {
                     #expect(order.data["seatNumbers"] as? [Int] == [3] && order.data["amount"] as? Int == paid.json["amount"] as? Int)
                     #expect(order.data["paidAt"] as? String == paid.json["paidAt"] as? String)
                     #expect(mine[0].data["amount"] as? Int == 500_000 && mine[0].data["balance"] as? Int == 500_000)
+                    // The held event, built by boxoffice_hold from its arguments, says what the hold answered and
+                    // what the cancelled event (read back from the tables) says of the same reservation.
+                    let (held, cancelled) = (mine[1].data, mine[2].data)
+                    #expect(held["reservationId"] as? String == firstID && held["userId"] as? String == fan.userID)
+                    #expect(held["seatNumbers"] as? [Int] == [1, 2] && held["amount"] as? Int == first.json["amount"] as? Int)
+                    #expect(held["expiresAt"] as? String == first.json["expiresAt"] as? String && held["date"] as? String == date)
+                    for field in ["reservationId", "userId", "date", "expiresAt"] {
+                        #expect(held[field] as? String == cancelled[field] as? String, "\(field)")
+                    }
+                    #expect(held["concertId"] as? Int == cancelled["concertId"] as? Int && held["amount"] as? Int == cancelled["amount"] as? Int)
+                    #expect(held["seatNumbers"] as? [Int] == cancelled["seatNumbers"] as? [Int])
 
                     // The rival: one hold (the refused one and the refused payment left nothing), which lapses.
                     let theirs = try await Self.eventually(redis, matching: { $0.data["userId"] as? String == rival.userID }) {

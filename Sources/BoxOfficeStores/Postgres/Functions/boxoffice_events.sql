@@ -11,15 +11,29 @@ $$;
 -- PL/pgSQL, not SQL: a SQL function's body is planned again at every call from PL/pgSQL (as
 -- boxoffice_hold and boxoffice_pay call it), 307-374 us a call against 59-67 us with the plan
 -- PL/pgSQL keeps (psql, 2,000 calls; most of what the outbox cost a hold, Docs/benchmarks.md).
+-- boxoffice_reservation_payload: a reservation event's payload, in one place (boxoffice_hold
+-- builds its held event from its arguments with it; the others read the reservation back).
+-- PL/pgSQL for the same reason as below: a SQL function with a sub-select is not inlined, and is
+-- planned again at every call.
+CREATE OR REPLACE FUNCTION boxoffice_reservation_payload(
+    p_reservation UUID, p_user UUID, p_concert BIGINT, p_date DATE, p_seats INT[], p_amount BIGINT, p_expires TIMESTAMPTZ
+) RETURNS JSONB LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'reservationId', p_reservation::text, 'userId', p_user::text, 'concertId', p_concert, 'date', p_date::text,
+        'seatNumbers', (SELECT jsonb_agg(seat ORDER BY seat) FROM unnest(p_seats) AS seat),
+        'amount', p_amount,
+        'expiresAt', to_char(p_expires AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+END $$;
+
 CREATE OR REPLACE FUNCTION boxoffice_reservation_event(p_type TEXT, p_reservation UUID, p_extra JSONB DEFAULT '{}'::jsonb)
 RETURNS VOID LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO outbox_events (type, aggregate_id, payload)
-    SELECT p_type, r.id::text, jsonb_build_object(
-               'reservationId', r.id::text, 'userId', r.user_id::text, 'concertId', r.concert_id, 'date', d.date::text,
-               'seatNumbers', (SELECT jsonb_agg(rs.seat_number ORDER BY rs.seat_number) FROM reservation_seats rs WHERE rs.reservation_id = r.id),
-               'amount', r.amount,
-               'expiresAt', to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) || p_extra
+    SELECT p_type, r.id::text, boxoffice_reservation_payload(
+               r.id, r.user_id, r.concert_id, d.date,
+               (SELECT array_agg(rs.seat_number) FROM reservation_seats rs WHERE rs.reservation_id = r.id),
+               r.amount, r.expires_at) || p_extra
     FROM reservations r JOIN concert_dates d ON d.id = r.date_id
     WHERE r.id = p_reservation AND boxoffice_outbox_on();
 END $$;
