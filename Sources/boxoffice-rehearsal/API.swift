@@ -26,10 +26,10 @@ struct API: Sendable {
         self.timeout = timeout
         // Idle pooled connections are dropped before haproxy's 1 s keep-alive closes them under a request.
         var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: timeout))
-        configuration.connectionPool = .init(idleTimeout: .milliseconds(800), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        configuration.connectionPool = .init(idleTimeout: .milliseconds(500), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var streaming = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(60)))
-        streaming.connectionPool = .init(idleTimeout: .milliseconds(800), concurrentHTTP1ConnectionsPerHostSoftLimit: streamConnections)
+        streaming.connectionPool = .init(idleTimeout: .milliseconds(500), concurrentHTTP1ConnectionsPerHostSoftLimit: streamConnections)
         self.streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: streaming)
     }
 
@@ -48,14 +48,22 @@ struct API: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: json))
         }
-        do {
-            return try await self.send(request)
-        } catch where Self.closedUnderneath(error) {
-            // haproxy closes a keep-alive connection idle for a second; a request written on it as it
-            // closes never reached an instance. Browsers send such a request again on a new
-            // connection, once: so does the page's stand-in.
-            return try await self.send(request)
+        return try await Self.againWhenClosedUnderneath { try await self.send(request) }
+    }
+
+    /// haproxy closes a keep-alive connection idle for a second; a request written on it as it
+    /// closes never reached an instance. A browser sends such a request again while the failure was
+    /// on a reused connection; the page's stand-in does too, up to three times (the pool may hand
+    /// out another connection haproxy is closing at the same moment).
+    static func againWhenClosedUnderneath<Value>(_ body: () async throws -> Value) async throws -> Value {
+        for _ in 1..<3 {
+            do {
+                return try await body()
+            } catch where Self.closedUnderneath(error) {
+                continue
+            }
         }
+        return try await body()
     }
 
     private func send(_ request: HTTPClientRequest) async throws -> Reply {
@@ -72,7 +80,7 @@ struct API: Sendable {
     func stream(token: String, onOpen: () -> Void, onStatus: (QueueStatusReply) -> Bool) async throws -> Int {
         var request = HTTPClientRequest(url: self.base + "/v1/queue/events?token=" + token)
         request.headers.add(name: "Accept", value: "text/event-stream")
-        let response = try await self.streams.execute(request, timeout: .minutes(10))
+        let response = try await Self.againWhenClosedUnderneath { try await self.streams.execute(request, timeout: .minutes(10)) }
         guard response.status == .ok else {
             _ = try? await response.body.collect(upTo: 1 << 16)
             return Int(response.status.code)
