@@ -42,7 +42,6 @@ package final class InMemoryQueueStore: QueueStore {
 
     package func advance(milliseconds: Int) { self.state.withLockedValue { $0.now += milliseconds } }
     package var calls: [String] { self.state.withLockedValue(\.calls) }
-    package func line(_ id: QueueLineID) -> Line { self.state.withLockedValue { $0.lines[id] ?? Line() } }
     package func set(concertID: Int, _ fields: [String: String]) {
         self.state.withLockedValue { $0.settings[concertID, default: [:]].merge(fields) { $1 } }
     }
