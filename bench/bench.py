@@ -193,10 +193,33 @@ def cpu_delta(before, start):
             for group in sorted(after) if after.get(group, 0) - before.get(group, 0) > 0.05 * elapsed}
 
 
+def quiet_database(patience=180):
+    """Waits (up to `patience` s) until no autovacuum worker runs in any database: one still
+    cleaning up after the last block or the pgbench baselines would be billed to the next block
+    (one block of 12-04 paid 105/s instead of about 1,200/s, with 17 ms of PostgreSQL CPU per
+    payment that its own statements did not account for)."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline and psql(
+            SUPERUSER_URL, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").strip() != "0":
+        time.sleep(1)
+
+
+def database_work():
+    """WAL bytes written and autovacuum runs finished so far in the local PostgreSQL: what a block
+    made the database write besides its statements (zeros when it does not answer: the HA series)."""
+    answer = run(["psql", SUPERUSER_URL, "-qAt", "-c", "SELECT (SELECT wal_bytes FROM pg_stat_wal), "
+                  "(SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables)"], capture=True, check=False)
+    if answer.returncode != 0:
+        return {"wal_bytes": 0, "autovacuums": 0}
+    wal, vacuums = answer.stdout.strip().split("|")
+    return {"wal_bytes": int(float(wal)), "autovacuums": int(vacuums)}
+
+
 # --- load generators ----------------------------------------------------------------------------
 
 def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/health/live", env=None, base=BASE, headers=()):
     environment = dict(env or {}, BENCH_DIR=BENCH, BENCH_THREADS=str(threads))
+    database_before = database_work()
     before, start = cpu_snapshot(), time.monotonic()
     result = run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
                   *[argument for header in headers for argument in ("-H", header)],
@@ -206,6 +229,7 @@ def wrk(script, seconds=SECONDS, connections=CONNECTIONS, threads=2, path="/heal
         raise SystemExit(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
     data = json.loads(match.group(1))
     data["cpu"] = cpu_delta(before, start)
+    data["database"] = {name: after - database_before[name] for name, after in database_work().items()}
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     if data.get("wrapped"):
         raise SystemExit(f"{script}: ran out of prepared items ({data['wrapped']} re-sent); raise BENCH_HOLDS / BENCH_PAYMENTS")
@@ -464,10 +488,14 @@ def scenario_outbox_cost(instances):
             psql(SUPERUSER_URL, "VACUUM ANALYZE")
             psql(SUPERUSER_URL, "CHECKPOINT")
             start_stack(instances)
+            quiet_database()
             block = {"hold": scenario_hold(HOLDS), "payment": scenario_payment(PAYMENTS)}
             blocks[setting].append(block)
-            log(f"  outbox {setting}: holds {block['hold']['rps']:.0f}/s ({server_cpu_ms(block['hold']):.2f} ms CPU each), "
-                f"payments {block['payment']['rps']:.0f}/s ({server_cpu_ms(block['payment']):.2f} ms CPU each)")
+            log(f"  outbox {setting}: " + ", ".join(
+                f"{name}s {block[name]['rps']:.0f}/s ({server_cpu_ms(block[name]):.2f} ms CPU each: "
+                + " ".join(f"{group} {block[name]['cpu'].get(group, 0) / block[name]['rps'] * 1000:.2f}" for group in SERVER_GROUPS)
+                + f"; {block[name]['database']['wal_bytes'] / block[name]['requests']:.0f} WAL bytes each, "
+                f"{block[name]['database']['autovacuums']} autovacuum runs)" for name in ("hold", "payment")))
     finally:
         psql(SUPERUSER_URL, "ALTER DATABASE boxoffice RESET boxoffice.outbox")
         start_stack(instances)

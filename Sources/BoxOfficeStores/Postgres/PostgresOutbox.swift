@@ -2,9 +2,19 @@ import BoxOfficeDomain
 import Foundation
 import LibpqClient
 
-/// The outbox tables (migrations 12 and 14): `outbox_events`, written by the same transactions as
-/// the changes (Functions/boxoffice_events.sql and the stores), and `outbox_relay`, the one lease
-/// row, which also says whether the relay sleeps (and new events notify it).
+/// The outbox tables: `outbox_events`, written by the same transactions as the changes
+/// (Functions/boxoffice_events.sql and the stores), and `outbox_relay`, the one lease row, which
+/// also holds the relay's cursor (migration 16) and says whether the relay sleeps (and new events
+/// notify it).
+///
+/// The cursor: an event row is written once and never marked. `outbox_relay.published` is a
+/// snapshot whose transactions' events are all published; a batch is the events of the
+/// transactions that a newer snapshot (`batch`) sees and `published` does not, in the order of
+/// their transactions' ids and then their own, read `limit` at a time after the last one
+/// published. When a batch is done, `batch` becomes `published` (at the next claim). One
+/// reservation's events stay in commit order: each later change of a reservation is a request
+/// (or a sweep) that began after the earlier change committed, so its transaction id is higher,
+/// and a transaction still running when a snapshot is taken is in a later batch, never skipped.
 public struct PostgresOutbox: Outbox {
     let database: PostgresClient
 
@@ -13,36 +23,64 @@ public struct PostgresOutbox: Outbox {
     }
 
     public func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent] {
-        // The lease and the read are one statement: no rows unless this holder has the lease now.
-        // A holder that finds nothing to publish asks to be notified of the next event.
-        try await self.database.query("""
-            WITH lease AS (
-                UPDATE outbox_relay SET holder = \(holder), lease_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000)),
-                    sleeping = NOT EXISTS (SELECT 1 FROM outbox_events WHERE published_at IS NULL)
-                WHERE id = 1 AND (holder = \(holder) OR lease_until < now())
-                RETURNING 1)
-            SELECT e.id, e.type, e.created_at, e.payload::text, (e.payload->>'concertId')::bigint AS concert_id FROM outbox_events e, lease
-            WHERE e.published_at IS NULL
-            ORDER BY e.id
-            LIMIT \(limit)
-            """).map {
+        try await self.database.query(Self.claimQuery(holder: holder, limit: limit, leaseMilliseconds: leaseMilliseconds)).map {
             OutboxEvent(
                 id: try $0.decode(column: "id"), type: try $0.decode(column: "type"), createdAt: try $0.decode(column: "created_at"),
                 data: try $0.decode(column: "payload"), concertID: try $0.decode(Int?.self, column: "concert_id"))
         }
     }
 
+    /// The lease, the batch and the read are one statement: no rows unless this holder has the lease
+    /// now. A batch with nothing left after its last published event is done: it becomes
+    /// `published`, and a new one starts with this statement's snapshot. A holder that finds nothing
+    /// to publish asks to be notified of the next event. Every look walks the index on (xid, id) up
+    /// from the cursor, in its order, so it costs the same however many published rows the table holds.
+    package static func claimQuery(holder: String, limit: Int, leaseMilliseconds: Int) -> PostgresQuery {
+        """
+        WITH cursor AS MATERIALIZED (
+            -- Each a walk of the index up from the cursor, stopping at the first event it finds.
+            SELECT (SELECT e.xid FROM outbox_events e
+                    WHERE c.batch IS NOT NULL
+                      AND boxoffice_outbox_in_batch(e.xid, e.id, c.published, c.batch, c.batch_after_xid, c.batch_after_id)
+                    ORDER BY e.xid, e.id LIMIT 1) IS NULL AS batch_done,
+                   (SELECT e.xid FROM outbox_events e WHERE boxoffice_outbox_unseen(e.xid, coalesce(c.batch, c.published))
+                    ORDER BY e.xid, e.id LIMIT 1) IS NULL AS nothing_after
+            FROM outbox_relay c WHERE c.id = 1),
+        lease AS (
+            UPDATE outbox_relay r SET holder = \(holder), lease_until = now() + make_interval(secs => \(Double(leaseMilliseconds) / 1000)),
+                sleeping = cursor.batch_done AND cursor.nothing_after,
+                published = CASE WHEN r.batch IS NOT NULL AND cursor.batch_done THEN r.batch ELSE r.published END,
+                batch = CASE WHEN r.batch IS NULL OR cursor.batch_done THEN pg_current_snapshot() ELSE r.batch END,
+                batch_after_xid = CASE WHEN cursor.batch_done THEN '0' ELSE r.batch_after_xid END,
+                batch_after_id = CASE WHEN cursor.batch_done THEN 0 ELSE r.batch_after_id END
+            FROM cursor
+            WHERE r.id = 1 AND (r.holder = \(holder) OR r.lease_until < now())
+            RETURNING r.published, r.batch, r.batch_after_xid, r.batch_after_id)
+        SELECT e.id, e.type, e.created_at, e.payload::text, (e.payload->>'concertId')::bigint AS concert_id
+        FROM lease CROSS JOIN LATERAL (
+            SELECT * FROM outbox_events e
+            WHERE boxoffice_outbox_in_batch(e.xid, e.id, lease.published, lease.batch, lease.batch_after_xid, lease.batch_after_id)
+            ORDER BY e.xid, e.id
+            LIMIT \(limit)) e
+        ORDER BY e.xid, e.id
+        """
+    }
+
     public func markPublished(ids: [Int], holder: String) async throws {
-        // Marking fans each event out to its webhook deliveries in the same statement: once per
-        // event and endpoint, however often a batch is published.
+        // Moving the cursor fans each event out to its webhook deliveries in the same statement:
+        // once per event and endpoint, however often a batch is published, and only to endpoints
+        // registered by the time the event happened. A holder that lost the lease moves nothing
+        // (the next one publishes the batch again).
         try await self.database.query("""
-            WITH marked AS (
-                UPDATE outbox_events SET published_at = now()
-                WHERE id = ANY(\(ids)::bigint[]) AND published_at IS NULL
-                  AND EXISTS (SELECT 1 FROM outbox_relay WHERE id = 1 AND holder = \(holder))
-                RETURNING id, type)
+            WITH moved AS (
+                UPDATE outbox_relay SET (batch_after_xid, batch_after_id) = (
+                    SELECT e.xid, e.id FROM outbox_events e WHERE e.id = ANY(\(ids)::bigint[]) ORDER BY e.xid DESC, e.id DESC LIMIT 1)
+                WHERE id = 1 AND holder = \(holder) AND batch IS NOT NULL AND cardinality(\(ids)::bigint[]) > 0
+                RETURNING 1)
             INSERT INTO webhook_deliveries (endpoint_id, event_id)
-            SELECT w.id, m.id FROM marked m JOIN webhook_endpoints w ON w.enabled AND (m.type = ANY(w.events) OR '*' = ANY(w.events))
+            SELECT w.id, e.id FROM moved, outbox_events e
+            JOIN webhook_endpoints w ON w.enabled AND (e.type = ANY(w.events) OR '*' = ANY(w.events)) AND w.created_at <= e.created_at
+            WHERE e.id = ANY(\(ids)::bigint[])
             ON CONFLICT (endpoint_id, event_id) DO NOTHING
             """)
     }
@@ -61,7 +99,8 @@ public struct PostgresOutbox: Outbox {
     }
 
     /// Events a webhook delivery still waits for stay; settled deliveries (and their attempts) go
-    /// after the same retention.
+    /// after the same retention. Events leave oldest first, looked for among the `limit` oldest ids
+    /// (ids follow time): a transaction older than the cursor's oldest running one is published.
     public func purge(olderThanSeconds seconds: Int, limit: Int) async throws -> Int {
         try await self.database.query("""
             DELETE FROM webhook_deliveries WHERE id IN (
@@ -71,10 +110,10 @@ public struct PostgresOutbox: Outbox {
             """)
         return try await self.database.query("""
             DELETE FROM outbox_events WHERE id IN (
-                SELECT e.id FROM outbox_events e
-                WHERE e.published_at < now() - make_interval(secs => \(seconds))
-                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'PENDING')
-                LIMIT \(limit))
+                SELECT e.id FROM (SELECT id, xid, created_at FROM outbox_events ORDER BY id LIMIT \(limit)) e, outbox_relay r
+                WHERE r.id = 1 AND e.xid < pg_snapshot_xmin(r.published)
+                  AND e.created_at < now() - make_interval(secs => \(seconds))
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'PENDING'))
             """).affectedRows
     }
 }
