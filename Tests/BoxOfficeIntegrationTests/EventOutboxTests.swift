@@ -238,10 +238,10 @@ struct EventOutboxTests {
                     SELECT id FROM outbox_unpublished WHERE payload->>'userId' = ANY(string_to_array(\(users.joined(separator: ",")), ','))
                     """).map { try $0.decode(Int.self, at: 0) }
                 try #require(locked.count == 20)
-                let rowLock = try PostgresConnection(configuration: PostgresConfiguration(url: TestEnvironment.databaseURL))
-                defer { rowLock.close() }
-                try rowLock.simple("BEGIN")
-                try rowLock.simple("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
+                let deliveriesLock = try PostgresConnection(configuration: PostgresConfiguration(url: TestEnvironment.databaseURL))
+                defer { deliveriesLock.close() }
+                try deliveriesLock.simple("BEGIN")
+                try deliveriesLock.simple("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
                 try await database.query("UPDATE outbox_relay SET holder = \(holder), lease_until = now() + interval '3 seconds' WHERE id = 1")
 
                 let mine: (Entry) -> Bool = { users.contains($0.data["userId"] as? String ?? "") }
@@ -254,7 +254,7 @@ struct EventOutboxTests {
                 // Its blocked mark would still commit once it got the rows: PostgreSQL ends a dead
                 // client's session when it notices (keepalives, client_connection_check_interval).
                 try await database.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \("boxoffice-\(crashed.instanceID)")")
-                try rowLock.simple("ROLLBACK")
+                try deliveriesLock.simple("ROLLBACK")
 
                 // The survivor takes over after the lease and publishes the unmarked batch again.
                 let seen = try await Self.eventually(redis, stream: stream, timeout: .seconds(20), matching: mine) { $0.count >= 40 }
