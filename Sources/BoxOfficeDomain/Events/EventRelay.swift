@@ -37,8 +37,8 @@ public protocol EventPublisher: Sendable {
 public protocol Outbox: Sendable {
     /// Takes (or renews) the relay lease for `holder` and returns up to `limit` unpublished events in
     /// an order that keeps each reservation's events in commit order; empty when another holder has
-    /// the lease. A holder that finds none asks, in the
-    /// same statement, to be notified of the next event (EventRelayJob).
+    /// the lease. A holder that finds none asks, in the same statement, to be notified of the next
+    /// event (EventRelayJob).
     func claim(holder: String, limit: Int, leaseMilliseconds: Int) async throws -> [OutboxEvent]
     /// Marks events published, if `holder` still holds the lease (a relay that lost it publishes
     /// them again; consumers see a duplicate, never a gap).
@@ -90,8 +90,8 @@ public struct EventSettings: Sendable {
 }
 
 /// Publishes the outbox: any instance runs it, one at a time holds the lease (so events leave in the
-/// outbox's order, which per reservation is commit order). Each round claims a batch, publishes it, marks
-/// it; a relay that dies between publishing and marking leaves the batch unmarked, and the next
+/// outbox's order, which per reservation is commit order). Each round claims a batch, publishes it,
+/// marks it; a relay that dies between publishing and marking leaves the batch unmarked, and the next
 /// holder (after the lease runs out) publishes it again: at least once, same event ids. A broker
 /// that is down leaves the events in the outbox until it is back.
 public struct EventRelay: Sendable {
